@@ -1,0 +1,101 @@
+import { extendApi } from '@anatine/zod-openapi';
+import { initContract } from '@ts-rest/core';
+import { z } from 'zod';
+import { authenticatedErrors, errors, PersonName } from './common';
+
+const c = initContract();
+
+const Username = extendApi(
+  z
+    .string()
+    .min(1)
+    .max(150)
+    .regex(/^[\w.@+-]+$/u, 'Enter a valid username: letters, digits and @/./+/-/_ only.'),
+  { example: 'john_doe' },
+);
+
+export const User = z.object({
+  id: z.number().int(),
+  username: z.string(),
+  first_name: z.string(),
+  last_name: z.string(),
+});
+
+export const Me = User.extend({
+  profile_image: z.string().nullable(),
+  is_admin: z.boolean(),
+});
+
+export const RegisterBody = z
+  .object({
+    username: Username,
+    password: extendApi(z.string().max(128), {
+      description: 'At least 8 characters, not only digits, not the username.',
+      example: 'correct horse battery staple',
+    }),
+    first_name: PersonName.optional(),
+    last_name: PersonName.optional(),
+  })
+  .strict();
+
+export const LoginBody = z
+  .object({
+    username: z.string().max(150),
+    password: z.string().max(128),
+  })
+  .strict();
+
+const Names = z.object({ first_name: PersonName, last_name: PersonName }).strict();
+
+export const authContract = c.router({
+  register: {
+    method: 'POST',
+    path: '/auth/users/',
+    summary: 'Register a new user',
+    metadata: { public: true } as const,
+    body: RegisterBody,
+    responses: { 201: User, ...errors.badRequest, ...errors.tooManyRequests },
+  },
+  login: {
+    method: 'POST',
+    path: '/auth/token/login/',
+    summary: 'Exchange credentials for a token',
+    description:
+      'The token is returned once; send it as `Authorization: Token <t>` (or `Bearer <t>`). ' +
+      'Repeated failed attempts for one username or address are refused with 429 and `Retry-After`.',
+    metadata: { public: true } as const,
+    body: LoginBody,
+    responses: {
+      200: z.object({ auth_token: z.string() }),
+      ...errors.badRequest,
+      ...errors.tooManyRequests,
+    },
+  },
+  logout: {
+    method: 'POST',
+    path: '/auth/token/logout/',
+    summary: 'Revoke the token of this request',
+    body: c.noBody(),
+    responses: { 204: c.noBody(), ...authenticatedErrors },
+  },
+  me: {
+    method: 'GET',
+    path: '/auth/users/me/',
+    summary: 'The authenticated user',
+    responses: { 200: Me, ...authenticatedErrors },
+  },
+  replaceMe: {
+    method: 'PUT',
+    path: '/auth/users/me/',
+    summary: 'Replace the names of the authenticated user',
+    body: Names,
+    responses: { 200: Me, ...errors.badRequest, ...authenticatedErrors },
+  },
+  updateMe: {
+    method: 'PATCH',
+    path: '/auth/users/me/',
+    summary: 'Update some names of the authenticated user',
+    body: Names.partial(),
+    responses: { 200: Me, ...errors.badRequest, ...authenticatedErrors },
+  },
+});

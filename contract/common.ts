@@ -1,0 +1,45 @@
+import { extendApi } from '@anatine/zod-openapi';
+import { z } from 'zod';
+
+/** Bodies of every error response, as the original (DRF) clients expect them. */
+export const FieldErrors = extendApi(z.record(z.array(z.string())), {
+  description: 'Validation errors: each invalid field with its messages; `non_field_errors` for the body as a whole.',
+  example: { username: ['A user with that username already exists.'] },
+});
+export const Detail = extendApi(z.object({ detail: z.string() }), {
+  description: 'An error that concerns the request as a whole.',
+  example: { detail: 'Not found.' },
+});
+export const BadRequest = z.union([FieldErrors, Detail]);
+
+export const errors = {
+  badRequest: { 400: BadRequest },
+  unauthorized: { 401: Detail },
+  forbidden: { 403: Detail },
+  notFound: { 404: Detail },
+  tooManyRequests: { 429: Detail },
+} as const;
+
+/** Responses every authenticated route can give besides its own. */
+export const authenticatedErrors = { ...errors.unauthorized, ...errors.tooManyRequests };
+
+export const Timestamp = extendApi(z.string().datetime(), {
+  description: 'ISO 8601 UTC with milliseconds.',
+  example: '2025-11-29T20:00:00.000Z',
+});
+
+export const Duration = extendApi(z.string().regex(/^\d{2,}:[0-5]\d:[0-5]\d$/), {
+  description: 'HH:MM:SS; hours may pass 24.',
+  example: '02:15:00',
+});
+
+/** A positive integer id taken from a path segment. */
+export const IntId = z.coerce.number().int().positive().max(2_147_483_647);
+
+export const Title = z.string().trim().min(1).max(200);
+export const Description = z.string().max(5000);
+
+/** Trimmed, non-empty, bounded name fields shared by users. */
+export const PersonName = z.string().trim().max(150);
+
+export const NoContent = z.undefined();

@@ -1,0 +1,23 @@
+import { initContract } from '@ts-rest/core';
+import { authContract } from './auth';
+import { projectsContract } from './projects';
+import { tagsContract } from './tags';
+
+export * from './common';
+export * from './auth';
+export * from './projects';
+export * from './tags';
+
+const c = initContract();
+
+/** Every endpoint of the API: the server, openapi.json and the client SDK all derive from it. */
+export const contract = c.router(
+  {
+    auth: authContract,
+    projects: projectsContract,
+    tags: tagsContract,
+  },
+  { strictStatusCodes: true },
+);
+
+export type Contract = typeof contract;

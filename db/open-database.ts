@@ -1,0 +1,99 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Sqlite from 'better-sqlite3';
+import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
+import { migrate as migrateSqlite } from 'drizzle-orm/better-sqlite3/migrator';
+import { drizzle as drizzlePg, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+import * as pgTables from './schema/pg';
+import * as sqliteTables from './schema/sqlite';
+
+export type Tables = typeof pgTables;
+
+/**
+ * The query builder the services use. It is typed as Postgres's; at run time it is SQLite's when
+ * the store is SQLite. The two builders are call-compatible for what the services use (select,
+ * insert/update/delete … returning, onConflictDoNothing), which is what lets query code be written
+ * once. Dialect-specific needs go through Store, not through `db` directly.
+ */
+export type Db = NodePgDatabase<Tables>;
+
+export type Dialect = 'postgres' | 'sqlite';
+
+export interface Store {
+  readonly dialect: Dialect;
+  readonly db: Db;
+  readonly t: Tables;
+  /** Runs a trivial query; rejects when the database cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_SQLITE_FILE = './data/punchclock.sqlite';
+
+const migrationsFolder = (dialect: Dialect) =>
+  fileURLToPath(new URL(`./migrations/${dialect === 'postgres' ? 'pg' : 'sqlite'}`, import.meta.url));
+
+/**
+ * Opens the database that DATABASE_URL names and brings its schema up to date:
+ * unset → a SQLite file under ./data/; ':memory:' → in-memory SQLite; 'sqlite:<path>' → that file;
+ * 'postgres://…' → a pg pool.
+ */
+export async function openDatabase(url: string | undefined): Promise<Store> {
+  if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url);
+  if (!url) return openSqlite(DEFAULT_SQLITE_FILE);
+  return openSqlite(url === ':memory:' ? url : url.replace(/^(sqlite|file):(\/\/)?/, ''));
+}
+
+function openSqlite(file: string): Store {
+  if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
+  const sqlite = new Sqlite(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = drizzleSqlite(sqlite, { schema: sqliteTables });
+  migrateSqlite(db, { migrationsFolder: migrationsFolder('sqlite') });
+  return {
+    dialect: 'sqlite',
+    db: db as unknown as Db,
+    t: sqliteTables as unknown as Tables,
+    ping: async () => void sqlite.prepare('select 1').get(),
+    close: async () => void sqlite.close(),
+  };
+}
+
+async function openPostgres(url: string): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  try {
+    await migratePostgres(pool);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return {
+    dialect: 'postgres',
+    db: drizzlePg(pool, { schema: pgTables }),
+    t: pgTables,
+    ping: async () => void (await pool.query('select 1')),
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * Instances that start together must not migrate at once: an advisory lock, held on a connection of
+ * its own, makes the others wait until the first is done.
+ */
+async function migratePostgres(pool: pg.Pool): Promise<void> {
+  const lock = await pool.connect();
+  try {
+    await lock.query('select pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK]);
+    await migratePg(drizzlePg(pool), { migrationsFolder: migrationsFolder('postgres') });
+  } finally {
+    await lock.query('select pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK]).catch(() => {});
+    lock.release();
+  }
+}
+
+const MIGRATION_LOCK = 'punchclock:migrate';

@@ -1,0 +1,124 @@
+import { eq } from 'drizzle-orm';
+import type { Store } from '../../db/open-database';
+import { Unauthenticated, ValidationFailed } from '../errors';
+import type { LoginThrottle } from './login-throttle';
+import { hashPassword, verifyAgainstDecoy, verifyPassword } from './passwords';
+import { passwordProblems } from './password-policy';
+import { digestToken, newToken, tokenFromAuthorization } from './tokens';
+
+export type UserRow = Store['t']['users']['$inferSelect'];
+export type AuthUser = Omit<UserRow, 'passwordHash'>;
+
+export interface NewUser {
+  username: string;
+  password: string;
+  firstName?: string;
+  lastName?: string;
+  isAdmin?: boolean;
+}
+
+const INVALID_CREDENTIALS = 'Unable to log in with provided credentials.';
+
+export class AuthService {
+  constructor(
+    private readonly store: Store,
+    private readonly throttle: LoginThrottle,
+  ) {}
+
+  async register(input: NewUser): Promise<AuthUser> {
+    const problems = passwordProblems(input.password, input.username);
+    if (problems.length > 0) throw new ValidationFailed({ password: problems });
+    const { db, t } = this.store;
+    const [created] = await db
+      .insert(t.users)
+      .values({
+        username: input.username,
+        passwordHash: await hashPassword(input.password),
+        firstName: input.firstName ?? '',
+        lastName: input.lastName ?? '',
+        isAdmin: input.isAdmin ?? false,
+        createdAt: new Date(),
+      })
+      .onConflictDoNothing({ target: t.users.username })
+      .returning();
+    if (!created) throw ValidationFailed.field('username', 'A user with that username already exists.');
+    return withoutSecrets(created);
+  }
+
+  /** Creates the user unless one of that name exists already; says whether it did. */
+  async ensureUser(input: NewUser): Promise<boolean> {
+    if (await this.findByUsername(input.username)) return false;
+    try {
+      await this.register(input);
+      return true;
+    } catch (error) {
+      // Another instance may have created it between the look-up and the insert.
+      if (error instanceof ValidationFailed && error.fields.username) return false;
+      throw error;
+    }
+  }
+
+  /** A new token for valid credentials; `address` is where the attempt came from, for throttling. */
+  async login(username: string, password: string, address: string): Promise<string> {
+    await this.throttle.assertAllowed(username, address);
+    const user = await this.findByUsername(username);
+    const valid = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDecoy(password);
+    if (!user || !valid) {
+      await this.throttle.recordFailure(username, address);
+      throw ValidationFailed.field('non_field_errors', INVALID_CREDENTIALS);
+    }
+    await this.throttle.recordSuccess(username);
+    const { token, digest } = newToken();
+    await this.store.db.insert(this.store.t.authTokens).values({ userId: user.id, digest, createdAt: new Date() });
+    return token;
+  }
+
+  async logout(token: string): Promise<void> {
+    const { db, t } = this.store;
+    await db.delete(t.authTokens).where(eq(t.authTokens.digest, digestToken(token)));
+  }
+
+  /** The user an `Authorization` header authenticates, with the token it carried. */
+  async authenticate(authorization: string | undefined): Promise<{ user: AuthUser; token: string }> {
+    if (!authorization) throw new Unauthenticated();
+    const token = tokenFromAuthorization(authorization);
+    if (!token) throw new Unauthenticated('Invalid token header.');
+    const { db, t } = this.store;
+    // The digest is looked up through a unique index: equality on a SHA-256 of the token leaks
+    // nothing useful by its timing, unlike comparing the token itself.
+    const [row] = await db
+      .select({ user: t.users })
+      .from(t.authTokens)
+      .innerJoin(t.users, eq(t.users.id, t.authTokens.userId))
+      .where(eq(t.authTokens.digest, digestToken(token)))
+      .limit(1);
+    if (!row) throw new Unauthenticated('Invalid token.');
+    return { user: withoutSecrets(row.user), token };
+  }
+
+  async updateNames(userId: number, names: { firstName?: string; lastName?: string }): Promise<AuthUser> {
+    const { db, t } = this.store;
+    const changes = Object.fromEntries(Object.entries(names).filter(([, value]) => value !== undefined));
+    const query = Object.keys(changes).length
+      ? db.update(t.users).set(changes).where(eq(t.users.id, userId)).returning()
+      : db.select().from(t.users).where(eq(t.users.id, userId));
+    const [user] = await query;
+    return withoutSecrets(user);
+  }
+
+  async findById(userId: number): Promise<AuthUser | undefined> {
+    const { db, t } = this.store;
+    const [user] = await db.select().from(t.users).where(eq(t.users.id, userId));
+    return user && withoutSecrets(user);
+  }
+
+  private async findByUsername(username: string): Promise<UserRow | undefined> {
+    const { db, t } = this.store;
+    const [user] = await db.select().from(t.users).where(eq(t.users.username, username));
+    return user;
+  }
+}
+
+function withoutSecrets({ passwordHash: _secret, ...user }: UserRow): AuthUser {
+  return user;
+}

@@ -1,0 +1,42 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { NextFunction } from 'express';
+import type { AuthService, AuthUser } from './auth.service';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** Set by `authenticate` on every route that is not public. */
+      auth?: { user: AuthUser; token: string };
+    }
+  }
+}
+
+type Authenticated = { auth?: { user: AuthUser; token: string } };
+
+/** What authentication reads of a request, whether a contract route or a plain express one. */
+type IncomingRequest = Authenticated & { headers: IncomingHttpHeaders; tsRestRoute?: object };
+
+function isPublic(req: IncomingRequest): boolean {
+  const route = req.tsRestRoute as { metadata?: { public?: boolean } } | undefined;
+  return route?.metadata?.public === true;
+}
+
+/** Middleware: every route needs a valid token unless its contract entry says `metadata.public`. */
+export function authenticate(auth: AuthService) {
+  return (req: IncomingRequest, _res: unknown, next: NextFunction) => {
+    if (isPublic(req)) return next();
+    auth.authenticate(req.headers.authorization).then((result) => {
+      req.auth = result;
+      next();
+    }, next);
+  };
+}
+
+/** The user and token of a request that passed `authenticate`. */
+export function currentAuth(req: Authenticated): { user: AuthUser; token: string } {
+  if (!req.auth) throw new Error('currentAuth() on a route without authentication');
+  return req.auth;
+}
+
+export const currentUser = (req: Authenticated): AuthUser => currentAuth(req).user;

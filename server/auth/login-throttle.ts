@@ -1,0 +1,54 @@
+import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
+import { TooManyRequests } from '../errors';
+
+export const LOGIN_LIMITS = {
+  /** Failed logins for one username within the window before it is refused for the window. */
+  perUsername: 10,
+  /** Failed logins from one address within the window before it is refused for the window. */
+  perAddress: 50,
+  windowSeconds: 15 * 60,
+} as const;
+
+/**
+ * Slows password guessing: only failed attempts count, so a client that logs in many distinct users
+ * from one address (a test suite, a load test) is never limited. A success clears its username.
+ */
+export class LoginThrottle {
+  private readonly byUsername = limiter(LOGIN_LIMITS.perUsername);
+  private readonly byAddress = limiter(LOGIN_LIMITS.perAddress);
+
+  constructor(private readonly enabled: boolean) {}
+
+  async assertAllowed(username: string, address: string): Promise<void> {
+    if (!this.enabled) return;
+    const [user, ip] = await Promise.all([this.byUsername.get(username), this.byAddress.get(address)]);
+    const blocked = [
+      exhausted(user, LOGIN_LIMITS.perUsername),
+      exhausted(ip, LOGIN_LIMITS.perAddress),
+    ].filter((state): state is RateLimiterRes => state !== null);
+    if (blocked.length === 0) return;
+    const waitMs = Math.max(...blocked.map((state) => state.msBeforeNext));
+    throw new TooManyRequests(Math.ceil(waitMs / 1000), 'Too many failed login attempts. Try again later.');
+  }
+
+  async recordFailure(username: string, address: string): Promise<void> {
+    if (!this.enabled) return;
+    await Promise.all([
+      this.byUsername.penalty(username, 1),
+      this.byAddress.penalty(address, 1),
+    ]);
+  }
+
+  async recordSuccess(username: string): Promise<void> {
+    if (!this.enabled) return;
+    await this.byUsername.delete(username);
+  }
+}
+
+function limiter(points: number) {
+  return new RateLimiterMemory({ points, duration: LOGIN_LIMITS.windowSeconds });
+}
+
+function exhausted(state: RateLimiterRes | null, points: number): RateLimiterRes | null {
+  return state && state.consumedPoints >= points ? state : null;
+}

@@ -1,0 +1,18 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** A new token (256 random bits) and the digest that is all the database keeps of it. */
+export function newToken(): { token: string; digest: string } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, digest: digestToken(token) };
+}
+
+export function digestToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+const AUTHORIZATION = /^(?:Token|Bearer)\s+([A-Za-z0-9_-]{1,200})\s*$/i;
+
+/** The token of an `Authorization: Token <t>` or `Bearer <t>` header; null when malformed. */
+export function tokenFromAuthorization(header: string): string | null {
+  return AUTHORIZATION.exec(header)?.[1] ?? null;
+}

@@ -1,0 +1,45 @@
+// What a service throws when a request cannot be served. Services know nothing of HTTP:
+// server/http/error-handler.ts is the one place that turns these into status codes and bodies.
+
+export type FieldErrors = Record<string, string[]>;
+
+export class DomainError extends Error {}
+
+/** The input breaks a rule: each field with its messages (`non_field_errors` for the whole). */
+export class ValidationFailed extends DomainError {
+  constructor(readonly fields: FieldErrors) {
+    super(Object.values(fields).flat().join(' '));
+  }
+  static field(name: string, message: string) {
+    return new ValidationFailed({ [name]: [message] });
+  }
+}
+
+/** The object does not exist for this user (whether or not it exists for another). */
+export class NotFound extends DomainError {
+  constructor(message = 'Not found.') {
+    super(message);
+  }
+}
+
+/** The user may see the object but not do this to it. */
+export class Forbidden extends DomainError {
+  constructor(message = 'You do not have permission to perform this action.') {
+    super(message);
+  }
+}
+
+export class Unauthenticated extends DomainError {
+  constructor(message = 'Authentication credentials were not provided.') {
+    super(message);
+  }
+}
+
+export class TooManyRequests extends DomainError {
+  constructor(
+    readonly retryAfterSeconds: number,
+    message = 'Too many requests. Try again later.',
+  ) {
+    super(message);
+  }
+}

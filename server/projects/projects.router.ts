@@ -1,0 +1,43 @@
+import { initServer } from '@ts-rest/express';
+import { contract } from '../../contract';
+import { currentUser } from '../auth/authenticate';
+import { serializeMember, serializeProject } from './project.serializer';
+import type { ProjectsService } from './projects.service';
+
+const s = initServer();
+
+export const projectsRouter = (projects: ProjectsService) =>
+  s.router(contract.projects, {
+    list: async ({ req }) => ({
+      status: 200,
+      body: (await projects.list(currentUser(req).id)).map(serializeProject),
+    }),
+    create: async ({ body, req }) => ({
+      status: 201,
+      body: serializeProject(await projects.create(currentUser(req).id, body)),
+    }),
+    get: async ({ params, req }) => ({
+      status: 200,
+      body: serializeProject(await projects.get(currentUser(req).id, params.id)),
+    }),
+    update: async ({ params, body, req }) => ({
+      status: 200,
+      body: serializeProject(await projects.update(currentUser(req).id, params.id, body)),
+    }),
+    remove: async ({ params, req }) => {
+      await projects.remove(currentUser(req).id, params.id);
+      return { status: 204, body: undefined };
+    },
+    listMembers: async ({ params, req }) => ({
+      status: 200,
+      body: (await projects.listMembers(currentUser(req).id, params.id)).map(serializeMember),
+    }),
+    addMember: async ({ params, body, req }) => ({
+      status: 201,
+      body: serializeMember(await projects.addMember(currentUser(req).id, params.id, body.user_id)),
+    }),
+    removeMember: async ({ params, req }) => {
+      await projects.removeMember(currentUser(req).id, params.id, params.userId);
+      return { status: 204, body: undefined };
+    },
+  });

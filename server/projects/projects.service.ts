@@ -1,0 +1,117 @@
+import { and, asc, eq, exists, inArray, or, type SQL } from 'drizzle-orm';
+import type { Store } from '../../db/open-database';
+import { Forbidden, NotFound, ValidationFailed } from '../errors';
+
+export type ProjectRow = Store['t']['projects']['$inferSelect'];
+
+/**
+ * Membership: the owner is a member by ownership (projects.owner_id); everyone else has a row in
+ * project_members. Creating a project is then one INSERT, atomic on both dialects.
+ */
+export class ProjectsService {
+  constructor(private readonly store: Store) {}
+
+  /** SQL condition: the project is visible to (the user is a member of) it. */
+  isMember(userId: number): SQL {
+    const { db, t } = this.store;
+    const memberRow = db
+      .select({ one: t.projectMembers.userId })
+      .from(t.projectMembers)
+      .where(and(eq(t.projectMembers.projectId, t.projects.id), eq(t.projectMembers.userId, userId)));
+    return or(eq(t.projects.ownerId, userId), exists(memberRow))!;
+  }
+
+  async list(userId: number): Promise<ProjectRow[]> {
+    const { db, t } = this.store;
+    return db.select().from(t.projects).where(this.isMember(userId)).orderBy(asc(t.projects.id));
+  }
+
+  async create(userId: number, input: { title: string; description: string }): Promise<ProjectRow> {
+    const { db, t } = this.store;
+    const [project] = await db
+      .insert(t.projects)
+      .values({ ...input, ownerId: userId, createdAt: new Date() })
+      .returning();
+    return project;
+  }
+
+  /** The project if the user is a member of it; NotFound otherwise, whether or not it exists. */
+  async get(userId: number, projectId: number): Promise<ProjectRow> {
+    const { db, t } = this.store;
+    const [project] = await db
+      .select()
+      .from(t.projects)
+      .where(and(eq(t.projects.id, projectId), this.isMember(userId)));
+    if (!project) throw new NotFound();
+    return project;
+  }
+
+  async update(userId: number, projectId: number, changes: { title?: string; description?: string }) {
+    const project = await this.getAsOwner(userId, projectId);
+    if (Object.keys(changes).length === 0) return project;
+    const { db, t } = this.store;
+    const [updated] = await db.update(t.projects).set(changes).where(eq(t.projects.id, project.id)).returning();
+    if (!updated) throw new NotFound();
+    return updated;
+  }
+
+  async remove(userId: number, projectId: number): Promise<void> {
+    const project = await this.getAsOwner(userId, projectId);
+    const { db, t } = this.store;
+    await db.delete(t.projects).where(eq(t.projects.id, project.id));
+  }
+
+  /** The owner first, then the other members by username. */
+  async listMembers(userId: number, projectId: number) {
+    const project = await this.get(userId, projectId);
+    const { db, t } = this.store;
+    const memberIds = db
+      .select({ id: t.projectMembers.userId })
+      .from(t.projectMembers)
+      .where(eq(t.projectMembers.projectId, project.id));
+    const members = await db
+      .select()
+      .from(t.users)
+      .where(or(eq(t.users.id, project.ownerId), inArray(t.users.id, memberIds)))
+      .orderBy(asc(t.users.username));
+    return members
+      .map((user) => ({ user, isOwner: user.id === project.ownerId }))
+      .sort((a, b) => Number(b.isOwner) - Number(a.isOwner));
+  }
+
+  async addMember(userId: number, projectId: number, memberId: number) {
+    const project = await this.getAsOwner(userId, projectId);
+    const { db, t } = this.store;
+    const [user] = await db.select().from(t.users).where(eq(t.users.id, memberId));
+    if (!user) throw ValidationFailed.field('user_id', `Invalid pk "${memberId}" - object does not exist.`);
+    const alreadyMember = ValidationFailed.field('user_id', 'This user is already a member of the project.');
+    if (memberId === project.ownerId) throw alreadyMember;
+    const inserted = await db
+      .insert(t.projectMembers)
+      .values({ projectId: project.id, userId: memberId, createdAt: new Date() })
+      .onConflictDoNothing()
+      .returning();
+    if (inserted.length === 0) throw alreadyMember;
+    return { user, isOwner: false };
+  }
+
+  async removeMember(userId: number, projectId: number, memberId: number): Promise<void> {
+    const project = await this.getAsOwner(userId, projectId);
+    if (memberId === project.ownerId) {
+      throw ValidationFailed.field('user_id', 'The owner cannot be removed from the project.');
+    }
+    const { db, t } = this.store;
+    const removed = await db
+      .delete(t.projectMembers)
+      .where(and(eq(t.projectMembers.projectId, project.id), eq(t.projectMembers.userId, memberId)))
+      .returning();
+    if (removed.length === 0) throw new NotFound('This user is not a member of the project.');
+  }
+
+  /** Members who are not the owner may look but not change: 403; non-members get 404. */
+  private async getAsOwner(userId: number, projectId: number): Promise<ProjectRow> {
+    const project = await this.get(userId, projectId);
+    if (project.ownerId !== userId) throw new Forbidden('Only the owner of the project can do this.');
+    return project;
+  }
+}

@@ -1,0 +1,53 @@
+import { and, asc, eq } from 'drizzle-orm';
+import { isUniqueViolation } from '../../db/errors';
+import type { Store } from '../../db/open-database';
+import { NotFound, ValidationFailed } from '../errors';
+
+export type TagRow = Store['t']['tags']['$inferSelect'];
+
+const duplicateTitle = () => ValidationFailed.field('title', 'You already have a tag with this title.');
+
+export class TagsService {
+  constructor(private readonly store: Store) {}
+
+  async list(userId: number): Promise<TagRow[]> {
+    const { db, t } = this.store;
+    return db.select().from(t.tags).where(eq(t.tags.userId, userId)).orderBy(asc(t.tags.title), asc(t.tags.id));
+  }
+
+  async create(userId: number, title: string): Promise<TagRow> {
+    const { db, t } = this.store;
+    const [tag] = await db
+      .insert(t.tags)
+      .values({ userId, title, createdAt: new Date() })
+      .onConflictDoNothing({ target: [t.tags.userId, t.tags.title] })
+      .returning();
+    if (!tag) throw duplicateTitle();
+    return tag;
+  }
+
+  async rename(userId: number, tagId: number, title: string): Promise<TagRow> {
+    const { db, t } = this.store;
+    try {
+      const [tag] = await db
+        .update(t.tags)
+        .set({ title })
+        .where(and(eq(t.tags.id, tagId), eq(t.tags.userId, userId)))
+        .returning();
+      if (!tag) throw new NotFound();
+      return tag;
+    } catch (error) {
+      if (isUniqueViolation(error)) throw duplicateTitle();
+      throw error;
+    }
+  }
+
+  async remove(userId: number, tagId: number): Promise<void> {
+    const { db, t } = this.store;
+    const removed = await db
+      .delete(t.tags)
+      .where(and(eq(t.tags.id, tagId), eq(t.tags.userId, userId)))
+      .returning();
+    if (removed.length === 0) throw new NotFound();
+  }
+}
