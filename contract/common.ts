@@ -34,7 +34,7 @@ export const Duration = extendApi(z.string().regex(/^\d{2,}:[0-5]\d:[0-5]\d$/), 
 });
 
 /** A positive integer id taken from a path segment. */
-export const IntId = z.coerce.number().int().positive().max(2_147_483_647);
+export const IntId = z.coerce.number().int().min(1).max(2_147_483_647);
 
 export const Title = z.string().trim().min(1).max(200);
 export const Description = z.string().max(5000);

@@ -21,6 +21,27 @@ const PROTECTED: Array<Record<string, string[]>> = [{ TokenAuth: [] }, { BearerA
 
 const isPublic = (route: AppRoute) => (route.metadata as { public?: boolean } | undefined)?.public === true;
 
+const RESPONSE_DESCRIPTIONS: Record<string, string> = {
+  200: 'OK',
+  201: 'Created',
+  204: 'No content',
+  400: 'Invalid input: `{"field": ["message"]}`, or `{"detail": "…"}` for the request as a whole',
+  401: 'Missing or invalid token',
+  403: 'Not allowed for this user',
+  404: 'Not found (also for objects of other users)',
+  429: 'Too many requests: retry after the `Retry-After` header’s seconds',
+};
+
+/** The generator describes each response by its bare status code; say what it means instead. */
+function describeResponses(responses: Record<string, { description?: string }>) {
+  return Object.fromEntries(
+    Object.entries(responses).map(([status, response]) => [
+      status,
+      { ...response, description: RESPONSE_DESCRIPTIONS[status] ?? response.description },
+    ]),
+  );
+}
+
 /**
  * openapi.json, derived from the contract. The generator writes no security requirements, so each
  * operation gets them here: either scheme on protected routes, none on the public ones.
@@ -42,6 +63,7 @@ export function buildOpenApiDocument() {
       setOperationId: 'concatenated-path',
       operationMapper: (operation, route) => ({
         ...operation,
+        responses: describeResponses(operation.responses),
         security: isPublic(route) ? [] : PROTECTED,
       }),
     },

@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { describe, expect, it } from 'vitest';
+import { buildOpenApiDocument, renderOpenApiDocument } from '../server/openapi/openapi-document';
+
+type Operation = { operationId?: string; security?: unknown[]; responses: Record<string, { description: string }> };
+
+const operations = () =>
+  Object.entries(buildOpenApiDocument().paths as Record<string, Record<string, Operation>>).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, operation]) => ({ path, method, operation })),
+  );
+
+describe('openapi.json', () => {
+  it('is the committed output of `npm run openapi` (regenerate it when the contract changes)', () => {
+    const committed = readFileSync(new URL('../openapi.json', import.meta.url), 'utf8');
+    expect(committed).toBe(renderOpenApiDocument());
+  });
+
+  it('validates as OpenAPI 3', async () => {
+    const api = await SwaggerParser.validate(structuredClone(buildOpenApiDocument()) as never);
+    expect(api).toHaveProperty('openapi', expect.stringMatching(/^3\./));
+  });
+
+  it('gives every operation a unique id', () => {
+    const ids = operations().map(({ operation }) => operation.operationId);
+    expect(ids.every(Boolean)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('requires a token on every operation but register and login', () => {
+    const document = buildOpenApiDocument();
+    expect(Object.keys(document.components?.securitySchemes ?? {})).toEqual(['TokenAuth', 'BearerAuth']);
+    for (const { path, operation } of operations()) {
+      const isPublic = path === '/auth/users/' || path === '/auth/token/login/';
+      expect(operation.security, path).toEqual(isPublic ? [] : [{ TokenAuth: [] }, { BearerAuth: [] }]);
+      if (!isPublic) expect(operation.responses['401'], `${path} declares 401`).toBeDefined();
+    }
+  });
+
+  it('carries the descriptions and examples written in the contract', () => {
+    const text = renderOpenApiDocument();
+    expect(text).toContain('A user with that username already exists.');
+    expect(text).toContain('2025-11-29T20:00:00.000Z');
+    expect(text).toContain('Validation errors: each invalid field');
+  });
+
+  it('documents 400 as either field errors or a detail', () => {
+    const register = operations().find(({ path, method }) => path === '/auth/users/' && method === 'post')!;
+    const schema = (register.operation.responses['400'] as unknown as { content: Record<string, { schema: { oneOf: unknown[] } }> })
+      .content['application/json'].schema;
+    expect(schema.oneOf).toHaveLength(2);
+  });
+});
