@@ -1,10 +1,12 @@
 import { initContract } from '@ts-rest/core';
 import { authContract } from './auth';
+import { notificationsContract } from './notifications';
 import { projectsContract } from './projects';
 import { tagsContract } from './tags';
 
 export * from './common';
 export * from './auth';
+export * from './notifications';
 export * from './projects';
 export * from './tags';
 
@@ -16,6 +18,7 @@ export const contract = c.router(
     auth: authContract,
     projects: projectsContract,
     tags: tagsContract,
+    notifications: notificationsContract,
   },
   { strictStatusCodes: true },
 );

@@ -22,10 +22,26 @@ export type Db = NodePgDatabase<Tables>;
 
 export type Dialect = 'postgres' | 'sqlite';
 
+type AnyTable = Tables[keyof Tables];
+
+/** Rows per INSERT statement in insertAll: well under either driver's limit on bound parameters. */
+const INSERT_CHUNK = 500;
+
+function chunks<T>(rows: T[]): T[][] {
+  const result: T[][] = [];
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) result.push(rows.slice(i, i + INSERT_CHUNK));
+  return result;
+}
+
 export interface Store {
   readonly dialect: Dialect;
   readonly db: Db;
   readonly t: Tables;
+  /**
+   * Inserts all rows, however many, in one transaction: all or none. (A single multi-row INSERT is
+   * atomic already; this is for more rows than one statement may carry.)
+   */
+  insertAll<T extends AnyTable>(table: T, rows: T['$inferInsert'][]): Promise<void>;
   /** Runs a trivial query; rejects when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -59,6 +75,11 @@ function openSqlite(file: string): Store {
     dialect: 'sqlite',
     db: db as unknown as Db,
     t: sqliteTables as unknown as Tables,
+    // better-sqlite3 transactions are synchronous, so no other request's statement can slip in.
+    insertAll: async (table, rows) =>
+      db.transaction((tx) => {
+        for (const chunk of chunks(rows)) tx.insert(table as never).values(chunk as never).run();
+      }),
     ping: async () => void sqlite.prepare('select 1').get(),
     close: async () => void sqlite.close(),
   };
@@ -72,10 +93,15 @@ async function openPostgres(url: string): Promise<Store> {
     await pool.end();
     throw error;
   }
+  const db = drizzlePg(pool, { schema: pgTables });
   return {
     dialect: 'postgres',
-    db: drizzlePg(pool, { schema: pgTables }),
+    db,
     t: pgTables,
+    insertAll: (table, rows) =>
+      db.transaction(async (tx) => {
+        for (const chunk of chunks(rows)) await tx.insert(table).values(chunk as never);
+      }),
     ping: async () => void (await pool.query('select 1')),
     close: () => pool.end(),
   };

@@ -11,11 +11,18 @@ import { LoginThrottle } from './auth/login-throttle';
 import { BODY_LIMIT, errorHandler, notFoundHandler } from './http/error-handler';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { requestLogging } from './http/request-logging';
+import { IdempotencyService } from './idempotency/idempotency.service';
+import { LongPoll } from './notifications/long-poll';
+import { notificationsRouter, servedNotificationsContract } from './notifications/notifications.router';
+import { NotificationsService } from './notifications/notifications.service';
+import { sseHandler, type SseOptions } from './notifications/sse';
 import { docsRouter } from './openapi/docs';
 import { projectsRouter } from './projects/projects.router';
 import { ProjectsService } from './projects/projects.service';
 import { tagsRouter } from './tags/tags.router';
 import { TagsService } from './tags/tags.service';
+import { InMemoryBus, type NotificationBus } from './realtime/bus';
+import { DeliveryHub, type DeliveryHubOptions } from './realtime/delivery-hub';
 
 export interface AppDependencies {
   store: Store;
@@ -23,19 +30,45 @@ export interface AppDependencies {
   /** RATE_LIMITS=off turns every request-rate limit off (load tests). */
   rateLimits: boolean;
   corsOrigins?: string[];
+  /** Fans notification wake-ups out; in-memory (one process) unless given, e.g. Redis. */
+  bus?: NotificationBus;
+  /** Overrides of the real-time defaults (tests shorten the heartbeat, say). */
+  realtime?: Partial<RealtimeOptions>;
 }
+
+export type RealtimeOptions = Omit<DeliveryHubOptions, 'logger'> & SseOptions;
+
+export const REALTIME_DEFAULTS: RealtimeOptions = {
+  maxConnectionsPerUser: 6,
+  fallbackPollMs: 3000,
+  heartbeatMs: 15_000,
+  retryMs: 3000,
+};
 
 export interface Services {
   auth: AuthService;
   projects: ProjectsService;
   tags: TagsService;
+  notifications: NotificationsService;
+  idempotency: IdempotencyService;
+  hub: DeliveryHub;
+  longPoll: LongPoll;
+  realtime: RealtimeOptions;
 }
 
-export function createServices({ store, rateLimits }: AppDependencies): Services {
+export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), realtime }: AppDependencies): Services {
+  const options = { ...REALTIME_DEFAULTS, ...realtime };
+  const notifications = new NotificationsService(store, bus);
+  const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   return {
     auth: new AuthService(store, new LoginThrottle(rateLimits)),
     projects: new ProjectsService(store),
     tags: new TagsService(store),
+    notifications,
+    idempotency: new IdempotencyService(store),
+    hub,
+    longPoll: new LongPoll(notifications, hub),
+    realtime: options,
   };
 }
 
@@ -48,13 +81,21 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(docsRouter());
 
+  app.get(
+    contract.notifications.sse.path,
+    authenticate(services.auth),
+    sseHandler(services.notifications, services.hub, services.realtime),
+  );
+
+  const served = { ...contract, notifications: servedNotificationsContract };
   const s = initServer();
   createExpressEndpoints(
-    contract,
-    s.router(contract, {
+    served,
+    s.router(served, {
       auth: authRouter(services.auth),
       projects: projectsRouter(services.projects),
       tags: tagsRouter(services.tags),
+      notifications: notificationsRouter(services),
     }),
     app,
     {

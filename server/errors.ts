@@ -43,3 +43,9 @@ export class TooManyRequests extends DomainError {
     super(message);
   }
 }
+
+/** The request is well-formed but the object's state does not allow it: 400 `{"error": …}`. */
+export class InvalidOperation extends DomainError {}
+
+/** The request clashes with another one in progress or with an earlier one. */
+export class Conflict extends DomainError {}

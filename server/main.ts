@@ -4,11 +4,14 @@ import { openDatabase } from '../db/open-database';
 import { createApp, createServices } from './app';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
+import { InMemoryBus, type NotificationBus } from './realtime/bus';
+import { RedisBus } from './realtime/redis-bus';
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel);
 const store = await openDatabase(config.databaseUrl);
-const deps = { store, logger, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins };
+const bus: NotificationBus = config.redisUrl ? await RedisBus.connect(config.redisUrl, logger) : new InMemoryBus();
+const deps = { store, logger, bus, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins };
 const services = createServices(deps);
 
 if (config.adminUsername && config.adminPassword) {
@@ -22,13 +25,19 @@ if (config.adminUsername && config.adminPassword) {
 
 const server = createApp(deps, services).listen(config.port, config.host);
 await once(server, 'listening');
-logger.info({ url: `http://${config.host}:${config.port}`, database: store.dialect }, 'punchclock listening');
+logger.info(
+  { url: `http://${config.host}:${config.port}`, database: store.dialect, bus: config.redisUrl ? 'redis' : 'in-memory' },
+  'punchclock listening',
+);
 
 async function shutdown(signal: string) {
   logger.info({ signal }, 'shutting down');
   server.close();
+  // Waiting long-polls answer "timeout" and streams end, so that their connections can close.
+  services.hub.close();
   server.closeIdleConnections();
   await once(server, 'close');
+  await bus.close();
   await store.close();
   process.exit(0);
 }

@@ -1,7 +1,9 @@
 // SQLite tables: the same tables, columns and indexes as db/schema/pg.ts.
+import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
-const createdAt = () => integer('created_at', { mode: 'timestamp_ms' }).notNull();
+const instant = (name: string) => integer(name, { mode: 'timestamp_ms' });
+const createdAt = () => instant('created_at').notNull();
 
 export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),
@@ -56,4 +58,33 @@ export const tags = sqliteTable(
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('tags_user_id_title_key').on(t.userId, t.title)],
+);
+
+export const notifications = sqliteTable(
+  'notifications',
+  {
+    id: text('id').primaryKey(),
+    userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    message: text('message').notNull(),
+    createdAt: createdAt(),
+    deliveredAt: instant('delivered_at'),
+    readAt: instant('read_at'),
+  },
+  (t) => [
+    index('notifications_user_created_idx').on(t.userId, t.createdAt, t.id),
+    index('notifications_undelivered_idx').on(t.userId, t.createdAt, t.id).where(sql`delivered_at is null`),
+  ],
+);
+
+export const idempotencyKeys = sqliteTable(
+  'idempotency_keys',
+  {
+    userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    requestDigest: text('request_digest').notNull(),
+    response: text('response'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
 );

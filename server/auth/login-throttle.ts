@@ -12,6 +12,8 @@ export const LOGIN_LIMITS = {
 /**
  * Slows password guessing: only failed attempts count, so a client that logs in many distinct users
  * from one address (a test suite, a load test) is never limited. A success clears its username.
+ * An attempt counts against its username from the moment it is allowed (a success then clears it):
+ * counted only once it had failed, concurrent guesses would all pass the check before any counted.
  */
 export class LoginThrottle {
   private readonly byUsername = limiter(LOGIN_LIMITS.perUsername);
@@ -21,22 +23,22 @@ export class LoginThrottle {
 
   async assertAllowed(username: string, address: string): Promise<void> {
     if (!this.enabled) return;
-    const [user, ip] = await Promise.all([this.byUsername.get(username), this.byAddress.get(address)]);
+    // The username's count includes this attempt (see the class comment), hence the `+ 1`.
+    const [user, ip] = await Promise.all([this.byUsername.penalty(username, 1), this.byAddress.get(address)]);
     const blocked = [
-      exhausted(user, LOGIN_LIMITS.perUsername),
+      exhausted(user, LOGIN_LIMITS.perUsername + 1),
       exhausted(ip, LOGIN_LIMITS.perAddress),
     ].filter((state): state is RateLimiterRes => state !== null);
     if (blocked.length === 0) return;
+    await this.byUsername.reward(username, 1); // a refused attempt is not counted
     const waitMs = Math.max(...blocked.map((state) => state.msBeforeNext));
     throw new TooManyRequests(Math.ceil(waitMs / 1000), 'Too many failed login attempts. Try again later.');
   }
 
   async recordFailure(username: string, address: string): Promise<void> {
     if (!this.enabled) return;
-    await Promise.all([
-      this.byUsername.penalty(username, 1),
-      this.byAddress.penalty(address, 1),
-    ]);
+    // The username's count already holds this attempt: assertAllowed added it.
+    await this.byAddress.penalty(address, 1);
   }
 
   async recordSuccess(username: string): Promise<void> {

@@ -1,6 +1,15 @@
 import { RequestValidationError } from '@ts-rest/express';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { DomainError, Forbidden, NotFound, TooManyRequests, Unauthenticated, ValidationFailed } from '../errors';
+import {
+  Conflict,
+  DomainError,
+  Forbidden,
+  InvalidOperation,
+  NotFound,
+  TooManyRequests,
+  Unauthenticated,
+  ValidationFailed,
+} from '../errors';
 import { fieldErrorsOf } from './field-errors';
 
 export const BODY_LIMIT = '100kb';
@@ -37,7 +46,9 @@ function answerFor(error: unknown): HttpAnswer | null {
 function answerForDomainError(error: DomainError): HttpAnswer | null {
   if (error instanceof ValidationFailed) return { status: 400, body: error.fields };
   if (error instanceof NotFound) return { status: 404, body: { detail: error.message } };
+  if (error instanceof InvalidOperation) return { status: 400, body: { error: error.message } };
   if (error instanceof Forbidden) return { status: 403, body: { detail: error.message } };
+  if (error instanceof Conflict) return { status: 409, body: { detail: error.message } };
   if (error instanceof Unauthenticated) {
     return { status: 401, body: { detail: error.message }, headers: { 'WWW-Authenticate': 'Token' } };
   }
@@ -54,13 +65,33 @@ function answerForDomainError(error: DomainError): HttpAnswer | null {
 /** express.json() errors: they carry `type` and a 4xx `status` meant for the client. */
 function answerForBodyParser(error: unknown): HttpAnswer | null {
   const { type, status } = (error ?? {}) as { type?: string; status?: number };
-  if (type === 'entity.parse.failed') return { status: 400, body: { detail: 'JSON parse error: the body is not valid JSON.' } };
+  if (type === 'entity.parse.failed') {
+    return notAnObject(error) ?? { status: 400, body: { detail: 'JSON parse error: the body is not valid JSON.' } };
+  }
   if (type === 'entity.too.large') return { status: 413, body: { detail: `Request body too large: the limit is ${BODY_LIMIT}.` } };
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
     return { status: 415, body: { detail: 'Unsupported content encoding or charset.' } };
   }
   if (type && status && status >= 400 && status < 500) return { status, body: { detail: 'Malformed request body.' } };
   return null;
+}
+
+/**
+ * express.json() (strict) refuses valid JSON whose top level is not an object or array, such as `"text"`
+ * or `42`, with the same error as broken JSON; it is the wrong shape, not unparseable: non_field_errors.
+ */
+function notAnObject(error: unknown): HttpAnswer | null {
+  const raw = (error as { body?: unknown }).body;
+  if (typeof raw !== 'string') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof value === 'object' && value !== null) return null;
+  const got = value === null ? 'null' : typeof value;
+  return { status: 400, body: { non_field_errors: [`Invalid data. Expected a JSON object, but got ${got}.`] } };
 }
 
 export const notFoundHandler: RequestHandler = (_req, res) => {

@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import { and, eq, lt } from 'drizzle-orm';
+import type { Store } from '../../db/open-database';
+import { Conflict } from '../errors';
+
+const RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Makes a retried request safe: the first request with a key runs and its answer is kept for 24
+ * hours; a retry with the same key and the same request gets that answer without running again.
+ * The key is claimed with one INSERT … ON CONFLICT DO NOTHING, so two concurrent retries cannot
+ * both run.
+ */
+export class IdempotencyService {
+  constructor(private readonly store: Store) {}
+
+  async once<T>(userId: number, key: string, request: unknown, work: () => Promise<T>): Promise<T> {
+    const { db, t } = this.store;
+    const k = t.idempotencyKeys;
+    const requestDigest = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+    const mine = and(eq(k.userId, userId), eq(k.key, key));
+    await db.delete(k).where(and(mine, lt(k.createdAt, new Date(Date.now() - RETENTION_MS))));
+
+    const claimed = await db
+      .insert(k)
+      .values({ userId, key, requestDigest, response: null, createdAt: new Date() })
+      .onConflictDoNothing()
+      .returning();
+    if (claimed.length === 0) return this.replay<T>(userId, key, requestDigest);
+
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      await db.delete(k).where(mine);
+      throw error;
+    }
+    await db.update(k).set({ response: JSON.stringify(result) }).where(mine);
+    return result;
+  }
+
+  private async replay<T>(userId: number, key: string, requestDigest: string): Promise<T> {
+    const { db, t } = this.store;
+    const k = t.idempotencyKeys;
+    const [earlier] = await db.select().from(k).where(and(eq(k.userId, userId), eq(k.key, key)));
+    // Gone again means the first request failed and released its claim a moment ago.
+    if (!earlier || earlier.response === null) {
+      throw new Conflict('A request with this Idempotency-Key is still in progress.');
+    }
+    if (earlier.requestDigest !== requestDigest) {
+      throw new Conflict('This Idempotency-Key was used for a different request.');
+    }
+    return JSON.parse(earlier.response) as T;
+  }
+}

@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lt, notInArray, or, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import type { NOTIFICATION_TYPES } from '../../contract/notifications';
+import type { Store } from '../../db/open-database';
+import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../errors';
+import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
+import type { NotificationBus } from '../realtime/bus';
+
+export type NotificationRow = Store['t']['notifications']['$inferSelect'];
+export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
+export interface NotificationContent {
+  type: NotificationType;
+  message: string;
+}
+
+export interface ListFilter {
+  delivered?: boolean;
+  read?: boolean;
+  limit: number;
+  cursor?: string;
+}
+
+const ListCursor = z.object({ at: z.number().int().nonnegative(), id: z.string().uuid() }).strict();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string) => UUID.test(value);
+
+/** Notifications: creating them (and waking their users' clients), reading, delivery and read state. */
+export class NotificationsService {
+  constructor(
+    private readonly store: Store,
+    private readonly bus: NotificationBus,
+  ) {}
+
+  /** Creates one notification per user and wakes their clients; the service other domains call. */
+  async notify(userIds: number[], content: NotificationContent): Promise<NotificationRow[]> {
+    const recipients = [...new Set(userIds)];
+    const unknown = await this.unknownUsers(recipients);
+    if (unknown.length > 0) throw ValidationFailed.field('user_ids', `Unknown user ids: ${unknown.join(', ')}.`);
+    const rows = await this.insert(recipients, content);
+    await this.bus.publish({ userIds: recipients });
+    return rows;
+  }
+
+  /** The admin API: for the listed users or for all; nobody else may send. */
+  async sendAsAdmin(
+    sender: { isAdmin: boolean },
+    request: NotificationContent & { user_ids?: number[]; all?: true },
+  ): Promise<NotificationRow[]> {
+    if (!sender.isAdmin) throw new Forbidden('Only administrators can send notifications to users.');
+    const content = { type: request.type, message: request.message };
+    return request.all ? this.notifyAll(content) : this.notify(request.user_ids ?? [], content);
+  }
+
+  /** One notification for every user. */
+  async notifyAll(content: NotificationContent): Promise<NotificationRow[]> {
+    const { db, t } = this.store;
+    const users = await db.select({ id: t.users.id }).from(t.users);
+    const rows = await this.insert(users.map((user) => user.id), content);
+    await this.bus.publish({ all: true });
+    return rows;
+  }
+
+  /** Newest first, with the cursor of the next page when there is one. */
+  async list(userId: number, filter: ListFilter): Promise<{ items: NotificationRow[]; nextCursor: string | null }> {
+    const { db, t } = this.store;
+    const n = t.notifications;
+    const after = filter.cursor ? decodeCursor(filter.cursor, ListCursor) : undefined;
+    const rows = await db
+      .select()
+      .from(n)
+      .where(
+        and(
+          eq(n.userId, userId),
+          stateIs(n.deliveredAt, filter.delivered),
+          stateIs(n.readAt, filter.read),
+          after && or(lt(n.createdAt, new Date(after.at)), and(eq(n.createdAt, new Date(after.at)), lt(n.id, after.id))),
+        ),
+      )
+      .orderBy(desc(n.createdAt), desc(n.id))
+      .limit(filter.limit + 1);
+    const items = rows.slice(0, filter.limit);
+    const last = items.at(-1);
+    const nextCursor = rows.length > filter.limit && last ? encodeCursor({ at: last.createdAt.getTime(), id: last.id }) : null;
+    return { items, nextCursor };
+  }
+
+  async get(userId: number, id: string): Promise<NotificationRow> {
+    const { db, t } = this.store;
+    const [row] = isUuid(id)
+      ? await db.select().from(t.notifications).where(this.own(userId, id))
+      : [];
+    if (!row) throw new NotFound('Notification not found.');
+    return row;
+  }
+
+  /** The manual fallback: a second acknowledgement is refused. */
+  async acknowledge(userId: number, id: string): Promise<NotificationRow> {
+    const [row] = await this.setDelivered(userId, [id]);
+    if (row) return row;
+    await this.get(userId, id);
+    throw new InvalidOperation('Notification already acknowledged');
+  }
+
+  /** Marks delivered unless it already is: the first delivered_at is kept. */
+  async markDelivered(userId: number, id: string): Promise<NotificationRow> {
+    const [row] = await this.setDelivered(userId, [id]);
+    return row ?? this.get(userId, id);
+  }
+
+  /** Sets delivered_at on those of `ids` that are the user's and undelivered; returns how many. */
+  async confirmDelivery(userId: number, ids: string[]): Promise<number> {
+    return (await this.setDelivered(userId, ids)).length;
+  }
+
+  async markRead(userId: number, id: string): Promise<NotificationRow> {
+    if (!isUuid(id)) throw new NotFound('Notification not found.');
+    const { db, t } = this.store;
+    const [row] = await db
+      .update(t.notifications)
+      .set({ readAt: new Date() })
+      .where(and(this.own(userId, id), isNull(t.notifications.readAt)))
+      .returning();
+    return row ?? this.get(userId, id);
+  }
+
+  async markAllRead(userId: number): Promise<number> {
+    const { db, t } = this.store;
+    const updated = await db
+      .update(t.notifications)
+      .set({ readAt: new Date() })
+      .where(and(eq(t.notifications.userId, userId), isNull(t.notifications.readAt)))
+      .returning({ id: t.notifications.id });
+    return updated.length;
+  }
+
+  async unreadCount(userId: number): Promise<number> {
+    const { db, t } = this.store;
+    const [{ unread }] = await db
+      .select({ unread: count() })
+      .from(t.notifications)
+      .where(and(eq(t.notifications.userId, userId), isNull(t.notifications.readAt)));
+    return unread;
+  }
+
+  /** Totals and the newest undelivered, over the notifications that match `delivered` when given. */
+  async deliveryStatus(userId: number, delivered?: boolean) {
+    const { db, t } = this.store;
+    const n = t.notifications;
+    const scope = and(eq(n.userId, userId), stateIs(n.deliveredAt, delivered));
+    const [[totals], undelivered] = await Promise.all([
+      db.select({ total: count(), delivered: count(n.deliveredAt) }).from(n).where(scope),
+      db
+        .select()
+        .from(n)
+        .where(and(scope, isNull(n.deliveredAt)))
+        .orderBy(desc(n.createdAt), desc(n.id))
+        .limit(100),
+    ]);
+    return {
+      total: totals.total,
+      delivered: totals.delivered,
+      undelivered: totals.total - totals.delivered,
+      deliveryRate: totals.total === 0 ? 100 : Math.round((totals.delivered / totals.total) * 1000) / 10,
+      recentUndelivered: undelivered.slice(0, 10),
+      undeliveredNotifications: undelivered,
+    };
+  }
+
+  /** Wakes the user's live connections for the undelivered among `ids` (all when empty); how many. */
+  async retry(userId: number, ids: string[] = []): Promise<number> {
+    const { db, t } = this.store;
+    const n = t.notifications;
+    const wanted = ids.filter(isUuid);
+    if (ids.length > 0 && wanted.length === 0) return 0;
+    const [{ pending }] = await db
+      .select({ pending: count() })
+      .from(n)
+      .where(and(eq(n.userId, userId), isNull(n.deliveredAt), wanted.length ? inArray(n.id, wanted) : undefined));
+    if (pending > 0) await this.bus.publish({ userIds: [userId] });
+    return pending;
+  }
+
+  /** The user's undelivered notifications, oldest first, leaving out `except` (already in flight). */
+  async undelivered(userId: number, limit: number, except: string[] = []): Promise<NotificationRow[]> {
+    const { db, t } = this.store;
+    const n = t.notifications;
+    return db
+      .select()
+      .from(n)
+      .where(and(eq(n.userId, userId), isNull(n.deliveredAt), except.length ? notInArray(n.id, except) : undefined))
+      .orderBy(asc(n.createdAt), asc(n.id))
+      .limit(limit);
+  }
+
+  /** Which of these users have undelivered notifications (the hub's fallback while the bus is down). */
+  async usersWithUndelivered(userIds: number[]): Promise<number[]> {
+    const { db, t } = this.store;
+    const n = t.notifications;
+    const rows = await inChunks(userIds, (chunk) =>
+      db
+        .selectDistinct({ userId: n.userId })
+        .from(n)
+        .where(and(inArray(n.userId, chunk), isNull(n.deliveredAt))),
+    );
+    return rows.map((row) => row.userId);
+  }
+
+  private own(userId: number, id: string): SQL {
+    const { t } = this.store;
+    return and(eq(t.notifications.id, id), eq(t.notifications.userId, userId))!;
+  }
+
+  /** The one UPDATE that sets delivered_at: only where unset, so the first delivery time stays. */
+  private async setDelivered(userId: number, ids: string[]): Promise<NotificationRow[]> {
+    const wanted = ids.filter(isUuid);
+    if (wanted.length === 0) return [];
+    const { db, t } = this.store;
+    const n = t.notifications;
+    return db
+      .update(n)
+      .set({ deliveredAt: new Date() })
+      .where(and(eq(n.userId, userId), inArray(n.id, wanted), isNull(n.deliveredAt)))
+      .returning();
+  }
+
+  private async insert(userIds: number[], content: NotificationContent): Promise<NotificationRow[]> {
+    const createdAt = new Date();
+    const rows = userIds.map((userId) => ({
+      id: randomUUID(),
+      userId,
+      type: content.type,
+      message: content.message,
+      createdAt,
+      deliveredAt: null,
+      readAt: null,
+    }));
+    await this.store.insertAll(this.store.t.notifications, rows);
+    return rows;
+  }
+
+  private async unknownUsers(userIds: number[]): Promise<number[]> {
+    const { db, t } = this.store;
+    const rows = await inChunks(userIds, (chunk) =>
+      db.select({ id: t.users.id }).from(t.users).where(inArray(t.users.id, chunk)),
+    );
+    const known = new Set(rows.map((row) => row.id));
+    return userIds.filter((id) => !known.has(id));
+  }
+}
+
+/** `true` → the column is set, `false` → it is null, undefined → no condition. */
+function stateIs(column: Parameters<typeof isNull>[0], state: boolean | undefined): SQL | undefined {
+  if (state === undefined) return undefined;
+  return state ? isNotNull(column) : isNull(column);
+}
+
+/** Runs a query per 1,000 ids, so that long id lists stay within the drivers' parameter limits. */
+async function inChunks<T>(ids: number[], query: (chunk: number[]) => Promise<T[]>): Promise<T[]> {
+  const results: T[] = [];
+  for (let i = 0; i < ids.length; i += 1000) results.push(...(await query(ids.slice(i, i + 1000))));
+  return results;
+}

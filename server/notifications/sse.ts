@@ -1,0 +1,138 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { currentUser } from '../auth/authenticate';
+import type { DeliveryHub } from '../realtime/delivery-hub';
+import { serializeNotification } from './notification.serializer';
+import { isUuid, type NotificationRow, type NotificationsService } from './notifications.service';
+
+export interface SseOptions {
+  heartbeatMs: number;
+  /** The `retry:` hint: how long a disconnected client should wait before reconnecting. */
+  retryMs: number;
+}
+
+const BATCH = 100;
+
+/**
+ * GET /api/notifications/sse/ — a plain express handler: ts-rest cannot type or serve a stream
+ * cleanly, but the route is still declared in the contract for the docs and the SDK.
+ */
+export function sseHandler(notifications: NotificationsService, hub: DeliveryHub, options: SseOptions) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    open(req, res).catch(next);
+  };
+
+  async function open(req: Request, res: Response) {
+    const userId = currentUser(req).id;
+    const release = hub.acquireConnection(userId);
+    try {
+      // The client says it has this event: that is a delivery, even if our write callback never came.
+      const lastEventId = req.get('last-event-id');
+      if (lastEventId && isUuid(lastEventId)) await notifications.confirmDelivery(userId, [lastEventId]);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    res.status(200).set({
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.flushHeaders();
+    new NotificationStream(userId, res, notifications, hub, options, release, req.log).start();
+  }
+}
+
+/**
+ * One open stream: sends the backlog, then whatever the hub wakes it for. Each event is marked
+ * delivered after its write has succeeded; ids written but not yet marked stay "in flight" so that
+ * a wake-up in between does not send them twice on this stream.
+ */
+class NotificationStream {
+  private readonly inFlight = new Set<string>();
+  private confirmations: string[] = [];
+  private pumping = false;
+  private pumpAgain = false;
+  private closed = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private unsubscribe: () => void = () => {};
+
+  constructor(
+    private readonly userId: number,
+    private readonly res: Response,
+    private readonly notifications: NotificationsService,
+    private readonly hub: DeliveryHub,
+    private readonly options: SseOptions,
+    private readonly release: () => void,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.res.once('close', () => this.close());
+    this.res.write(`retry: ${this.options.retryMs}\n\n`);
+    this.unsubscribe = this.hub.subscribe(this.userId, { wake: () => void this.pump(), shutdown: () => this.res.end() });
+    this.heartbeat = setInterval(() => this.res.write(': heartbeat\n\n'), this.options.heartbeatMs);
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        let batch: NotificationRow[];
+        do {
+          batch = await this.notifications.undelivered(this.userId, BATCH, [...this.inFlight]);
+          for (const row of batch) this.send(row);
+        } while (batch.length === BATCH && !this.closed);
+      } while (this.pumpAgain && !this.closed);
+    } catch (error) {
+      this.log.error({ err: error }, 'notification stream failed; closing it');
+      this.res.destroy();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private send(row: NotificationRow): void {
+    if (this.closed) return;
+    this.inFlight.add(row.id);
+    const event = `id: ${row.id}\ndata: ${JSON.stringify(serializeNotification(row))}\n\n`;
+    this.res.write(event, (error) => {
+      if (error) this.inFlight.delete(row.id);
+      else this.confirm(row.id);
+    });
+  }
+
+  /** Written events are marked delivered in batches: one UPDATE per turn of the event loop. */
+  private confirm(id: string): void {
+    this.confirmations.push(id);
+    if (this.confirmations.length === 1) setImmediate(() => void this.flushConfirmations());
+  }
+
+  private async flushConfirmations(): Promise<void> {
+    const ids = this.confirmations;
+    this.confirmations = [];
+    try {
+      await this.notifications.confirmDelivery(this.userId, ids);
+    } catch (error) {
+      // Left undelivered: they will be sent again (at-least-once).
+      this.log.error({ err: error }, 'marking streamed notifications delivered failed');
+    } finally {
+      for (const id of ids) this.inFlight.delete(id);
+    }
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    this.unsubscribe();
+    this.release();
+  }
+}

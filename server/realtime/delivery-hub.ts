@@ -1,0 +1,143 @@
+import type { Logger } from 'pino';
+import { TooManyRequests } from '../errors';
+import { Listeners, type NotificationBus, type Wakeup } from './bus';
+
+export interface DeliveryHubOptions {
+  /** Long-polls and streams one user may hold open at once (a guard of memory, not a rate limit). */
+  maxConnectionsPerUser: number;
+  /** How often to look for undelivered notifications while the bus may be missing messages. */
+  fallbackPollMs: number;
+  logger: Logger;
+}
+
+/** Which of these users have undelivered notifications: the hub's only database question. */
+export type FindUsersWithUndelivered = (userIds: number[]) => Promise<number[]>;
+
+interface Subscriber {
+  wake(): void;
+  /** The server is shutting down: end the wait or the stream. */
+  shutdown(): void;
+}
+
+/**
+ * Waiting clients, in process, keyed by user. A waiter costs an entry in a map: nothing queries
+ * the database while it waits. The bus wakes the users that have new notifications, and each
+ * woken waiter reads its own. When the bus reports itself unhealthy (Redis down) the hub asks the
+ * database every `fallbackPollMs` which waiting users have undelivered notifications, until the
+ * bus is back; then it wakes everyone once, to catch up on what the outage hid.
+ */
+export class DeliveryHub {
+  private readonly subscribers = new Map<number, Set<Subscriber>>();
+  private readonly connections = new Map<number, number>();
+  private readonly shutdownListeners = new Listeners<void>();
+  private fallbackTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly detach: Array<() => void>;
+
+  constructor(
+    private readonly bus: NotificationBus,
+    private readonly findUsersWithUndelivered: FindUsersWithUndelivered,
+    private readonly options: DeliveryHubOptions,
+  ) {
+    this.detach = [
+      bus.subscribe((wakeup) => this.deliver(wakeup)),
+      bus.onHealthChange((healthy) => this.onBusHealth(healthy)),
+    ];
+    if (!bus.healthy) this.startFallbackPolling();
+  }
+
+  /** Counts a long-poll or stream against the user's cap; call the returned function when it ends. */
+  acquireConnection(userId: number): () => void {
+    const open = this.connections.get(userId) ?? 0;
+    if (open >= this.options.maxConnectionsPerUser) {
+      throw new TooManyRequests(
+        1,
+        `Too many open notification connections (at most ${this.options.maxConnectionsPerUser} per user).`,
+      );
+    }
+    this.connections.set(userId, open + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.connections.get(userId) ?? 1) - 1;
+      if (left > 0) this.connections.set(userId, left);
+      else this.connections.delete(userId);
+    };
+  }
+
+  /** Calls `wake` whenever the user may have new notifications, until the returned function is called. */
+  subscribe(userId: number, subscriber: Subscriber): () => void {
+    if (this.closed) {
+      queueMicrotask(subscriber.shutdown);
+      return () => {};
+    }
+    const forUser = this.subscribers.get(userId) ?? new Set<Subscriber>();
+    forUser.add(subscriber);
+    this.subscribers.set(userId, forUser);
+    return () => {
+      forUser.delete(subscriber);
+      if (forUser.size === 0 && this.subscribers.get(userId) === forUser) this.subscribers.delete(userId);
+    };
+  }
+
+  /** Waiting subscribers and open connections, for tests and metrics. */
+  stats(): { users: number; subscribers: number; connections: number } {
+    let subscribers = 0;
+    for (const set of this.subscribers.values()) subscribers += set.size;
+    let connections = 0;
+    for (const count of this.connections.values()) connections += count;
+    return { users: this.subscribers.size, subscribers, connections };
+  }
+
+  /** Ends every wait and stream (graceful shutdown) and detaches from the bus. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopFallbackPolling();
+    for (const detach of this.detach) detach();
+    const all = [...this.subscribers.values()].flatMap((set) => [...set]);
+    this.subscribers.clear();
+    for (const subscriber of all) subscriber.shutdown();
+  }
+
+  private deliver(wakeup: Wakeup): void {
+    const userIds = 'all' in wakeup ? [...this.subscribers.keys()] : wakeup.userIds;
+    for (const userId of userIds) {
+      const forUser = this.subscribers.get(userId);
+      if (!forUser) continue;
+      for (const subscriber of [...forUser]) subscriber.wake();
+    }
+  }
+
+  private onBusHealth(healthy: boolean): void {
+    if (healthy) {
+      this.stopFallbackPolling();
+      this.deliver({ all: true });
+    } else {
+      this.startFallbackPolling();
+    }
+  }
+
+  private startFallbackPolling(): void {
+    if (this.fallbackTimer || this.closed) return;
+    this.fallbackTimer = setInterval(() => void this.pollDatabase(), this.options.fallbackPollMs);
+    this.fallbackTimer.unref();
+  }
+
+  private stopFallbackPolling(): void {
+    clearInterval(this.fallbackTimer);
+    this.fallbackTimer = undefined;
+  }
+
+  private async pollDatabase(): Promise<void> {
+    const waiting = [...this.subscribers.keys()];
+    if (waiting.length === 0) return;
+    try {
+      const userIds = await this.findUsersWithUndelivered(waiting);
+      this.deliver({ userIds });
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'fallback poll for undelivered notifications failed');
+    }
+  }
+}

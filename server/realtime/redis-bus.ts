@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { Listeners, type NotificationBus, type Wakeup, type WakeupListener } from './bus';
+
+const CHANNEL = 'punchclock:notifications';
+
+interface Envelope {
+  from: string;
+  wakeup: Wakeup;
+}
+
+/**
+ * Redis pub/sub across instances. Local listeners are woken directly (no round trip, and still
+ * woken while Redis is down); the instance's own messages coming back from Redis are ignored.
+ * ioredis reconnects by itself; while the subscriber is not ready the bus reports itself unhealthy
+ * so that the delivery hub falls back to polling the database.
+ */
+export class RedisBus implements NotificationBus {
+  private readonly instanceId = randomUUID();
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+  private readonly listeners = new Listeners<Wakeup>();
+  private readonly healthListeners = new Listeners<boolean>();
+  private isHealthy = false;
+
+  private constructor(url: string, private readonly logger: Logger) {
+    const options = {
+      // Fail publishes fast while disconnected instead of queueing them: the hub's fallback
+      // polling finds those notifications in the database.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+    };
+    this.publisher = new Redis(url, options);
+    this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true });
+    this.publisher.on('error', () => {});
+    this.subscriber.on('error', (error) => this.logger.debug({ err: error }, 'redis subscriber error'));
+    this.subscriber.on('ready', () => this.setHealthy(true));
+    this.subscriber.on('close', () => this.setHealthy(false));
+    this.subscriber.on('message', (_channel: string, raw: string) => this.receive(raw));
+  }
+
+  /** Connects and subscribes; rejects when Redis cannot be reached at start. */
+  static async connect(url: string, logger: Logger): Promise<RedisBus> {
+    const bus = new RedisBus(url, logger);
+    try {
+      await bus.subscriber.subscribe(CHANNEL);
+    } catch (error) {
+      await bus.close();
+      throw error;
+    }
+    bus.setHealthy(bus.subscriber.status === 'ready');
+    return bus;
+  }
+
+  get healthy(): boolean {
+    return this.isHealthy;
+  }
+
+  async publish(wakeup: Wakeup): Promise<void> {
+    this.listeners.emit(wakeup);
+    const envelope: Envelope = { from: this.instanceId, wakeup };
+    try {
+      await this.publisher.publish(CHANNEL, JSON.stringify(envelope));
+    } catch (error) {
+      this.logger.warn({ err: error }, 'redis publish failed; other instances will find it by polling');
+    }
+  }
+
+  subscribe(listener: WakeupListener): () => void {
+    return this.listeners.add(listener);
+  }
+
+  onHealthChange(listener: (healthy: boolean) => void): () => void {
+    return this.healthListeners.add(listener);
+  }
+
+  async close(): Promise<void> {
+    this.subscriber.disconnect();
+    this.publisher.disconnect();
+  }
+
+  private receive(raw: string): void {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    if (envelope.from !== this.instanceId) this.listeners.emit(envelope.wakeup);
+  }
+
+  private setHealthy(healthy: boolean): void {
+    if (healthy === this.isHealthy) return;
+    this.isHealthy = healthy;
+    this.logger[healthy ? 'info' : 'warn']({ healthy }, `redis bus ${healthy ? 'connected' : 'disconnected'}`);
+    this.healthListeners.emit(healthy);
+  }
+}

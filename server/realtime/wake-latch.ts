@@ -1,0 +1,41 @@
+export type WaitOutcome = 'woken' | 'timeout' | 'aborted';
+
+/**
+ * Remembers a wake-up that came while nobody was waiting, so that the check-then-wait of a long
+ * poll cannot miss a notification created between its database read and its wait.
+ */
+export class WakeLatch {
+  private pending = false;
+  private aborted = false;
+  private settle: ((outcome: WaitOutcome) => void) | undefined;
+
+  /** Pass this to the hub as the subscriber's wake callback. */
+  readonly wake = () => this.finish('woken');
+
+  /** Ends a wait in progress as aborted (client gone, server shutting down). */
+  readonly abort = () => this.finish('aborted');
+
+  /** Resolves at the next wake-up (at once if one is pending), or after `timeoutMs`, or on abort. */
+  next(timeoutMs: number): Promise<WaitOutcome> {
+    if (this.aborted) return Promise.resolve('aborted');
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve('woken');
+    }
+    if (timeoutMs <= 0) return Promise.resolve('timeout');
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.finish('timeout'), timeoutMs);
+      this.settle = (outcome) => {
+        clearTimeout(timer);
+        this.settle = undefined;
+        resolve(outcome);
+      };
+    });
+  }
+
+  private finish(outcome: WaitOutcome): void {
+    if (outcome === 'aborted') this.aborted = true;
+    if (this.settle) this.settle(outcome);
+    else if (outcome === 'woken') this.pending = true;
+  }
+}
