@@ -57,19 +57,26 @@ const migrationsFolder = (dialect: Dialect) =>
  * unset → a SQLite file under ./data/; ':memory:' → in-memory SQLite; 'sqlite:<path>' → that file;
  * 'postgres://…' → a pg pool.
  */
-export async function openDatabase(url: string | undefined): Promise<Store> {
-  if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url);
-  if (!url) return openSqlite(DEFAULT_SQLITE_FILE);
-  return openSqlite(url === ':memory:' ? url : url.replace(/^(sqlite|file):(\/\/)?/, ''));
+export async function openDatabase(url: string | undefined, options: OpenOptions = {}): Promise<Store> {
+  if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
+  if (!url) return openSqlite(DEFAULT_SQLITE_FILE, options);
+  return openSqlite(url === ':memory:' ? url : url.replace(/^(sqlite|file):(\/\/)?/, ''), options);
 }
 
-function openSqlite(file: string): Store {
+export interface OpenOptions {
+  /** Called with every query the services run (benchmarks and tests count them). */
+  onQuery?: (sql: string) => void;
+}
+
+const queryLogger = ({ onQuery }: OpenOptions) => (onQuery ? { logQuery: (sql: string) => onQuery(sql) } : undefined);
+
+function openSqlite(file: string, options: OpenOptions): Store {
   if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
   const sqlite = new Sqlite(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = drizzleSqlite(sqlite, { schema: sqliteTables });
+  const db = drizzleSqlite(sqlite, { schema: sqliteTables, logger: queryLogger(options) });
   migrateSqlite(db, { migrationsFolder: migrationsFolder('sqlite') });
   return {
     dialect: 'sqlite',
@@ -85,7 +92,7 @@ function openSqlite(file: string): Store {
   };
 }
 
-async function openPostgres(url: string): Promise<Store> {
+async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   try {
     await migratePostgres(pool);
@@ -93,7 +100,7 @@ async function openPostgres(url: string): Promise<Store> {
     await pool.end();
     throw error;
   }
-  const db = drizzlePg(pool, { schema: pgTables });
+  const db = drizzlePg(pool, { schema: pgTables, logger: queryLogger(options) });
   return {
     dialect: 'postgres',
     db,

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe } from 'vitest';
-import { createApp, createServices, type Services } from '../../server/app';
+import { createApp, createServices, type RealtimeOptions, type Services } from '../../server/app';
+import type { NotificationBus } from '../../server/realtime/bus';
 import { createTestDatabase, dialects, type TestDatabase } from './databases';
 
 export interface TestUser {
@@ -20,6 +23,16 @@ export interface ApiContext {
   http: supertest.Agent;
   /** Registers and logs in a new user with a unique name. */
   createUser(options?: { admin?: boolean; firstName?: string }): Promise<TestUser>;
+  /** How many database queries the services have run so far (sample before and after). */
+  queryCount(): number;
+  /** Serves the app on a real port (for fetch-based clients and streams); closed after the suite. */
+  listen(): Promise<string>;
+}
+
+export interface ApiOptions {
+  rateLimits?: boolean;
+  realtime?: Partial<RealtimeOptions>;
+  bus?: () => Promise<NotificationBus> | NotificationBus;
 }
 
 export const STRONG_PASSWORD = 'correct horse battery staple';
@@ -30,17 +43,40 @@ export const uniqueName = (prefix = 'user') => `${prefix}_${randomBytes(5).toStr
  * Runs a suite once per dialect (SQLite always, Postgres when configured), against a fresh database
  * and a real app driven through supertest. The context is filled in beforeAll.
  */
-export function describeApi(title: string, suite: (ctx: ApiContext) => void, options: { rateLimits?: boolean } = {}) {
+export function describeApi(title: string, suite: (ctx: ApiContext) => void, options: ApiOptions = {}) {
   describe.each(dialects)(`${title} [%s]`, (dialect) => {
     const ctx = {} as ApiContext;
+    let queries = 0;
+    let server: Server | undefined;
+    let bus: NotificationBus | undefined;
     beforeAll(async () => {
-      ctx.database = await createTestDatabase(dialect);
-      const deps = { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: options.rateLimits ?? true };
+      ctx.database = await createTestDatabase(dialect, { onQuery: () => void queries++ });
+      bus = await options.bus?.();
+      const deps = {
+        store: ctx.database.store,
+        logger: pino({ level: 'silent' }),
+        rateLimits: options.rateLimits ?? true,
+        realtime: options.realtime,
+        bus,
+      };
       ctx.services = createServices(deps);
-      ctx.http = supertest.agent(createApp(deps, ctx.services));
+      const app = createApp(deps, ctx.services);
+      ctx.http = supertest.agent(app);
       ctx.createUser = (userOptions) => createUser(ctx, userOptions);
+      ctx.queryCount = () => queries;
+      ctx.listen = async () => {
+        server ??= app.listen(0, '127.0.0.1');
+        if (!server.listening) await new Promise((resolve) => server!.once('listening', resolve));
+        return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      };
     });
     afterAll(async () => {
+      ctx.services?.hub.close();
+      if (server) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server!.close(resolve));
+      }
+      await bus?.close();
       await ctx.database?.drop();
     });
     suite(ctx);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { openDatabase, type Dialect, type Store } from '../../db/open-database';
+import { openDatabase, type Dialect, type OpenOptions, type Store } from '../../db/open-database';
 
 export interface TestDatabase {
   dialect: Dialect;
@@ -15,22 +15,22 @@ export const POSTGRES_URL = process.env.TEST_DATABASE_URL;
 /** The dialects this run covers: SQLite always, Postgres when TEST_DATABASE_URL is set. */
 export const dialects: Dialect[] = POSTGRES_URL ? ['sqlite', 'postgres'] : ['sqlite'];
 
-export function createTestDatabase(dialect: Dialect): Promise<TestDatabase> {
-  return dialect === 'postgres' ? createPostgresDatabase() : createSqliteDatabase();
+export function createTestDatabase(dialect: Dialect, options: OpenOptions = {}): Promise<TestDatabase> {
+  return dialect === 'postgres' ? createPostgresDatabase(options) : createSqliteDatabase(options);
 }
 
-async function createSqliteDatabase(): Promise<TestDatabase> {
-  const store = await openDatabase(':memory:');
+async function createSqliteDatabase(options: OpenOptions): Promise<TestDatabase> {
+  const store = await openDatabase(':memory:', options);
   return { dialect: 'sqlite', store, url: ':memory:', drop: () => store.close() };
 }
 
 /** A database of its own on the test server, so test files can run in parallel and start empty. */
-async function createPostgresDatabase(): Promise<TestDatabase> {
+async function createPostgresDatabase(options: OpenOptions): Promise<TestDatabase> {
   const name = `punchclock_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   await withAdminClient((client) => client.query(`create database "${name}"`));
   const url = new URL(POSTGRES_URL!);
   url.pathname = `/${name}`;
-  const store = await openDatabase(url.toString());
+  const store = await openDatabase(url.toString(), options);
   return {
     dialect: 'postgres',
     store,
