@@ -33,8 +33,17 @@ export const Duration = extendApi(z.string().regex(/^\d{2,}:[0-5]\d:[0-5]\d$/), 
   example: '02:15:00',
 });
 
-/** A positive integer id taken from a path segment. */
-export const IntId = z.coerce.number().int().min(1).max(2_147_483_647);
+const MAX_ID = 2_147_483_647;
+
+/** A positive integer id in a body. */
+export const IdField = z.number().int().min(1).max(MAX_ID);
+
+/** A positive integer id taken from a path segment: plain digits only (no `0x1`, `1e0` or `01`). */
+export const IntId = extendApi(z.string().regex(/^[1-9]\d{0,9}$/).transform(Number).pipe(IdField), {
+  type: 'integer',
+  minimum: 1,
+  maximum: MAX_ID,
+});
 
 export const Title = z.string().trim().min(1).max(200);
 export const Description = z.string().max(5000);

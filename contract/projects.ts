@@ -1,6 +1,6 @@
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, Description, errors, IntId, Timestamp, Title } from './common';
+import { authenticatedErrors, Description, errors, IdField, IntId, Timestamp, Title } from './common';
 
 const c = initContract();
 
@@ -74,7 +74,7 @@ export const projectsContract = c.router(
       path: '/api/projects/:id/members/',
       summary: 'Add a member (owner only)',
       pathParams: ProjectParams,
-      body: z.object({ user_id: IntId }).strict(),
+      body: z.object({ user_id: IdField }).strict(),
       responses: { 201: ProjectMember, ...errors.badRequest, ...errors.forbidden, ...errors.notFound },
     },
     removeMember: {

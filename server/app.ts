@@ -78,7 +78,9 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   app.disable('x-powered-by');
   app.use(requestLogging(deps.logger));
   if (deps.corsOrigins?.length) app.use(cors({ origin: deps.corsOrigins, exposedHeaders: ['X-Request-Id', 'Link', 'Retry-After'] }));
-  app.use(express.json({ limit: BODY_LIMIT }));
+  // Not strict: a JSON string or number body is valid JSON of the wrong shape, which the contract
+  // answers with non_field_errors, not a parse error.
+  app.use(express.json({ limit: BODY_LIMIT, strict: false }));
   app.use(docsRouter());
 
   app.get(

@@ -66,7 +66,7 @@ function answerForDomainError(error: DomainError): HttpAnswer | null {
 function answerForBodyParser(error: unknown): HttpAnswer | null {
   const { type, status } = (error ?? {}) as { type?: string; status?: number };
   if (type === 'entity.parse.failed') {
-    return notAnObject(error) ?? { status: 400, body: { detail: 'JSON parse error: the body is not valid JSON.' } };
+    return { status: 400, body: { detail: 'JSON parse error: the body is not valid JSON.' } };
   }
   if (type === 'entity.too.large') return { status: 413, body: { detail: `Request body too large: the limit is ${BODY_LIMIT}.` } };
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
@@ -74,24 +74,6 @@ function answerForBodyParser(error: unknown): HttpAnswer | null {
   }
   if (type && status && status >= 400 && status < 500) return { status, body: { detail: 'Malformed request body.' } };
   return null;
-}
-
-/**
- * express.json() (strict) refuses valid JSON whose top level is not an object or array, such as `"text"`
- * or `42`, with the same error as broken JSON; it is the wrong shape, not unparseable: non_field_errors.
- */
-function notAnObject(error: unknown): HttpAnswer | null {
-  const raw = (error as { body?: unknown }).body;
-  if (typeof raw !== 'string') return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  if (typeof value === 'object' && value !== null) return null;
-  const got = value === null ? 'null' : typeof value;
-  return { status: 400, body: { non_field_errors: [`Invalid data. Expected a JSON object, but got ${got}.`] } };
 }
 
 export const notFoundHandler: RequestHandler = (_req, res) => {

@@ -1,0 +1,273 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Store } from '../db/open-database';
+import { createApp } from '../server/app';
+import { describeApi, STRONG_PASSWORD, uniqueName, type TestUser } from './support/api';
+import { createTestDatabase, dialects, type TestDatabase } from './support/databases';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const allowed = (res: supertest.Response) =>
+  String(res.headers.allow)
+    .split(',')
+    .map((method) => method.trim())
+    .sort();
+
+describeApi('http', (ctx) => {
+  let ann: TestUser;
+
+  beforeAll(async () => {
+    ann = await ctx.createUser();
+  });
+
+  const tagCount = async () => (await ctx.http.get('/api/tags/').set(ann.auth).expect(200)).body.length;
+
+  const postTagsRaw = (body: string, contentType = 'application/json') =>
+    ctx.http.post('/api/tags/').set(ann.auth).set('Content-Type', contentType).send(body);
+
+  it('answers malformed JSON with 400 {detail} and writes nothing', async () => {
+    const before = await tagCount();
+    for (const body of ['{"title":', '{title: "x"}', "{'title': 'x'}", '{"title": "x"}}', '[1,]']) {
+      const res = await postTagsRaw(body);
+      expect(res.status, body).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.body).toEqual({ detail: expect.stringContaining('JSON') });
+    }
+    // The body is read before authentication, so a client without a token learns the same.
+    const anonymous = await ctx.http.post('/auth/users/').set('Content-Type', 'application/json').send('{"username":');
+    expect(anonymous.status).toBe(400);
+    expect(anonymous.body).toEqual({ detail: expect.any(String) });
+    expect(await tagCount()).toBe(before);
+  });
+
+  it('refuses a body over 100 KB with 413 {detail} and writes nothing', async () => {
+    const before = await tagCount();
+    const huge = await ctx.http
+      .post('/api/tags/')
+      .set(ann.auth)
+      .send({ title: 'x'.repeat(150 * 1024) })
+      .expect(413);
+    expect(huge.body).toEqual({ detail: expect.stringContaining('100kb') });
+    expect(huge.headers['x-request-id']).toMatch(UUID);
+
+    const project = await ctx.http.post('/api/projects/').set(ann.auth).send({ title: 'Sized' }).expect(201);
+    await ctx.http
+      .patch(`/api/projects/${project.body.id}/`)
+      .set(ann.auth)
+      .send({ description: 'd'.repeat(150 * 1024) })
+      .expect(413);
+    expect((await ctx.http.get(`/api/projects/${project.body.id}/`).set(ann.auth).expect(200)).body).toEqual(project.body);
+
+    // Under the limit the body is read, and then judged by the contract.
+    const under = await ctx.http.post('/api/tags/').set(ann.auth).send({ title: 'x'.repeat(90 * 1024) }).expect(400);
+    expect(Object.keys(under.body)).toEqual(['title']);
+    expect(await tagCount()).toBe(before);
+  });
+
+  it('answers a JSON body that is not an object with 400 {"non_field_errors": [...]}', async () => {
+    const before = await tagCount();
+    const array = await ctx.http.post('/api/tags/').set(ann.auth).send([{ title: 'in an array' }]).expect(400);
+    expect(array.body).toEqual({ non_field_errors: [expect.stringContaining('array')] });
+    for (const [body, got] of [
+      ['"a string"', 'string'],
+      ['42', 'number'],
+      ['true', 'boolean'],
+      ['null', 'null'],
+      [' "padded" ', 'string'],
+    ]) {
+      const res = await postTagsRaw(body);
+      expect(res.status, body).toBe(400);
+      expect(res.body).toEqual({ non_field_errors: [expect.stringContaining(got)] });
+    }
+    const project = await ctx.http.post('/api/projects/').set(ann.auth).send({ title: 'Shapes' }).expect(201);
+    const patch = await ctx.http
+      .patch(`/api/projects/${project.body.id}/`)
+      .set(ann.auth)
+      .set('Content-Type', 'application/json')
+      .send('"Renamed"')
+      .expect(400);
+    expect(Object.keys(patch.body)).toEqual(['non_field_errors']);
+    expect(await tagCount()).toBe(before);
+  });
+
+  it('answers a body of the wrong content type with 400, not 500', async () => {
+    const before = await tagCount();
+    const plain = await postTagsRaw('title=plain', 'text/plain').expect(400);
+    expect(plain.body).toEqual({ title: [expect.any(String)] });
+    // JSON text is not read as JSON unless it says so.
+    const disguised = await postTagsRaw('{"title": "disguised"}', 'text/plain').expect(400);
+    expect(disguised.body).toEqual({ title: [expect.any(String)] });
+    const form = await postTagsRaw('title=form', 'application/x-www-form-urlencoded').expect(400);
+    expect(form.body).toEqual({ title: [expect.any(String)] });
+    const tags = (await ctx.http.get('/api/tags/').set(ann.auth)).body.map((tag: { title: string }) => tag.title);
+    expect(tags).not.toContain('disguised');
+    expect(tags.length).toBe(before);
+  });
+
+  it('answers an unknown route with 404 JSON, with or without a token', async () => {
+    for (const req of [
+      ctx.http.get('/api/nope/'),
+      ctx.http.get('/api/nope/').set(ann.auth),
+      ctx.http.post('/api/nope/').set(ann.auth).send({}),
+      ctx.http.get('/nope'),
+      ctx.http.get('/api/projects/1/nope/').set(ann.auth),
+    ]) {
+      const res = await req;
+      expect(res.status).toBe(404);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.body).toEqual({ detail: 'Not found.' });
+    }
+  });
+
+  it('answers a known path asked with the wrong method with 405 and Allow', async () => {
+    const before = await tagCount();
+    const cases: Array<['put' | 'delete' | 'patch' | 'get', string, string[]]> = [
+      ['put', '/api/tags/', ['GET', 'POST']],
+      ['delete', '/api/projects/', ['GET', 'POST']],
+      ['put', '/api/projects/1/', ['DELETE', 'GET', 'PATCH']],
+      ['patch', '/api/projects/1/members/', ['GET', 'POST']],
+      ['get', '/api/projects/1/members/2/', ['DELETE']],
+      ['get', '/auth/token/login/', ['POST']],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await ctx.http[method](path).set(ann.auth).send({ title: 'x' });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(allowed(res)).toEqual(allow);
+      expect(res.body).toEqual({ detail: `Method "${method.toUpperCase()}" not allowed.` });
+    }
+    expect(await tagCount()).toBe(before);
+  });
+
+  it('gives every response an X-Request-Id: the caller’s when sane, else a fresh UUID', async () => {
+    const responses = [
+      await ctx.http.get('/api/tags/').set(ann.auth).expect(200),
+      await ctx.http.get('/api/tags/').expect(401),
+      await ctx.http.get('/api/nope/').expect(404),
+      await ctx.http.put('/api/tags/').expect(405),
+      await postTagsRaw('{').expect(400),
+    ];
+    const ids = responses.map((res) => res.headers['x-request-id']);
+    for (const id of ids) expect(id).toMatch(UUID);
+    expect(new Set(ids).size).toBe(ids.length);
+
+    for (const sane of ['abc-123', 'trace.id:42_x', 'a'.repeat(128)]) {
+      const res = await ctx.http.get('/api/tags/').set(ann.auth).set('X-Request-Id', sane).expect(200);
+      expect(res.headers['x-request-id']).toBe(sane);
+    }
+    for (const insane of ['x'.repeat(300), 'a'.repeat(129), 'has spaces in it', '<script>', 'a/b', '']) {
+      const res = await ctx.http.get('/api/tags/').set(ann.auth).set('X-Request-Id', insane).expect(200);
+      expect(res.headers['x-request-id'], insane).toMatch(UUID);
+    }
+  });
+
+  it('serves the OpenAPI document and the docs page without a token', async () => {
+    const spec = await ctx.http.get('/openapi.json').expect(200);
+    expect(spec.headers['content-type']).toMatch(/^application\/json/);
+    expect(spec.body.openapi).toMatch(/^3\.\d+\.\d+$/);
+    expect(Object.keys(spec.body.paths)).toEqual(
+      expect.arrayContaining(['/api/projects/', '/api/projects/{id}/', '/api/projects/{id}/members/', '/api/tags/', '/auth/users/']),
+    );
+    expect(Object.keys(spec.body.paths['/api/projects/{id}/']).sort()).toEqual(['delete', 'get', 'patch']);
+
+    const docs = await ctx.http.get('/docs/').expect(200);
+    expect(docs.headers['content-type']).toMatch(/^text\/html/);
+    expect(docs.text).toContain('Punchclock API');
+    expect(docs.text.toLowerCase()).toContain('swagger');
+  });
+
+  it('lets anyone register and log in without a token', async () => {
+    const username = uniqueName('public');
+    const registered = await ctx.http
+      .post('/auth/users/')
+      .send({ username, password: STRONG_PASSWORD, first_name: 'Pat' })
+      .expect(201);
+    expect(registered.body).toEqual({ id: expect.any(Number), username, first_name: 'Pat', last_name: '' });
+
+    const login = await ctx.http.post('/auth/token/login/').send({ username, password: STRONG_PASSWORD }).expect(200);
+    expect(login.body).toEqual({ auth_token: expect.any(String) });
+    const me = await ctx.http.get('/auth/users/me/').set('Authorization', `Token ${login.body.auth_token}`).expect(200);
+    expect(me.body).toMatchObject({ id: registered.body.id, username });
+
+    const wrong = await ctx.http.post('/auth/token/login/').send({ username, password: 'not the password' }).expect(400);
+    expect(wrong.body).toEqual({ non_field_errors: [expect.any(String)] });
+    await ctx.http.get('/auth/users/me/').expect(401);
+  });
+});
+
+/**
+ * An error nobody planned for, made for real: the app's own connection to the database is closed.
+ * The app gets a second store on the test database, so the test database can still be dropped.
+ */
+describe.each(dialects)('http: unexpected errors [%s]', (dialect) => {
+  let database: TestDatabase;
+  let store: Store;
+  let http: supertest.Agent;
+  let token: string;
+  const lines: string[] = [];
+  const logged = () => lines.map((line) => JSON.parse(line) as Record<string, any>);
+
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    store = await openDatabase(database.url);
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(...String(chunk).split('\n').filter(Boolean));
+        done();
+      },
+    });
+    http = supertest.agent(createApp({ store, logger: pino({ level: 'info' }, sink), rateLimits: true }));
+    const username = uniqueName();
+    await http.post('/auth/users/').send({ username, password: STRONG_PASSWORD }).expect(201);
+    token = (await http.post('/auth/token/login/').send({ username, password: STRONG_PASSWORD }).expect(200)).body.auth_token;
+    await http.get('/api/tags/').set('Authorization', `Token ${token}`).expect(200);
+    await store.close();
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('answers 500 {"detail": "Internal server error"} with no stack, and logs the stack with the request id', async () => {
+    const res = await http
+      .get('/api/tags/')
+      .set('Authorization', `Token ${token}`)
+      .set('X-Request-Id', 'trace-500')
+      .expect(500);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.text).toBe('{"detail":"Internal server error"}');
+    expect(res.headers['x-request-id']).toBe('trace-500');
+
+    const failure = logged().find((line) => line.msg === 'request failed' && line.req?.id === 'trace-500');
+    expect(failure).toBeDefined();
+    expect(failure!.level).toBe(50);
+    const cause = dialect === 'sqlite' ? 'The database connection is not open' : 'Cannot use a pool after calling end on the pool';
+    expect(failure!.err.message).toContain(cause);
+    expect(failure!.err.stack).toContain(cause);
+    expect(failure!.err.stack).toMatch(/\n\s+at /);
+    // The token never reaches the log.
+    expect(lines.join('\n')).not.toContain(token);
+  });
+
+  it('answers 500 on a public route that reaches the database, under a fresh request id', async () => {
+    const res = await http.post('/auth/token/login/').send({ username: 'someone', password: STRONG_PASSWORD }).expect(500);
+    expect(res.body).toEqual({ detail: 'Internal server error' });
+    const id = res.headers['x-request-id'];
+    expect(id).toMatch(UUID);
+    const failure = logged().find((line) => line.msg === 'request failed' && line.req?.id === id);
+    expect(failure?.err.stack).toMatch(/\n\s+at /);
+
+    const write = await http.post('/api/projects/').set('Authorization', `Token ${token}`).send({ title: 'x' }).expect(500);
+    expect(write.body).toEqual({ detail: 'Internal server error' });
+    expect(write.headers['x-request-id']).toMatch(UUID);
+  });
+
+  it('still answers what needs no database', async () => {
+    await http.get('/openapi.json').expect(200);
+    const res = await http.get('/api/nope/').expect(404);
+    expect(res.body).toEqual({ detail: 'Not found.' });
+    const bad = await http.post('/api/tags/').set('Content-Type', 'application/json').send('{').expect(400);
+    expect(bad.body).toEqual({ detail: expect.any(String) });
+  });
+});
