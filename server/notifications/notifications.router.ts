@@ -43,7 +43,10 @@ export const notificationsRouter = ({ notifications, longPoll, idempotency }: No
       if (ids.length > 0) {
         // Delivered means the answer reached the socket: a client gone before that gets them again.
         res.once('finish', () => {
-          notifications.confirmDelivery(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed'));
+          longPoll.confirm(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed'));
+        });
+        res.once('close', () => {
+          if (!res.writableFinished) longPoll.abandon(user.id, ids);
         });
       }
       return { status: 200, body: serializeLongPoll(result) };

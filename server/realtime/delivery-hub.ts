@@ -81,6 +81,11 @@ export class DeliveryHub {
     };
   }
 
+  /** Wakes this instance's subscribers of these users (no bus: for what only this instance knows). */
+  wake(userIds: number[]): void {
+    this.deliver({ userIds });
+  }
+
   /** Waiting subscribers and open connections, for tests and metrics. */
   stats(): { users: number; subscribers: number; connections: number } {
     let subscribers = 0;
