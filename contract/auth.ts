@@ -5,12 +5,12 @@ import { authenticatedErrors, errors, PersonName } from './common';
 
 const c = initContract();
 
-const Username = extendApi(
+export const Username = extendApi(
   z
     .string()
     .min(1)
     .max(150)
-    .regex(/^[\w.@+-]+$/u, 'Enter a valid username: letters, digits and @/./+/-/_ only.'),
+    .regex(/^[\p{L}\p{N}_.@+-]+$/u, 'Enter a valid username: letters, digits and @/./+/-/_ only.'),
   { example: 'john_doe' },
 );
 

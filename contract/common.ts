@@ -48,7 +48,5 @@ export const IntId = extendApi(z.string().regex(/^[1-9]\d{0,9}$/).transform(Numb
 export const Title = z.string().trim().min(1).max(200);
 export const Description = z.string().max(5000);
 
-/** Trimmed, non-empty, bounded name fields shared by users. */
+/** A person's first or last name: trimmed, bounded, may be empty. */
 export const PersonName = z.string().trim().max(150);
-
-export const NoContent = z.undefined();

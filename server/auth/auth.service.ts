@@ -1,4 +1,5 @@
 import { eq } from 'drizzle-orm';
+import { Username } from '../../contract/auth';
 import type { Store } from '../../db/open-database';
 import { Unauthenticated, ValidationFailed } from '../errors';
 import type { LoginThrottle } from './login-throttle';
@@ -26,6 +27,9 @@ export class AuthService {
   ) {}
 
   async register(input: NewUser): Promise<AuthUser> {
+    // The contract checks usernames on the API; the CLI and ADMIN_USERNAME come through here only.
+    const username = Username.safeParse(input.username);
+    if (!username.success) throw ValidationFailed.field('username', username.error.issues[0].message);
     const problems = passwordProblems(input.password, input.username);
     if (problems.length > 0) throw new ValidationFailed({ password: problems });
     const { db, t } = this.store;
