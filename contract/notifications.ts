@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, Detail, errors, Timestamp } from './common';
+import { authenticatedErrors, Detail, errors, IdField, Timestamp } from './common';
 
 const c = initContract();
 
@@ -51,7 +51,7 @@ const IdParams = z.object({ id: NotificationId });
 
 const CreateNotifications = z
   .object({
-    user_ids: extendApi(z.array(z.number().int().min(1)).min(1).max(10_000), {
+    user_ids: extendApi(z.array(IdField).min(1).max(10_000), {
       description: 'The recipients; or send `all: true` instead.',
     }),
     all: z.literal(true),

@@ -21,9 +21,14 @@ export interface ListFilter {
   cursor?: string;
 }
 
-const ListCursor = z.object({ at: z.number().int().nonnegative(), id: z.string().uuid() }).strict();
+// `at` within what a Date can hold (±8.64e15 ms): beyond, the query would fail instead of a 400.
+const ListCursor = z.object({ at: z.number().int().nonnegative().max(8.64e15), id: z.string().uuid() }).strict();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (value: string) => UUID.test(value);
+// Postgres's uuid type ignores letter case, SQLite's text does not: compare ids in lower case on both.
+const canonical = (id: string) => id.toLowerCase();
+/** users.id is a 32-bit integer: a larger id names no user (and Postgres would refuse to compare it). */
+const MAX_USER_ID = 2_147_483_647;
 
 /** Notifications: creating them (and waking their users' clients), reading, delivery and read state. */
 export class NotificationsService {
@@ -171,7 +176,7 @@ export class NotificationsService {
   async retry(userId: number, ids: string[] = []): Promise<number> {
     const { db, t } = this.store;
     const n = t.notifications;
-    const wanted = ids.filter(isUuid);
+    const wanted = ids.filter(isUuid).map(canonical);
     if (ids.length > 0 && wanted.length === 0) return 0;
     const [{ pending }] = await db
       .select({ pending: count() })
@@ -208,12 +213,12 @@ export class NotificationsService {
 
   private own(userId: number, id: string): SQL {
     const { t } = this.store;
-    return and(eq(t.notifications.id, id), eq(t.notifications.userId, userId))!;
+    return and(eq(t.notifications.id, canonical(id)), eq(t.notifications.userId, userId))!;
   }
 
   /** The one UPDATE that sets delivered_at: only where unset, so the first delivery time stays. */
   private async setDelivered(userId: number, ids: string[]): Promise<NotificationRow[]> {
-    const wanted = ids.filter(isUuid);
+    const wanted = ids.filter(isUuid).map(canonical);
     if (wanted.length === 0) return [];
     const { db, t } = this.store;
     const n = t.notifications;
@@ -241,7 +246,7 @@ export class NotificationsService {
 
   private async unknownUsers(userIds: number[]): Promise<number[]> {
     const { db, t } = this.store;
-    const rows = await inChunks(userIds, (chunk) =>
+    const rows = await inChunks(userIds.filter((id) => id <= MAX_USER_ID), (chunk) =>
       db.select({ id: t.users.id }).from(t.users).where(inArray(t.users.id, chunk)),
     );
     const known = new Set(rows.map((row) => row.id));
