@@ -94,6 +94,10 @@ function openSqlite(file: string, options: OpenOptions): Store {
 
 async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle connection that the server drops (restart, failover, terminated backend) is an 'error'
+  // on the pool, which would end the process unhandled. The pool discards that client and opens a
+  // new one when next needed, so there is nothing else to do.
+  pool.on('error', () => {});
   try {
     await migratePostgres(pool);
   } catch (error) {

@@ -14,7 +14,9 @@ interface Envelope {
  * Redis pub/sub across instances. Local listeners are woken directly (no round trip, and still
  * woken while Redis is down); the instance's own messages coming back from Redis are ignored.
  * ioredis reconnects by itself; while the subscriber is not ready the bus reports itself unhealthy
- * so that the delivery hub falls back to polling the database.
+ * so that the delivery hub falls back to polling the database. A publish that fails is sent again
+ * once the publisher is back: the other instances' subscribers may never have been down (only this
+ * connection dropped), and then nothing else would wake their waiters.
  */
 export class RedisBus implements NotificationBus {
   private readonly instanceId = randomUUID();
@@ -23,6 +25,8 @@ export class RedisBus implements NotificationBus {
   private readonly listeners = new Listeners<Wakeup>();
   private readonly healthListeners = new Listeners<boolean>();
   private isHealthy = false;
+  /** Wake-ups whose publish failed, sent again when the publisher is ready. */
+  private unsent: Wakeup | undefined;
 
   private constructor(url: string, private readonly logger: Logger) {
     const options = {
@@ -32,9 +36,12 @@ export class RedisBus implements NotificationBus {
       maxRetriesPerRequest: 1,
       retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
     };
-    this.publisher = new Redis(url, options);
+    // A Redis that holds the connection but does not answer must not hold up the request that
+    // creates a notification: the publish gives up, and is sent again when Redis is back.
+    this.publisher = new Redis(url, { ...options, commandTimeout: 1000 });
     this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true });
     this.publisher.on('error', () => {});
+    this.publisher.on('ready', () => void this.publishUnsent());
     this.subscriber.on('error', (error) => this.logger.debug({ err: error }, 'redis subscriber error'));
     this.subscriber.on('ready', () => this.setHealthy(true));
     this.subscriber.on('close', () => this.setHealthy(false));
@@ -60,12 +67,7 @@ export class RedisBus implements NotificationBus {
 
   async publish(wakeup: Wakeup): Promise<void> {
     this.listeners.emit(wakeup);
-    const envelope: Envelope = { from: this.instanceId, wakeup };
-    try {
-      await this.publisher.publish(CHANNEL, JSON.stringify(envelope));
-    } catch (error) {
-      this.logger.warn({ err: error }, 'redis publish failed; other instances will find it by polling');
-    }
+    await this.send(wakeup);
   }
 
   subscribe(listener: WakeupListener): () => void {
@@ -79,6 +81,23 @@ export class RedisBus implements NotificationBus {
   async close(): Promise<void> {
     this.subscriber.disconnect();
     this.publisher.disconnect();
+  }
+
+  private async send(wakeup: Wakeup): Promise<void> {
+    const envelope: Envelope = { from: this.instanceId, wakeup };
+    try {
+      await this.publisher.publish(CHANNEL, JSON.stringify(envelope));
+    } catch (error) {
+      this.unsent = mergeWakeups(this.unsent, wakeup);
+      this.logger.warn({ err: error }, 'redis publish failed; sent again when Redis is back');
+    }
+  }
+
+  private async publishUnsent(): Promise<void> {
+    const unsent = this.unsent;
+    if (!unsent) return;
+    this.unsent = undefined;
+    await this.send(unsent);
   }
 
   private receive(raw: string): void {
@@ -97,4 +116,14 @@ export class RedisBus implements NotificationBus {
     this.logger[healthy ? 'info' : 'warn']({ healthy }, `redis bus ${healthy ? 'connected' : 'disconnected'}`);
     this.healthListeners.emit(healthy);
   }
+}
+
+/** Past this many users a pending wake-up becomes "everyone": what is kept stays small. */
+const MAX_UNSENT_USERS = 10_000;
+
+function mergeWakeups(pending: Wakeup | undefined, wakeup: Wakeup): Wakeup {
+  if (!pending) return wakeup;
+  if ('all' in pending || 'all' in wakeup) return { all: true };
+  const userIds = [...new Set([...pending.userIds, ...wakeup.userIds])];
+  return userIds.length > MAX_UNSENT_USERS ? { all: true } : { userIds };
 }
