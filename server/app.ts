@@ -1,6 +1,7 @@
 import { createExpressEndpoints, initServer } from '@ts-rest/express';
 import cors from 'cors';
 import express, { type Express } from 'express';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { contract } from '../contract';
 import type { Store } from '../db/open-database';
@@ -32,6 +33,8 @@ export interface AppDependencies {
   corsOrigins?: string[];
   /** Fans notification wake-ups out; in-memory (one process) unless given, e.g. Redis. */
   bus?: NotificationBus;
+  /** Where state shared by all instances lives (login failure counts); in-process when absent. */
+  redis?: Redis;
   /** Overrides of the real-time defaults (tests shorten the heartbeat, say). */
   realtime?: Partial<RealtimeOptions>;
 }
@@ -56,12 +59,12 @@ export interface Services {
   realtime: RealtimeOptions;
 }
 
-export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), realtime }: AppDependencies): Services {
+export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime }: AppDependencies): Services {
   const options = { ...REALTIME_DEFAULTS, ...realtime };
   const notifications = new NotificationsService(store, bus);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   return {
-    auth: new AuthService(store, new LoginThrottle(rateLimits)),
+    auth: new AuthService(store, new LoginThrottle(rateLimits, redis)),
     projects: new ProjectsService(store),
     tags: new TagsService(store),
     notifications,

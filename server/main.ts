@@ -1,5 +1,6 @@
 // The server process: reads config, opens the database, listens, shuts down gracefully.
 import { once } from 'node:events';
+import { Redis } from 'ioredis';
 import { openDatabase } from '../db/open-database';
 import { createApp, createServices } from './app';
 import { loadConfig } from './config';
@@ -11,7 +12,10 @@ const config = loadConfig();
 const logger = createLogger(config.logLevel);
 const store = await openDatabase(config.databaseUrl);
 const bus: NotificationBus = config.redisUrl ? await RedisBus.connect(config.redisUrl, logger) : new InMemoryBus();
-const deps = { store, logger, bus, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins };
+// Commands fail fast while Redis is away; the login throttle then counts in memory meanwhile.
+const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }) : undefined;
+redis?.on('error', (error) => logger.debug({ err: error }, 'redis error'));
+const deps = { store, logger, bus, redis, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins };
 const services = createServices(deps);
 
 if (config.adminUsername && config.adminPassword) {
@@ -38,6 +42,7 @@ async function shutdown(signal: string) {
   server.closeIdleConnections();
   await once(server, 'close');
   await bus.close();
+  redis?.disconnect();
   await store.close();
   process.exit(0);
 }

@@ -25,6 +25,7 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
   /** Stores opened on the test database besides its own (which drop() closes). */
   const extraStores: Store[] = [];
   const buses: RedisBus[] = [];
+  const redisClients: Redis[] = [];
   let ownRedis: RedisServer | undefined;
 
   beforeAll(async () => {
@@ -36,6 +37,7 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
       for (const instance of instances) instance.services.hub.close();
       await Promise.allSettled(instances.map((instance) => closeServer(instance.server)));
       await Promise.allSettled(buses.map((bus) => bus.close()));
+      for (const client of redisClients) client.disconnect();
       await Promise.allSettled(extraStores.map((store) => store.close()));
     } finally {
       await ownRedis?.stop();
@@ -54,7 +56,12 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
     if (store !== database.store) extraStores.push(store);
     const bus = await RedisBus.connect(redisUrl, busLogger);
     buses.push(bus);
-    const deps = { store, logger, rateLimits: true, bus, realtime };
+    // Shared state (login failure counts), as main.ts sets it up: fail fast while Redis is away.
+    const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+    redis.on('error', () => {});
+    redisClients.push(redis);
+    await redis.connect();
+    const deps = { store, logger, rateLimits: true, bus, redis, realtime };
     const services = createServices(deps);
     const server = createApp(deps, services).listen(0, '127.0.0.1');
     const instance: Instance = { name, store, bus, services, server, base: '' };
@@ -84,6 +91,19 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
       const me = await call(b, user, 'GET', '/auth/users/me/');
       expect(me.status).toBe(200);
       expect(me.body).toMatchObject({ id: user.id, username: user.username });
+    });
+
+    it('counts failed logins for a username across instances', async () => {
+      const target = await registerUser(a);
+      const attempt = (instance: Instance, password: string) =>
+        call(instance, undefined, 'POST', '/auth/token/login/', { username: target.username, password });
+      // 10 failures, half on each instance: each instance alone has seen only 5.
+      for (let i = 0; i < 10; i++) expect((await attempt(i % 2 ? b : a, `wrong password ${i}`)).status).toBe(400);
+      for (const instance of [a, b]) {
+        const refused = await attempt(instance, PASSWORD);
+        expect(refused.status).toBe(429);
+        expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+      }
     });
 
     it('answers a long-poll waiting on B within a second of a notification created on A', async () => {
@@ -209,9 +229,10 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
       const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
       admin.on('error', () => {});
       try {
-        // Drops the publishers' connections ('normal' clients), not the subscribers' (pub/sub):
-        // every bus still reports itself healthy, so no hub falls back to polling the database.
-        expect(await admin.call('CLIENT', 'KILL', 'TYPE', 'normal')).toBe(2);
+        // Drops the 'normal' connections — each instance's publisher and its shared-state client —
+        // not the subscribers' (pub/sub): every bus still reports itself healthy, so no hub falls
+        // back to polling the database.
+        expect(await admin.call('CLIENT', 'KILL', 'TYPE', 'normal')).toBe(4);
       } finally {
         admin.disconnect();
       }
@@ -308,6 +329,7 @@ interface Answer {
   body: any;
   /** When the whole answer had arrived (Date.now()). */
   at: number;
+  retryAfter: string | null;
 }
 
 async function call(instance: Instance, user: User | undefined, method: string, path: string, body?: unknown): Promise<Answer> {
@@ -321,7 +343,12 @@ async function call(instance: Instance, user: User | undefined, method: string, 
     signal: AbortSignal.timeout(20_000),
   });
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, at: Date.now() };
+  return {
+    status: response.status,
+    body: text ? JSON.parse(text) : undefined,
+    at: Date.now(),
+    retryAfter: response.headers.get('retry-after'),
+  };
 }
 
 async function registerUser(instance: Instance): Promise<User> {

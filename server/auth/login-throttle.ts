@@ -1,4 +1,5 @@
-import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
 import { TooManyRequests } from '../errors';
 
 export const LOGIN_LIMITS = {
@@ -14,12 +15,20 @@ export const LOGIN_LIMITS = {
  * from one address (a test suite, a load test) is never limited. A success clears its username.
  * An attempt counts against its username from the moment it is allowed (a success then clears it):
  * counted only once it had failed, concurrent guesses would all pass the check before any counted.
+ * With Redis the counts are shared by every instance (else each instance would allow the limit);
+ * while Redis is unreachable each instance counts in memory.
  */
 export class LoginThrottle {
-  private readonly byUsername = limiter(LOGIN_LIMITS.perUsername);
-  private readonly byAddress = limiter(LOGIN_LIMITS.perAddress);
+  private readonly byUsername: RateLimiterAbstract;
+  private readonly byAddress: RateLimiterAbstract;
 
-  constructor(private readonly enabled: boolean) {}
+  constructor(
+    private readonly enabled: boolean,
+    redis?: Redis,
+  ) {
+    this.byUsername = limiter('username', LOGIN_LIMITS.perUsername, redis);
+    this.byAddress = limiter('address', LOGIN_LIMITS.perAddress, redis);
+  }
 
   async assertAllowed(username: string, address: string): Promise<void> {
     if (!this.enabled) return;
@@ -47,8 +56,15 @@ export class LoginThrottle {
   }
 }
 
-function limiter(points: number) {
-  return new RateLimiterMemory({ points, duration: LOGIN_LIMITS.windowSeconds });
+function limiter(name: string, points: number, redis: Redis | undefined): RateLimiterAbstract {
+  const options = { points, duration: LOGIN_LIMITS.windowSeconds };
+  if (!redis) return new RateLimiterMemory(options);
+  return new RateLimiterRedis({
+    ...options,
+    storeClient: redis,
+    keyPrefix: `punchclock:login-failures:${name}`,
+    insuranceLimiter: new RateLimiterMemory(options),
+  });
 }
 
 function exhausted(state: RateLimiterRes | null, points: number): RateLimiterRes | null {
