@@ -27,7 +27,8 @@ export class LongPoll {
     const latch = new WakeLatch();
     // Subscribed before the first read: a notification created in between still wakes the latch.
     const unsubscribe = this.hub.subscribe(userId, { wake: latch.wake, shutdown: latch.abort });
-    signal.addEventListener('abort', latch.abort, { once: true });
+    if (signal.aborted) latch.abort();
+    else signal.addEventListener('abort', latch.abort, { once: true });
     try {
       const waiting = await this.take(userId);
       if (waiting.length > 0) return { status: 'immediate', notifications: waiting };
