@@ -30,6 +30,7 @@ export class LongPoll {
     if (signal.aborted) latch.abort();
     else signal.addEventListener('abort', latch.abort, { once: true });
     try {
+      if (signal.aborted) return { status: 'timeout', notifications: [] };
       const waiting = await this.take(userId);
       if (waiting.length > 0) return { status: 'immediate', notifications: waiting };
       const deadline = Date.now() + timeoutMs;

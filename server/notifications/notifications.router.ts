@@ -1,7 +1,7 @@
 import { initServer } from '@ts-rest/express';
 import { contract } from '../../contract';
 import { currentUser } from '../auth/authenticate';
-import { disconnectSignal } from '../http/disconnect-signal';
+import { disconnectSignal, whenResponseSettles } from '../http/response-lifecycle';
 import type { IdempotencyService } from '../idempotency/idempotency.service';
 import { nextPageLink } from '../pagination/link-header';
 import type { LongPoll, LongPollResult } from './long-poll';
@@ -42,11 +42,10 @@ export const notificationsRouter = ({ notifications, longPoll, idempotency }: No
       const ids = result.notifications.map((row) => row.id);
       if (ids.length > 0) {
         // Delivered means the answer reached the socket: a client gone before that gets them again.
-        res.once('finish', () => {
-          longPoll.confirm(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed'));
-        });
-        res.once('close', () => {
-          if (!res.writableFinished) longPoll.abandon(user.id, ids);
+        whenResponseSettles(res, {
+          written: () =>
+            longPoll.confirm(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed')),
+          lost: () => longPoll.abandon(user.id, ids),
         });
       }
       return { status: 200, body: serializeLongPoll(result) };
