@@ -70,6 +70,8 @@ class NotificationStream {
 
   start(): void {
     this.res.once('close', () => this.close());
+    // The client left while the request was being authenticated: 'close' has been emitted already.
+    if (this.res.destroyed) return this.close();
     this.res.write(`retry: ${this.options.retryMs}\n\n`);
     this.unsubscribe = this.hub.subscribe(this.userId, { wake: () => void this.pump(), shutdown: () => this.res.end() });
     this.heartbeat = setInterval(() => this.res.write(': heartbeat\n\n'), this.options.heartbeatMs);
