@@ -1,0 +1,918 @@
+// The notifications benchmark: `npm run bench:notifications`.
+//
+// One server process (bench/support/bench-server.ts, forked with tsx as its loader so that the
+// clients' memory is not in its RSS) and, in this process, thousands of long-poll clients. Measures
+// what waiting costs (database queries per second and resident memory per waiting client), how long
+// a notification takes from create to the waiting client, and how long a broadcast takes to reach
+// everyone — and the same idle figures for a naive long-poll that re-queries the database every
+// second, mounted in the same server in "naive" mode. Writes bench/results/notifications.{json,md}.
+//
+// Environment (all optional):
+//   BENCH_CLIENTS        the two idle loads, default "1000,10000"
+//   BENCH_SAMPLES        create→receive samples per backend, default 200
+//   BENCH_NAIVE_SAMPLES  create→receive samples for the naive long-poll, default 20
+//   BENCH_WINDOW_S       length of each idle measurement window in seconds, default 5
+//   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
+//   REDIS_URL            default redis://127.0.0.1:6379
+//   BENCH_SKIP_POSTGRES  "1" to leave out the Postgres + Redis run
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { BenchProcess } from './support/bench-process';
+import { LongPollClients } from './support/long-poll-clients';
+import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+const [SMALL_LOAD, LARGE_LOAD] = (process.env.BENCH_CLIENTS ?? '1000,10000').split(',').map((n) => Number.parseInt(n, 10));
+const SAMPLES = Number.parseInt(process.env.BENCH_SAMPLES ?? '200', 10);
+const NAIVE_SAMPLES = Number.parseInt(process.env.BENCH_NAIVE_SAMPLES ?? '20', 10);
+const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? '5');
+const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
+const LONG_POLL_TIMEOUT_S = 60;
+const BATCH = 500;
+const WARM_UP_POLLS = 500;
+const LATENCY_WARM_UP = 50;
+/** The whole run is killed after this, whatever it is doing. */
+const WATCHDOG_MS = Number(process.env.BENCH_MAX_MINUTES ?? '15') * 60_000;
+
+if (!(SMALL_LOAD > 0 && LARGE_LOAD >= SMALL_LOAD)) throw new Error('BENCH_CLIENTS must be "small,large" with 0 < small <= large');
+
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+const now = () => performance.now();
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const runId = randomBytes(4).toString('hex');
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+async function withDeadline<T>(name: string, ms: number, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`phase "${name}" exceeded its deadline of ${ms / 1000} s`)), ms);
+  });
+  const started = now();
+  log(`${name} …`);
+  try {
+    const result = await Promise.race([work(), deadline]);
+    log(`${name} done in ${((now() - started) / 1000).toFixed(1)} s`);
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `condition` every 50 ms until it holds; rejects after `ms`. */
+async function until(what: string, ms: number, condition: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+
+function summarize(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return {
+    samples: sorted.length,
+    p50Ms: round(percentile(sorted, 50)),
+    p90Ms: round(percentile(sorted, 90)),
+    p99Ms: round(percentile(sorted, 99)),
+    minMs: round(sorted[0] ?? Number.NaN),
+    maxMs: round(sorted.at(-1) ?? Number.NaN),
+    meanMs: round(sorted.reduce((sum, v) => sum + v, 0) / (sorted.length || 1)),
+  };
+}
+type LatencySummary = ReturnType<typeof summarize>;
+
+function postJson(
+  agent: http.Agent,
+  port: number,
+  path: string,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; body: unknown }> {
+  const payload = Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        timeout: 60_000,
+        headers: { Authorization: `Token ${token}`, 'Content-Type': 'application/json', 'Content-Length': payload.length },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // keep the text
+          }
+          resolve({ status: response.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`POST ${path} timed out`)));
+    request.on('error', reject);
+    request.end(payload);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: every process, socket, database and file this run opens is registered here.
+
+const cleanups: Array<{ name: string; run: () => Promise<void> | void }> = [];
+let cleanedUp = false;
+
+function onCleanup(name: string, run: () => Promise<void> | void): () => void {
+  const entry = { name, run };
+  cleanups.push(entry);
+  return () => {
+    const index = cleanups.indexOf(entry);
+    if (index >= 0) cleanups.splice(index, 1);
+  };
+}
+
+async function cleanUp(): Promise<void> {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  for (const { name, run } of cleanups.reverse()) {
+    try {
+      await Promise.race([Promise.resolve(run()), sleep(20_000).then(() => Promise.reject(new Error('timed out')))]);
+    } catch (error) {
+      log(`cleanup "${name}" failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  cleanups.length = 0;
+}
+
+const serversStarted: Record<string, ReadyMessage> = {};
+
+/** Runs `work` with the server, then stops it (and, should that fail, kills it). */
+async function withServer<T>(
+  label: string,
+  options: { mode: BenchMode; databaseUrl: string; redisUrl?: string },
+  work: (server: BenchProcess) => Promise<T>,
+): Promise<T> {
+  const server = await BenchProcess.start(label, options);
+  const forget = onCleanup(`server ${label}`, () => server.stop(5000));
+  serversStarted[label] = server.ready;
+  log(`${label}: server pid ${server.pid} on 127.0.0.1:${server.port} (${server.ready.dialect}, ${server.ready.bus} bus, ${server.ready.mode})`);
+  try {
+    return await work(server);
+  } finally {
+    await server.stop().catch(() => server.kill());
+    forget();
+  }
+}
+
+/** Runs `work` with a set of long-poll clients, closing all their sockets afterwards. */
+async function withClients<T>(
+  port: number,
+  tokens: readonly string[],
+  work: (clients: LongPollClients) => Promise<T>,
+): Promise<T> {
+  const clients = new LongPollClients(port, tokens, LONG_POLL_TIMEOUT_S);
+  const forget = onCleanup('long-poll clients', () => clients.close());
+  try {
+    return await work(clients);
+  } finally {
+    clients.close();
+    forget();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements
+
+type WaitingCount = (stats: ServerStats) => number;
+const waitingIn = (mode: BenchMode): WaitingCount =>
+  mode === 'real' ? (stats) => stats.hub.subscribers : (stats) => stats.naiveWaiting;
+
+/** One answered long-poll per user for a few hundred users (timeout=1), so that code paths are warm. */
+async function warmUp(server: BenchProcess, tokens: readonly string[]): Promise<void> {
+  const count = Math.min(WARM_UP_POLLS, tokens.length);
+  const clients = new LongPollClients(server.port, tokens, 1, true);
+  try {
+    clients.start(0, count);
+    await until('warm-up polls', 30_000, () => clients.counters.responses + clients.counters.errors >= count);
+  } finally {
+    clients.close();
+  }
+  await sleep(300);
+}
+
+interface RampResult {
+  clients: number;
+  ms: number;
+  /** Queries per connecting client while it connected (authentication + the first read for ours). */
+  queriesPerConnect: number;
+  /** Clients started in all, this ramp's and earlier ones. */
+  started: number;
+  /** Set when a batch did not get to waiting in time and the ramp stopped there (naive only). */
+  stalledAt?: number;
+}
+
+/**
+ * Starts clients `clients.size`…`target-1` in batches, each batch once the previous one waits.
+ * With `stopWhenStalled` a batch that does not get to waiting within the deadline ends the ramp
+ * (the server is saturated) instead of failing it.
+ */
+async function ramp(
+  server: BenchProcess,
+  clients: LongPollClients,
+  target: number,
+  waiting: WaitingCount,
+  stopWhenStalled = false,
+): Promise<RampResult> {
+  const started = now();
+  const first = clients.size;
+  const before = await server.stats();
+  let stalledAt: number | undefined;
+  for (let from = first; from < target; from += BATCH) {
+    const to = Math.min(target, from + BATCH);
+    clients.start(from, to);
+    try {
+      await until(`${to} waiting clients`, stopWhenStalled ? 30_000 : 60_000, async () => waiting(await server.stats()) >= to);
+    } catch (error) {
+      if (!stopWhenStalled) throw error;
+      stalledAt = waiting(await server.stats());
+      log(`ramp stalled: fewer than ${to} clients waiting for 30 s (${stalledAt} now); stopping the ramp at ${clients.size} started`);
+      break;
+    }
+  }
+  const after = await server.stats();
+  return {
+    clients: clients.size - first,
+    started: clients.size,
+    ms: Math.round(now() - started),
+    queriesPerConnect: Math.round(((after.queries - before.queries) / Math.max(1, clients.size - first)) * 100) / 100,
+    ...(stalledAt !== undefined ? { stalledAt } : {}),
+  };
+}
+
+interface IdleWindow {
+  waitingClients: number;
+  seconds: number;
+  queries: number;
+  queriesPerSecond: number;
+  serverCpuPercent: number;
+  loopDelayP99Ms: number;
+  /** Long-poll answers the clients got during the window (0 when nothing was sent: all still waiting). */
+  answersDuringWindow: number;
+  errorsDuringWindow: number;
+}
+
+async function idleWindow(server: BenchProcess, clients: LongPollClients, waiting: WaitingCount): Promise<IdleWindow> {
+  const answers = clients.counters.responses;
+  const errors = clients.counters.errors;
+  const before = await server.stats({ resetLoopDelay: true });
+  const started = now();
+  await sleep(WINDOW_S * 1000);
+  const after = await server.stats();
+  const seconds = (now() - started) / 1000;
+  const queries = after.queries - before.queries;
+  const cpuSeconds = (after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs) / 1e6;
+  return {
+    waitingClients: waiting(after),
+    seconds: Math.round(seconds * 100) / 100,
+    queries,
+    queriesPerSecond: Math.round((queries / seconds) * 10) / 10,
+    serverCpuPercent: Math.round((cpuSeconds / seconds) * 1000) / 10,
+    loopDelayP99Ms: Math.round(after.loopDelayP99Ms * 10) / 10,
+    answersDuringWindow: clients.counters.responses - answers,
+    errorsDuringWindow: clients.counters.errors - errors,
+  };
+}
+
+interface MemoryFigure {
+  waitingClients: number;
+  baselineRssMB: number;
+  rssMB: number;
+  rssPerClientKB: number;
+  /** V8 heap in use (after a full GC) per waiting client. */
+  heapPerClientKB: number;
+  /** V8 heap reserved per waiting client: RSS − heapTotal is native memory (sockets, parsers, buffers). */
+  heapTotalPerClientKB: number;
+}
+
+const MB = 1024 * 1024;
+function memoryFigure(baseline: ServerStats, loaded: ServerStats, waiting: number): MemoryFigure {
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return {
+    waitingClients: waiting,
+    baselineRssMB: round(baseline.rss / MB),
+    rssMB: round(loaded.rss / MB),
+    rssPerClientKB: round((loaded.rss - baseline.rss) / waiting / 1024),
+    heapPerClientKB: round((loaded.heapUsed - baseline.heapUsed) / waiting / 1024),
+    heapTotalPerClientKB: round((loaded.heapTotal - baseline.heapTotal) / waiting / 1024),
+  };
+}
+
+interface IdleLoad {
+  ramp: RampResult;
+  memory: MemoryFigure;
+  idle: IdleWindow;
+  /** Naive only: the server could not keep up with this load (see `saturationReason`). */
+  saturated?: boolean;
+  saturationReason?: string;
+}
+
+/** Ramps to `target` waiting clients, lets them settle, then reads memory and an idle window. */
+async function idleLoad(
+  server: BenchProcess,
+  clients: LongPollClients,
+  target: number,
+  mode: BenchMode,
+  baseline: ServerStats,
+): Promise<IdleLoad> {
+  const waiting = waitingIn(mode);
+  const rampResult = await ramp(server, clients, target, waiting, mode === 'naive');
+  await sleep(mode === 'naive' ? 2000 : 1000);
+  const loaded = await server.stats({ gc: true });
+  const memory = memoryFigure(baseline, loaded, waiting(loaded));
+  const idle = await idleWindow(server, clients, waiting);
+  return { ramp: rampResult, memory, idle };
+}
+
+/**
+ * Sequential create→receive samples: POST /api/notifications/test/ with a waiting user's token
+ * (over its own keep-alive connection), timed from just before the request until that user's
+ * long-poll answer carrying the notification has been read in full.
+ */
+async function latency(
+  port: number,
+  clients: LongPollClients,
+  tokens: readonly string[],
+  waitingClients: number,
+  samples: number,
+  warmUpSamples: number,
+  perSampleTimeoutMs = 15_000,
+): Promise<LatencySummary> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
+  const values: number[] = [];
+  try {
+    for (let i = 0; i < warmUpSamples + samples; i++) {
+      // A different waiting user each time (7919 is prime, so coprime with the client count).
+      const client = (i * 7919) % waitingClients;
+      const message = `latency ${runId} ${i}`;
+      const received = clients.waitFor(
+        client,
+        (body) => body.notifications.some((n) => n.message === message),
+        perSampleTimeoutMs,
+      );
+      const started = now();
+      const created = postJson(agent, port, '/api/notifications/test/', tokens[client], { type: 'INFO', message });
+      const [at, answer] = await Promise.all([received, created]);
+      if (answer.status !== 201) throw new Error(`POST /api/notifications/test/ answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+      if (i >= warmUpSamples) values.push(at - started);
+    }
+  } finally {
+    agent.destroy();
+  }
+  return summarize(values);
+}
+
+interface BroadcastResult {
+  recipients: number;
+  waitingClients: number;
+  created: number;
+  /** From just before the admin create until its 201 answer. */
+  createAnsweredMs: number;
+  firstReceivedMs: number;
+  medianReceivedMs: number;
+  /** From just before the admin create until the last waiting client had read its answer. */
+  allReceivedMs: number;
+  /** Queries from the create until every client was waiting again (create, reads, delivered marks, re-polls). */
+  queries: number;
+  /** The server's longest event-loop stall from the create until every client was waiting again. */
+  loopDelayMaxMs: number;
+}
+
+async function broadcast(
+  server: BenchProcess,
+  clients: LongPollClients,
+  adminToken: string,
+  waitingClients: number,
+): Promise<BroadcastResult> {
+  const message = `broadcast ${runId}`;
+  const arrivals = new Map<number, number>();
+  let allArrived!: () => void;
+  const everyone = new Promise<void>((resolve) => (allArrived = resolve));
+  const off = clients.onResponse((client, body, at) => {
+    if (arrivals.has(client) || !body.notifications.some((n) => n.message === message)) return;
+    arrivals.set(client, at);
+    if (arrivals.size >= waitingClients) allArrived();
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
+  try {
+    const before = await server.stats({ resetLoopDelay: true });
+    const started = now();
+    const answer = await postJson(agent, server.port, '/api/notifications/', adminToken, { all: true, type: 'INFO', message });
+    const createAnsweredMs = now() - started;
+    if (answer.status !== 201) throw new Error(`admin create answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      everyone,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`broadcast: only ${arrivals.size} of ${waitingClients} clients received it within 120 s`)),
+          120_000,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    const times = [...arrivals.values()].map((at) => at - started).sort((a, b) => a - b);
+    await until('every client waiting again', 60_000, async () => (await server.stats()).hub.subscribers >= waitingClients);
+    const after = await server.stats();
+    const round = (n: number) => Math.round(n * 10) / 10;
+    return {
+      recipients: arrivals.size,
+      waitingClients,
+      created: (answer.body as { created: number }).created,
+      createAnsweredMs: round(createAnsweredMs),
+      firstReceivedMs: round(times[0]),
+      medianReceivedMs: round(percentile(times, 50)),
+      allReceivedMs: round(times.at(-1)!),
+      queries: after.queries - before.queries,
+      loopDelayMaxMs: Math.round(after.loopDelayMaxMs),
+    };
+  } finally {
+    off();
+    agent.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+interface RealRun {
+  seedMs: number;
+  baselineRssMB: number;
+  small: IdleLoad;
+  latency: LatencySummary;
+  large: IdleLoad;
+  broadcast: BroadcastResult;
+  clientCounters: LongPollClients['counters'];
+}
+
+interface NaiveRun {
+  seedMs: number;
+  baselineRssMB: number;
+  small: IdleLoad;
+  latency: LatencySummary;
+  large: IdleLoad | null;
+  largeSkippedBecause?: string;
+  clientCounters: LongPollClients['counters'];
+}
+
+type PostgresRun = RealRun & { database: string };
+
+function sqliteUrl(dir: string, name: string): string {
+  return `sqlite:${join(dir, `${name}.sqlite`)}`;
+}
+
+/**
+ * Our long-poll on one backend: idle at the small load, create→receive samples there, idle at the
+ * large load, then one broadcast to everyone waiting.
+ */
+async function runReal(label: string, databaseUrl: string, redisUrl?: string): Promise<RealRun> {
+  return withServer(label, { mode: 'real', databaseUrl, redisUrl }, async (server) => {
+    const seeded = await withDeadline(`${label}: seed ${LARGE_LOAD} users`, 120_000, () => server.seed(LARGE_LOAD, true));
+    await withDeadline(`${label}: warm-up`, 60_000, () => warmUp(server, seeded.tokens));
+    const baseline = await server.stats({ gc: true });
+    if (!baseline.busHealthy) throw new Error(`${label}: the bus is not healthy (is Redis up at ${redisUrl}?)`);
+    return withClients(server.port, seeded.tokens, async (clients) => {
+      const small = await withDeadline(`${label}: ${SMALL_LOAD} waiting clients`, 120_000, () =>
+        idleLoad(server, clients, SMALL_LOAD, 'real', baseline),
+      );
+      const latencyResult = await withDeadline(`${label}: ${SAMPLES} create→receive samples`, 180_000, () =>
+        latency(server.port, clients, seeded.tokens, SMALL_LOAD, SAMPLES, LATENCY_WARM_UP),
+      );
+      const large = await withDeadline(`${label}: ${LARGE_LOAD} waiting clients`, 240_000, () =>
+        idleLoad(server, clients, LARGE_LOAD, 'real', baseline),
+      );
+      const broadcastResult = await withDeadline(`${label}: broadcast to ${LARGE_LOAD}`, 180_000, () =>
+        broadcast(server, clients, seeded.adminToken!, LARGE_LOAD),
+      );
+      return {
+        seedMs: Math.round(seeded.ms),
+        baselineRssMB: Math.round((baseline.rss / MB) * 100) / 100,
+        small,
+        latency: latencyResult,
+        large,
+        broadcast: broadcastResult,
+        clientCounters: clients.counters,
+      };
+    });
+  });
+}
+
+/** The naive server could not keep up: its re-queries fall behind, or its event loop stalls. */
+function saturation(load: IdleLoad): string | undefined {
+  const expected = load.idle.waitingClients; // one query per waiting client per second
+  const reasons: string[] = [];
+  if (load.ramp.stalledAt !== undefined) {
+    reasons.push(`the ramp stalled (${load.ramp.stalledAt} waiting of ${load.ramp.started} started, 30 s after the last batch)`);
+  }
+  if (load.idle.queriesPerSecond < 0.9 * expected) {
+    reasons.push(`${load.idle.queriesPerSecond} queries/s where ${expected} waiting clients should cause ${expected}`);
+  }
+  if (load.idle.loopDelayP99Ms > 250) reasons.push(`event-loop delay p99 ${load.idle.loopDelayP99Ms} ms`);
+  if (load.idle.serverCpuPercent > 90) reasons.push(`server CPU ${load.idle.serverCpuPercent}% of one core`);
+  return reasons.length ? reasons.join('; ') : undefined;
+}
+
+async function runSqliteNaive(dir: string): Promise<NaiveRun> {
+  return withServer('naive/sqlite', { mode: 'naive', databaseUrl: sqliteUrl(dir, 'naive') }, async (server) => {
+    const seeded = await withDeadline(`seed ${LARGE_LOAD} users`, 120_000, () => server.seed(LARGE_LOAD, false));
+    await withDeadline('warm-up', 60_000, () => warmUp(server, seeded.tokens));
+    const baseline = await server.stats({ gc: true });
+    return withClients(server.port, seeded.tokens, async (clients) => {
+      const small = await withDeadline(`naive: ${SMALL_LOAD} waiting clients`, 120_000, () =>
+        idleLoad(server, clients, SMALL_LOAD, 'naive', baseline),
+      );
+      const smallSaturation = saturation(small);
+      if (smallSaturation) Object.assign(small, { saturated: true, saturationReason: smallSaturation });
+      const latencyResult = await withDeadline(`naive/sqlite: ${NAIVE_SAMPLES} create→receive samples`, 120_000, () =>
+        latency(server.port, clients, seeded.tokens, SMALL_LOAD, NAIVE_SAMPLES, 2),
+      );
+      let large: IdleLoad | null = null;
+      let largeSkippedBecause: string | undefined;
+      if (smallSaturation) {
+        largeSkippedBecause = `already saturated at ${SMALL_LOAD}: ${smallSaturation}`;
+      } else {
+        try {
+          large = await withDeadline(`naive: ${LARGE_LOAD} waiting clients`, 240_000, () =>
+            idleLoad(server, clients, LARGE_LOAD, 'naive', baseline),
+          );
+          const reason = saturation(large);
+          if (reason) Object.assign(large, { saturated: true, saturationReason: reason });
+        } catch (error) {
+          largeSkippedBecause = `could not reach ${LARGE_LOAD} waiting naive clients: ${error instanceof Error ? error.message : String(error)}`;
+        }
+      }
+      return {
+        seedMs: Math.round(seeded.ms),
+        baselineRssMB: Math.round((baseline.rss / MB) * 100) / 100,
+        small,
+        latency: latencyResult,
+        large,
+        largeSkippedBecause,
+        clientCounters: clients.counters,
+      };
+    });
+  });
+}
+
+async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function runPostgres(): Promise<PostgresRun> {
+  const name = `bench_${randomBytes(6).toString('hex')}`;
+  await withAdminClient((client) => client.query(`create database "${name}"`));
+  const drop = () => withAdminClient((client) => client.query(`drop database if exists "${name}" with (force)`)).then(() => {});
+  const forget = onCleanup(`drop database ${name}`, drop);
+  try {
+    const url = new URL(POSTGRES_URL);
+    url.pathname = `/${name}`;
+    return { database: name, ...(await runReal('real/postgres+redis', url.toString(), REDIS_URL)) };
+  } finally {
+    await drop();
+    forget();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+const fmt = (n: number, digits = 1) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '—';
+const count = (n: number) => n.toLocaleString('en-US');
+
+function ratio(naive: number | undefined, ours: number | undefined): string {
+  if (naive === undefined || ours === undefined || !Number.isFinite(naive) || !Number.isFinite(ours)) return '—';
+  if (ours <= 0) return naive > 0 ? '∞ (ours is 0)' : '—';
+  return `${fmt(naive / ours, 1)}×`;
+}
+
+interface Row {
+  figure: string;
+  sqlite: string;
+  postgres: string;
+  naive: string;
+  ratio: string;
+  target: string;
+}
+
+const TABLE_HEADER = ['Figure', 'Ours, SQLite', 'Ours, Postgres + Redis', 'Naive (1 s re-query), SQLite', 'Naive ÷ ours (SQLite)', 'Target'];
+const tableCells = (row: Row) => [row.figure, row.sqlite, row.postgres, row.naive, row.ratio, row.target];
+
+function rows(results: Results): Row[] {
+  const { real, naive, postgres } = results;
+  const saturated = (load: IdleLoad | null | undefined) => (load?.saturated ? ` (saturated at ${count(load.idle.waitingClients)} waiting)` : '');
+  const queries = (load: IdleLoad | null | undefined) => (load ? fmt(load.idle.queriesPerSecond) : '—');
+  const memory = (load: IdleLoad | null | undefined) => (load ? `${fmt(load.memory.rssPerClientKB, 1)} KB` : '—');
+  const latencyCell = (l: LatencySummary | undefined, digits: number) =>
+    l ? `${fmt(l.p50Ms, digits)} / ${fmt(l.p99Ms, digits)} ms (n=${l.samples})` : '—';
+  const broadcastCell = (b: BroadcastResult | undefined) =>
+    b ? `${fmt(b.allReceivedMs / 1000, 2)} s (median ${fmt(b.medianReceivedMs / 1000, 2)} s)` : '—';
+  const naiveLarge = naive?.large ?? null;
+  const naiveLargeMissing = naive && !naiveLarge ? 'not run (see notes)' : '—';
+  return [
+    {
+      figure: `DB queries/s, ${count(SMALL_LOAD)} idle long-polls`,
+      sqlite: queries(real?.small),
+      postgres: queries(postgres?.small),
+      naive: naive ? queries(naive.small) + saturated(naive.small) : '—',
+      ratio: ratio(naive?.small.idle.queriesPerSecond, real?.small.idle.queriesPerSecond),
+      target: '0',
+    },
+    {
+      figure: `DB queries/s, ${count(LARGE_LOAD)} idle long-polls`,
+      sqlite: queries(real?.large),
+      postgres: queries(postgres?.large),
+      naive: naiveLarge ? queries(naiveLarge) + saturated(naiveLarge) : naiveLargeMissing,
+      ratio: naiveLarge?.saturated ? 'n/a (saturated)' : ratio(naiveLarge?.idle.queriesPerSecond, real?.large.idle.queriesPerSecond),
+      target: '0',
+    },
+    {
+      figure: `Server RSS per waiting client, ${count(SMALL_LOAD)}`,
+      sqlite: memory(real?.small),
+      postgres: memory(postgres?.small),
+      naive: naive ? memory(naive.small) + saturated(naive.small) : '—',
+      ratio: ratio(naive?.small.memory.rssPerClientKB, real?.small.memory.rssPerClientKB),
+      target: '< 20 KB',
+    },
+    {
+      figure: `Server RSS per waiting client, ${count(LARGE_LOAD)}`,
+      sqlite: memory(real?.large),
+      postgres: memory(postgres?.large),
+      naive: naiveLarge ? memory(naiveLarge) + saturated(naiveLarge) : naiveLargeMissing,
+      ratio: naiveLarge?.saturated ? 'n/a (saturated)' : ratio(naiveLarge?.memory.rssPerClientKB, real?.large.memory.rssPerClientKB),
+      target: '< 20 KB',
+    },
+    {
+      figure: `create→receive p50 / p99, ${count(SMALL_LOAD)} waiting`,
+      sqlite: latencyCell(real?.latency, 1),
+      postgres: latencyCell(postgres?.latency, 1),
+      naive: latencyCell(naive?.latency, 0),
+      ratio: naive && real ? `${ratio(naive.latency.p50Ms, real.latency.p50Ms)} (p50)` : '—',
+      target: '',
+    },
+    {
+      figure: `Broadcast to ${count(LARGE_LOAD)} waiting: until the last received`,
+      sqlite: broadcastCell(real?.broadcast),
+      postgres: broadcastCell(postgres?.broadcast),
+      naive: '—',
+      ratio: '—',
+      target: '',
+    },
+  ];
+}
+
+function table(header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
+  return [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n');
+}
+
+function details(results: Results): string[] {
+  const lines: string[] = [];
+  const idle = (label: string, load: IdleLoad | null | undefined) => {
+    if (!load) return;
+    const i = load.idle;
+    lines.push(
+      `${label}: ${count(i.waitingClients)} waiting; ${i.queries} queries in ${i.seconds} s; server CPU ${i.serverCpuPercent}% of a core; ` +
+        `loop delay p99 ${i.loopDelayP99Ms} ms; ${i.answersDuringWindow} answers and ${i.errorsDuringWindow} errors in the window; ` +
+        `RSS ${load.memory.baselineRssMB} → ${load.memory.rssMB} MB (per client: heap used ${load.memory.heapPerClientKB} KB, heap reserved ${load.memory.heapTotalPerClientKB} KB); ` +
+        `ramp ${count(load.ramp.clients)} clients in ${load.ramp.ms} ms at ${load.ramp.queriesPerConnect} queries/connect` +
+        (load.saturated ? `; SATURATED: ${load.saturationReason}` : ''),
+    );
+  };
+  const { real, naive, postgres } = results;
+  lines.push(
+    'servers: ' +
+      Object.entries(results.servers)
+        .map(([label, r]) => `${label} = ${r.dialect}${r.sqliteSynchronous ? ` (PRAGMA synchronous=${r.sqliteSynchronous})` : ''}, ${r.bus} bus`)
+        .join('; '),
+  );
+  idle('real/sqlite small', real?.small);
+  idle('real/sqlite large', real?.large);
+  idle('naive/sqlite small', naive?.small);
+  idle('naive/sqlite large', naive?.large);
+  idle('real/postgres+redis small', postgres?.small);
+  idle('real/postgres+redis large', postgres?.large);
+  const latencyLine = (label: string, l: LatencySummary | undefined) => {
+    if (l) lines.push(`${label}: n=${l.samples} min ${l.minMs} p50 ${l.p50Ms} p90 ${l.p90Ms} p99 ${l.p99Ms} max ${l.maxMs} mean ${l.meanMs} ms`);
+  };
+  latencyLine('latency real/sqlite', real?.latency);
+  latencyLine('latency real/postgres+redis', postgres?.latency);
+  latencyLine('latency naive/sqlite', naive?.latency);
+  const broadcastLine = (label: string, b: BroadcastResult | undefined) => {
+    if (!b) return;
+    lines.push(
+      `broadcast ${label}: ${count(b.recipients)}/${count(b.waitingClients)} received; ${count(b.created)} rows created; first ${b.firstReceivedMs} ms, ` +
+        `median ${b.medianReceivedMs} ms, last ${b.allReceivedMs} ms; the admin's create answered in ${b.createAnsweredMs} ms; ` +
+        `${count(b.queries)} queries until everyone waited again; longest server event-loop stall ${count(b.loopDelayMaxMs)} ms`,
+    );
+  };
+  broadcastLine('real/sqlite', real?.broadcast);
+  broadcastLine('real/postgres+redis', postgres?.broadcast);
+  const counters = (label: string, c: LongPollClients['counters'] | undefined) => {
+    if (c) {
+      lines.push(
+        `clients ${label}: ${count(c.responses)} answers ${JSON.stringify(c.byStatus)}, ${c.errors} errors ` +
+          `(HTTP ${JSON.stringify(c.httpErrors)}, socket ${JSON.stringify(c.socketErrors)}), ${c.duplicates} duplicate deliveries`,
+      );
+    }
+  };
+  counters('real/sqlite', real?.clientCounters);
+  counters('naive/sqlite', naive?.clientCounters);
+  counters('real/postgres+redis', postgres?.clientCounters);
+  if (naive?.largeSkippedBecause) lines.push(`naive ${count(LARGE_LOAD)}: ${naive.largeSkippedBecause}`);
+  for (const [part, error] of Object.entries(results.failures)) lines.push(`FAILED ${part}: ${error}`);
+  return lines;
+}
+
+interface Results {
+  date: string;
+  machine: {
+    platform: string;
+    release: string;
+    arch: string;
+    cpus: number;
+    cpuModel: string;
+    totalMemBytes: number;
+    totalMemGiB: number;
+    node: string;
+  };
+  config: {
+    loads: [number, number];
+    samples: number;
+    naiveSamples: number;
+    latencyWarmUpSamples: number;
+    windowSeconds: number;
+    longPollTimeoutSeconds: number;
+    batch: number;
+    createPath: string;
+    postgres: string | null;
+    redis: string | null;
+  };
+  servers: Record<string, ReadyMessage>;
+  real: RealRun | null;
+  naive: NaiveRun | null;
+  postgres: PostgresRun | null;
+  failures: Record<string, string>;
+  totalSeconds: number;
+}
+
+function markdown(results: Results, tableRows: Row[]): string {
+  const m = results.machine;
+  return [
+    '# Notifications benchmark',
+    '',
+    `${results.date} — ${m.platform} ${m.arch}, ${m.cpus} CPUs (${m.cpuModel}), ${m.totalMemGiB} GiB RAM, Node ${m.node}.`,
+    `One server process (forked, tsx loader); clients in the orchestrator process; long-poll timeout=${LONG_POLL_TIMEOUT_S} s; ` +
+      `idle windows of ${WINDOW_S} s; creates through POST /api/notifications/test/ (latency) and the admin POST /api/notifications/ with {"all": true} (broadcast).`,
+    '',
+    table(TABLE_HEADER, tableRows.map(tableCells)),
+    '',
+    ...details(results).map((line) => `- ${line}`),
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<number> {
+  const started = now();
+  const dir = mkdtempSync(join(os.tmpdir(), 'punchclock-bench-'));
+  onCleanup('temp SQLite files', () => rmSync(dir, { recursive: true, force: true }));
+  const cpus = os.cpus();
+  const results: Results = {
+    date: new Date().toISOString(),
+    machine: {
+      platform: os.platform(),
+      release: os.release(),
+      arch: os.arch(),
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+      totalMemBytes: os.totalmem(),
+      totalMemGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+      node: process.version,
+    },
+    config: {
+      loads: [SMALL_LOAD, LARGE_LOAD],
+      samples: SAMPLES,
+      naiveSamples: NAIVE_SAMPLES,
+      latencyWarmUpSamples: LATENCY_WARM_UP,
+      windowSeconds: WINDOW_S,
+      longPollTimeoutSeconds: LONG_POLL_TIMEOUT_S,
+      batch: BATCH,
+      createPath: 'HTTP POST /api/notifications/test/ (latency), HTTP POST /api/notifications/ {"all": true} as admin (broadcast)',
+      postgres: SKIP_POSTGRES ? null : POSTGRES_URL.replace(/\/\/[^@/]*@/, '//…@'),
+      redis: SKIP_POSTGRES ? null : REDIS_URL,
+    },
+    servers: serversStarted,
+    real: null,
+    naive: null,
+    postgres: null,
+    failures: {},
+    totalSeconds: 0,
+  };
+  const attempt = async <T>(part: string, work: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await work();
+    } catch (error) {
+      results.failures[part] = error instanceof Error ? error.message : String(error);
+      log(`${part} FAILED: ${results.failures[part]}`);
+      return null;
+    }
+  };
+
+  results.real = await attempt('real/sqlite', () => runReal('real/sqlite', sqliteUrl(dir, 'real')));
+  results.naive = await attempt('naive/sqlite', () => runSqliteNaive(dir));
+  if (!SKIP_POSTGRES) results.postgres = await attempt('real/postgres+redis', () => runPostgres());
+  results.totalSeconds = Math.round((now() - started) / 100) / 10;
+
+  const tableRows = rows(results);
+  const m = results.machine;
+  const out = [
+    '',
+    `Punchclock notifications benchmark — ${results.date}`,
+    `Machine: ${m.platform} ${m.release} ${m.arch}; os.cpus().length=${m.cpus} (${m.cpuModel}); os.totalmem()=${count(m.totalMemBytes)} bytes (${m.totalMemGiB} GiB); Node ${m.node}`,
+    `One server process; ${LONG_POLL_TIMEOUT_S} s long-polls; idle windows of ${WINDOW_S} s; latency and broadcast creates over HTTP (${results.config.createPath}).`,
+    '',
+    table(TABLE_HEADER, tableRows.map(tableCells)),
+    '',
+    ...details(results),
+    '',
+    `Total ${results.totalSeconds} s. Results: bench/results/notifications.json, bench/results/notifications.md`,
+    '',
+  ].join('\n');
+  process.stdout.write(out);
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, 'notifications.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(RESULTS_DIR, 'notifications.md'), markdown(results, tableRows));
+  return Object.keys(results.failures).length === 0 ? 0 : 1;
+}
+
+const watchdog = setTimeout(() => {
+  log(`the whole run exceeded ${WATCHDOG_MS / 60_000} minutes: stopping`);
+  void cleanUp().finally(() => process.exit(1));
+}, WATCHDOG_MS);
+watchdog.unref();
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+let exitCode = 1;
+try {
+  exitCode = await main();
+} catch (error) {
+  log(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+} finally {
+  await cleanUp();
+  clearTimeout(watchdog);
+}
+process.exit(exitCode);

@@ -1,0 +1,206 @@
+// The server process of the notifications benchmark, forked by bench/notifications.ts so that the
+// clients' memory stays out of this process's RSS. Configured by environment:
+//   BENCH_MODE    real (default) | naive — naive mounts bench/support/naive-long-poll.ts in front
+//   DATABASE_URL  as for the server (the orchestrator passes a temp SQLite file or a fresh Postgres db)
+//   REDIS_URL     optional: the Redis bus instead of the in-memory one
+//   LOG_LEVEL     pino level, 'error' unless given
+// Answers the IPC requests of ./protocol.ts; exits when the orchestrator goes away.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { like, sql, type SQL } from 'drizzle-orm';
+import express, { type Express } from 'express';
+import { pino } from 'pino';
+import { openDatabase, type Store } from '../../db/open-database';
+import { createApp, createServices, type AppDependencies, type Services } from '../../server/app';
+import { hashPassword } from '../../server/auth/passwords';
+import { newToken } from '../../server/auth/tokens';
+import { errorHandler } from '../../server/http/error-handler';
+import { requestLogging } from '../../server/http/request-logging';
+import { InMemoryBus, type NotificationBus } from '../../server/realtime/bus';
+import { RedisBus } from '../../server/realtime/redis-bus';
+import { naiveLongPoll, type NaiveLongPoll } from './naive-long-poll';
+import type { BenchMode, BenchReply, BenchRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
+
+if (!process.send) {
+  console.error('bench-server.ts is started by bench/notifications.ts (child_process.fork), not directly.');
+  process.exit(2);
+}
+
+const mode: BenchMode = process.env.BENCH_MODE === 'naive' ? 'naive' : 'real';
+const logger = pino({ level: process.env.LOG_LEVEL || 'error' });
+
+let queries = 0;
+const store: Store = await openDatabase(process.env.DATABASE_URL, { onQuery: () => void queries++ });
+const SYNCHRONOUS = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
+const sqliteSynchronousInEffect =
+  store.dialect === 'sqlite'
+    ? SYNCHRONOUS[(store.db as unknown as { get(query: SQL): { synchronous: number } }).get(sql.raw('PRAGMA synchronous')).synchronous] ?? null
+    : null;
+// Only what the services run from here on counts.
+queries = 0;
+const bus: NotificationBus = process.env.REDIS_URL ? await RedisBus.connect(process.env.REDIS_URL, logger) : new InMemoryBus();
+const deps: AppDependencies = { store, logger, rateLimits: false, bus, realtime: { maxConnectionsPerUser: 6 } };
+const services: Services = createServices(deps);
+const realApp = createApp(deps, services);
+
+let naive: NaiveLongPoll | undefined;
+let app: Express = realApp;
+if (mode === 'naive') {
+  // The naive route answers GET /api/notifications/long-poll/ before the real app sees it; every
+  // other request falls through to the real app unchanged.
+  naive = naiveLongPoll(services);
+  app = express();
+  app.disable('x-powered-by');
+  app.use(requestLogging(logger));
+  app.use(naive.router);
+  app.use(realApp);
+  app.use(errorHandler);
+}
+
+// The histogram records whole timer intervals: the delay is what exceeds the resolution.
+const LOOP_RESOLUTION_MS = 10;
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+loopDelay.enable();
+const excessDelayMs = (ns: number) => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
+
+const server: Server = createServer(app);
+await new Promise<void>((resolve, reject) => {
+  server.once('error', reject);
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve);
+});
+
+let shuttingDown = false;
+
+async function seed(users: number, admin: boolean): Promise<SeedResult> {
+  const started = performance.now();
+  const { db, t } = store;
+  // One scrypt hash for everybody: these users never log in, and 10,000 hashes would take minutes.
+  const passwordHash = await hashPassword('bench password that nobody types');
+  const prefix = `bench${Date.now().toString(36)}`;
+  const createdAt = new Date();
+  const names = Array.from({ length: users }, (_, i) => `${prefix}_${i}`);
+  const adminName = `${prefix}_admin`;
+  await store.insertAll(t.users, [
+    ...names.map((username, i) => ({
+      username,
+      passwordHash,
+      firstName: 'Bench',
+      lastName: String(i),
+      isAdmin: false,
+      createdAt,
+    })),
+    ...(admin ? [{ username: adminName, passwordHash, firstName: 'Bench', lastName: 'Admin', isAdmin: true, createdAt }] : []),
+  ]);
+  const rows = await db
+    .select({ id: t.users.id, username: t.users.username })
+    .from(t.users)
+    .where(like(t.users.username, `${prefix}%`));
+  const idByName = new Map(rows.map((row) => [row.username, row.id]));
+  const userIds = names.map((name) => {
+    const id = idByName.get(name);
+    if (id === undefined) throw new Error(`seeded user ${name} not found`);
+    return id;
+  });
+  const tokens: string[] = [];
+  const tokenRows = userIds.map((userId) => {
+    const { token, digest } = newToken();
+    tokens.push(token);
+    return { userId, digest, createdAt };
+  });
+  let adminToken: string | null = null;
+  if (admin) {
+    const { token, digest } = newToken();
+    adminToken = token;
+    tokenRows.push({ userId: idByName.get(adminName)!, digest, createdAt });
+  }
+  await store.insertAll(t.authTokens, tokenRows);
+  return { userIds, tokens, adminToken, ms: performance.now() - started };
+}
+
+async function collectGarbage(): Promise<void> {
+  if (!globalThis.gc) return;
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+async function stats(gc: boolean, resetLoopDelay: boolean): Promise<ServerStats> {
+  if (gc) await collectGarbage();
+  const memory = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  const connections = await new Promise<number>((resolve) => server.getConnections((error, count) => resolve(error ? -1 : count)));
+  const result: ServerStats = {
+    queries,
+    rss: memory.rss,
+    heapUsed: memory.heapUsed,
+    heapTotal: memory.heapTotal,
+    external: memory.external,
+    cpuUserUs: cpu.user,
+    cpuSystemUs: cpu.system,
+    loopDelayP50Ms: excessDelayMs(loopDelay.percentile(50)),
+    loopDelayP99Ms: excessDelayMs(loopDelay.percentile(99)),
+    loopDelayMaxMs: excessDelayMs(loopDelay.max),
+    hub: services.hub.stats(),
+    naiveWaiting: naive?.waiting() ?? 0,
+    connections,
+    busHealthy: bus.healthy,
+  };
+  if (resetLoopDelay) loopDelay.reset();
+  return result;
+}
+
+async function shutdown(): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  loopDelay.disable();
+  services.hub.close();
+  server.close();
+  server.closeAllConnections();
+  await bus.close();
+  await store.close();
+}
+
+function reply(message: BenchReply): void {
+  process.send?.(message);
+}
+
+process.on('message', (raw: BenchRequest) => {
+  const handle = async (): Promise<unknown> => {
+    switch (raw.type) {
+      case 'seed':
+        return seed(raw.users, raw.admin);
+      case 'stats':
+        return stats(raw.gc ?? false, raw.resetLoopDelay ?? false);
+      case 'shutdown':
+        await shutdown();
+        return null;
+      default:
+        throw new Error(`unknown request ${(raw as { type: string }).type}`);
+    }
+  };
+  handle().then(
+    (result) => {
+      reply({ id: raw.id, ok: true, result });
+      if (raw.type === 'shutdown') process.disconnect?.();
+    },
+    (error: unknown) => reply({ id: raw.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  );
+});
+
+// The orchestrator is gone (finished, crashed or killed): never outlive it.
+process.on('disconnect', () => {
+  void shutdown().finally(() => process.exit(0));
+  setTimeout(() => process.exit(0), 5000).unref();
+});
+
+const ready: ReadyMessage = {
+  type: 'ready',
+  port: (server.address() as AddressInfo).port,
+  mode,
+  dialect: store.dialect,
+  bus: process.env.REDIS_URL ? 'redis' : 'in-memory',
+  sqliteSynchronous: sqliteSynchronousInEffect,
+};
+process.send(ready);
