@@ -1,17 +1,29 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lt, notInArray, or, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { NOTIFICATION_TYPES } from '../../contract/notifications';
 import type { Store } from '../../db/open-database';
 import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../errors';
 import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
 import type { NotificationBus } from '../realtime/bus';
+import { TickBatcher } from '../realtime/tick-batcher';
 
 export type NotificationRow = Store['t']['notifications']['$inferSelect'];
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 export interface NotificationContent {
   type: NotificationType;
   message: string;
+}
+
+interface UndeliveredRead {
+  userId: number;
+  limit: number;
+  except: string[];
+}
+
+interface Confirmation {
+  userId: number;
+  ids: string[];
 }
 
 export interface ListFilter {
@@ -32,6 +44,9 @@ const MAX_USER_ID = 2_147_483_647;
 
 /** Notifications: creating them (and waking their users' clients), reading, delivery and read state. */
 export class NotificationsService {
+  private readonly undeliveredReads = new TickBatcher((reads: UndeliveredRead[]) => this.readUndelivered(reads), 500);
+  private readonly confirmations = new TickBatcher((batch: Confirmation[]) => this.confirmBatch(batch), 500);
+
   constructor(
     private readonly store: Store,
     private readonly bus: NotificationBus,
@@ -113,10 +128,6 @@ export class NotificationsService {
     return row ?? this.get(userId, id);
   }
 
-  /** Sets delivered_at on those of `ids` that are the user's and undelivered; returns how many. */
-  async confirmDelivery(userId: number, ids: string[]): Promise<number> {
-    return (await this.setDelivered(userId, ids)).length;
-  }
 
   async markRead(userId: number, id: string): Promise<NotificationRow> {
     if (!isUuid(id)) throw new NotFound('Notification not found.');
@@ -186,16 +197,20 @@ export class NotificationsService {
     return pending;
   }
 
-  /** The user's undelivered notifications, oldest first, leaving out `except` (already in flight). */
-  async undelivered(userId: number, limit: number, except: string[] = []): Promise<NotificationRow[]> {
-    const { db, t } = this.store;
-    const n = t.notifications;
-    return db
-      .select()
-      .from(n)
-      .where(and(eq(n.userId, userId), isNull(n.deliveredAt), except.length ? notInArray(n.id, except) : undefined))
-      .orderBy(asc(n.createdAt), asc(n.id))
-      .limit(limit);
+  /**
+   * The user's undelivered notifications, oldest first, leaving out `except` (already in flight).
+   * Reads of the same moment are answered by one query (see readUndelivered).
+   */
+  undelivered(userId: number, limit: number, except: string[] = []): Promise<NotificationRow[]> {
+    return this.undeliveredReads.add({ userId, limit, except });
+  }
+
+  /**
+   * Sets delivered_at on those of `ids` that are the user's and undelivered; returns how many.
+   * Confirmations of the same moment become one UPDATE (see confirmBatch).
+   */
+  confirmDelivery(userId: number, ids: string[]): Promise<number> {
+    return this.confirmations.add({ userId, ids });
   }
 
   /** Which of these users have undelivered notifications (the hub's fallback while the bus is down). */
@@ -209,6 +224,62 @@ export class NotificationsService {
         .where(and(inArray(n.userId, chunk), isNull(n.deliveredAt))),
     );
     return rows.map((row) => row.userId);
+  }
+
+  /**
+   * Many users' undelivered notifications in one query: each user's oldest, ranked with a window
+   * function, as many as the most demanding read of the batch needs; each read then drops what it
+   * has in flight and keeps its limit.
+   */
+  private async readUndelivered(reads: UndeliveredRead[]): Promise<NotificationRow[][]> {
+    const { db, t } = this.store;
+    const n = t.notifications;
+    const userIds = [...new Set(reads.map((read) => read.userId))];
+    const perUser = Math.max(...reads.map((read) => read.limit + read.except.length));
+    const ranked = db
+      .select({
+        id: n.id,
+        rank: sql<number>`row_number() over (partition by ${n.userId} order by ${n.createdAt}, ${n.id})`.as('rank'),
+      })
+      .from(n)
+      .where(and(inArray(n.userId, userIds), isNull(n.deliveredAt)))
+      .as('ranked');
+    const rows = await db
+      .select({ notification: n })
+      .from(n)
+      .innerJoin(ranked, eq(ranked.id, n.id))
+      .where(lte(ranked.rank, perUser))
+      .orderBy(asc(n.createdAt), asc(n.id));
+    const byUser = new Map<number, NotificationRow[]>();
+    for (const { notification } of rows) {
+      byUser.set(notification.userId, [...(byUser.get(notification.userId) ?? []), notification]);
+    }
+    return reads.map(({ userId, limit, except }) => {
+      const skip = new Set(except);
+      return (byUser.get(userId) ?? []).filter((row) => !skip.has(row.id)).slice(0, limit);
+    });
+  }
+
+  /** One UPDATE for the confirmations of a moment; each learns how many of its own it set. */
+  private async confirmBatch(batch: Confirmation[]): Promise<number[]> {
+    const wanted = batch.flatMap(({ userId, ids }) => ids.filter(isUuid).map((id) => ({ userId, id: canonical(id) })));
+    if (wanted.length === 0) return batch.map(() => 0);
+    const { db, t } = this.store;
+    const n = t.notifications;
+    const updated = await db
+      .update(n)
+      .set({ deliveredAt: new Date() })
+      .where(
+        and(
+          inArray(n.id, wanted.map((one) => one.id)),
+          inArray(n.userId, [...new Set(wanted.map((one) => one.userId))]),
+          isNull(n.deliveredAt),
+        ),
+      )
+      .returning({ id: n.id, userId: n.userId });
+    // The user condition above is per batch; count only each request's own user's rows.
+    const set = new Set(updated.map((row) => `${row.userId}:${row.id}`));
+    return batch.map(({ userId, ids }) => ids.filter((id) => set.has(`${userId}:${canonical(id)}`)).length);
   }
 
   private own(userId: number, id: string): SQL {
