@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { TooManyRequests } from '../errors';
-import { Listeners, type NotificationBus, type Wakeup } from './bus';
+import type { NotificationBus, Wakeup } from './bus';
 
 export interface DeliveryHubOptions {
   /** Long-polls and streams one user may hold open at once (a guard of memory, not a rate limit). */
@@ -29,13 +29,12 @@ interface Subscriber {
 export class DeliveryHub {
   private readonly subscribers = new Map<number, Set<Subscriber>>();
   private readonly connections = new Map<number, number>();
-  private readonly shutdownListeners = new Listeners<void>();
   private fallbackTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly detach: Array<() => void>;
 
   constructor(
-    private readonly bus: NotificationBus,
+    bus: NotificationBus,
     private readonly findUsersWithUndelivered: FindUsersWithUndelivered,
     private readonly options: DeliveryHubOptions,
   ) {
