@@ -49,7 +49,7 @@ let app: Express = realApp;
 if (mode === 'naive') {
   // The naive route answers GET /api/notifications/long-poll/ before the real app sees it; every
   // other request falls through to the real app unchanged.
-  naive = naiveLongPoll(services);
+  naive = naiveLongPoll(services, store);
   app = express();
   app.disable('x-powered-by');
   app.use(requestLogging(logger));

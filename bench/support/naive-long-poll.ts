@@ -2,8 +2,10 @@
 // asks the database every second whether the user has undelivered notifications, until it has some
 // or the timeout passes. Same store, same auth, same response shape, same delivered-after-flush rule
 // as the real route; only the waiting differs.
+import { and, asc, eq, isNull } from 'drizzle-orm';
 import express, { type Router } from 'express';
 import { LONG_POLL_MAX_NOTIFICATIONS } from '../../contract/notifications';
+import type { Store } from '../../db/open-database';
 import type { Services } from '../../server/app';
 import { authenticate, currentUser } from '../../server/auth/authenticate';
 import type { NotificationRow } from '../../server/notifications/notifications.service';
@@ -17,7 +19,17 @@ export interface NaiveLongPoll {
   waiting(): number;
 }
 
-export function naiveLongPoll(services: Pick<Services, 'auth' | 'notifications'>): NaiveLongPoll {
+export function naiveLongPoll(services: Pick<Services, 'auth' | 'notifications'>, store: Store): NaiveLongPoll {
+  // Its own query per check, as a simple implementation has: not the service's batched read, which
+  // would merge the checks of one moment and hide what this baseline costs.
+  const n = store.t.notifications;
+  const undelivered = (userId: number) =>
+    store.db
+      .select()
+      .from(n)
+      .where(and(eq(n.userId, userId), isNull(n.deliveredAt)))
+      .orderBy(asc(n.createdAt), asc(n.id))
+      .limit(LONG_POLL_MAX_NOTIFICATIONS);
   let waiting = 0;
   const router = express.Router();
   router.get('/api/notifications/long-poll/', authenticate(services.auth), (req, res, next) => {
@@ -55,7 +67,7 @@ export function naiveLongPoll(services: Pick<Services, 'auth' | 'notifications'>
     const check = async () => {
       if (finished) return;
       try {
-        const rows = await services.notifications.undelivered(userId, LONG_POLL_MAX_NOTIFICATIONS);
+        const rows = await undelivered(userId);
         if (finished) return;
         if (rows.length > 0) return answer(first ? 'immediate' : 'new_notification', rows);
         first = false;
