@@ -44,6 +44,12 @@ describe('openapi.json', () => {
     expect(text).toContain('Validation errors: each invalid field');
   });
 
+  it('documents the SSE stream as text/event-stream', () => {
+    const sse = operations().find(({ path }) => path === '/api/notifications/sse/')!;
+    const ok = sse.operation.responses['200'] as unknown as { content: Record<string, unknown> };
+    expect(Object.keys(ok.content)).toEqual(['text/event-stream']);
+  });
+
   it('documents 400 as either field errors or a detail', () => {
     const register = operations().find(({ path, method }) => path === '/auth/users/' && method === 'post')!;
     const schema = (register.operation.responses['400'] as unknown as { content: Record<string, { schema: { oneOf: unknown[] } }> })

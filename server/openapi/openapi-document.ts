@@ -1,4 +1,4 @@
-import type { AppRoute } from '@ts-rest/core';
+import { isAppRouteOtherResponse, type AppRoute } from '@ts-rest/core';
 import { generateOpenApi } from '@ts-rest/open-api';
 import { contract } from '../../contract';
 
@@ -43,6 +43,19 @@ function describeResponses(responses: Record<string, { description?: string }>) 
 }
 
 /**
+ * The generator drops what `c.otherResponse` declares (the SSE stream's `text/event-stream`): put
+ * the content type back, with the body as a string.
+ */
+function restoreOtherContent(responses: Record<string, object>, route: AppRoute) {
+  const restored = { ...responses };
+  for (const [status, declared] of Object.entries(route.responses)) {
+    if (!isAppRouteOtherResponse(declared) || !restored[status]) continue;
+    restored[status] = { ...restored[status], content: { [declared.contentType]: { schema: { type: 'string' } } } };
+  }
+  return restored;
+}
+
+/**
  * openapi.json, derived from the contract. The generator writes no security requirements, so each
  * operation gets them here: either scheme on protected routes, none on the public ones.
  */
@@ -63,7 +76,7 @@ export function buildOpenApiDocument() {
       setOperationId: 'concatenated-path',
       operationMapper: (operation, route) => ({
         ...operation,
-        responses: describeResponses(operation.responses),
+        responses: restoreOtherContent(describeResponses(operation.responses), route),
         security: isPublic(route) ? [] : PROTECTED,
       }),
     },
