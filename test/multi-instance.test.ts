@@ -50,11 +50,12 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
     redisUrl: string,
     realtime?: Partial<RealtimeOptions>,
     busLogger: Logger = logger,
+    busOptions: { healthCheckMs?: number } = {},
   ): Promise<Instance> {
     // The first instance uses the test database's own store; every other opens the same database again.
     const store = instances.length === 0 ? database.store : await openDatabase(database.url);
     if (store !== database.store) extraStores.push(store);
-    const bus = await RedisBus.connect(redisUrl, busLogger);
+    const bus = await RedisBus.connect(redisUrl, busLogger, busOptions);
     buses.push(bus);
     // Shared state (login failure counts), as main.ts sets it up: fail fast while Redis is away.
     const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
@@ -155,8 +156,8 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
       // Our own redis-server: the shared one on TEST_REDIS_URL serves other test files.
       redis = ownRedis = await RedisServer.start();
       const warningsLogger = pino({ level: 'warn' }, { write: (line: string) => void busWarnings.push(JSON.parse(line).msg) });
-      c = await startInstance('C', redis.url, { fallbackPollMs: 300 }, warningsLogger);
-      d = await startInstance('D', redis.url, { fallbackPollMs: 300 });
+      c = await startInstance('C', redis.url, { fallbackPollMs: 300 }, warningsLogger, { healthCheckMs: 300 });
+      d = await startInstance('D', redis.url, { fallbackPollMs: 300 }, logger, { healthCheckMs: 300 });
     });
 
     it('delivers through fallback polling during the outage and quickly again once Redis is back', async () => {
@@ -273,6 +274,28 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
       } finally {
         redis.resume();
       }
+    });
+
+    it('counts a Redis that stops answering as down, and delivers through the database meanwhile', async () => {
+      await redis.start();
+      await waitFor(() => c.bus.healthy && d.bus.healthy, 10_000, 'both buses to be connected to Redis');
+      const user = await registerUser(c);
+      redis.pause();
+      try {
+        // The connections stay open; only unanswered PINGs tell that Redis is gone.
+        await waitFor(() => !c.bus.healthy && !d.bus.healthy, 5000, 'both buses to notice that Redis hangs');
+        const poll = await startLongPoll(d, user, 10);
+        const created = await createTestNotification(c, user, 'delivered while Redis hangs');
+        const answer = await poll.answer;
+        expect(answer.body.status).toBe('new_notification');
+        expect(answer.body.notifications.map((n: { id: string }) => n.id)).toEqual([created.id]);
+        // Still frozen: the database, not Redis, carried it.
+        expect(c.bus.healthy || d.bus.healthy).toBe(false);
+        await waitForDelivered(c, user, created.id);
+      } finally {
+        redis.resume();
+      }
+      await waitFor(() => c.bus.healthy && d.bus.healthy, 5000, 'both buses to count Redis as back');
     });
   });
 });

@@ -4,6 +4,9 @@ import type { Logger } from 'pino';
 import { Listeners, type NotificationBus, type Wakeup, type WakeupListener } from './bus';
 
 const CHANNEL = 'punchclock:notifications';
+/** How long a Redis command may take before Redis counts as not answering. */
+const COMMAND_TIMEOUT_MS = 1000;
+const HEALTH_CHECK_MS = 2000;
 
 interface Envelope {
   from: string;
@@ -27,8 +30,15 @@ export class RedisBus implements NotificationBus {
   private isHealthy = false;
   /** Wake-ups whose publish failed, sent again when the publisher is ready. */
   private unsent: Wakeup | undefined;
+  /** Whether the last PING on the subscriber's connection was answered in time. */
+  private answering = true;
+  private readonly healthCheck: NodeJS.Timeout;
 
-  private constructor(url: string, private readonly logger: Logger) {
+  private constructor(
+    url: string,
+    private readonly logger: Logger,
+    healthCheckMs: number,
+  ) {
     const options = {
       // Fail publishes fast while disconnected instead of queueing them: the hub's fallback
       // polling finds those notifications in the database.
@@ -38,26 +48,33 @@ export class RedisBus implements NotificationBus {
     };
     // A Redis that holds the connection but does not answer must not hold up the request that
     // creates a notification: the publish gives up, and is sent again when Redis is back.
-    this.publisher = new Redis(url, { ...options, commandTimeout: 1000 });
-    this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true });
+    this.publisher = new Redis(url, { ...options, commandTimeout: COMMAND_TIMEOUT_MS });
+    this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true, commandTimeout: COMMAND_TIMEOUT_MS });
     this.publisher.on('error', () => {});
     this.publisher.on('ready', () => void this.publishUnsent());
     this.subscriber.on('error', (error) => this.logger.debug({ err: error }, 'redis subscriber error'));
-    this.subscriber.on('ready', () => this.setHealthy(true));
-    this.subscriber.on('close', () => this.setHealthy(false));
+    this.subscriber.on('ready', () => {
+      this.answering = true;
+      this.updateHealth();
+    });
+    this.subscriber.on('close', () => this.updateHealth());
     this.subscriber.on('message', (_channel: string, raw: string) => this.receive(raw));
+    // A Redis that keeps the connection open but has stopped answering (frozen, overloaded) closes
+    // nothing: only a PING that goes unanswered tells, and then the hub polls the database.
+    this.healthCheck = setInterval(() => void this.checkAnswering(), healthCheckMs);
+    this.healthCheck.unref();
   }
 
   /** Connects and subscribes; rejects when Redis cannot be reached at start. */
-  static async connect(url: string, logger: Logger): Promise<RedisBus> {
-    const bus = new RedisBus(url, logger);
+  static async connect(url: string, logger: Logger, options: { healthCheckMs?: number } = {}): Promise<RedisBus> {
+    const bus = new RedisBus(url, logger, options.healthCheckMs ?? HEALTH_CHECK_MS);
     try {
       await bus.subscriber.subscribe(CHANNEL);
     } catch (error) {
       await bus.close();
       throw error;
     }
-    bus.setHealthy(bus.subscriber.status === 'ready');
+    bus.updateHealth();
     return bus;
   }
 
@@ -79,6 +96,7 @@ export class RedisBus implements NotificationBus {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.healthCheck);
     this.subscriber.disconnect();
     this.publisher.disconnect();
   }
@@ -108,6 +126,21 @@ export class RedisBus implements NotificationBus {
       return;
     }
     if (envelope.from !== this.instanceId) this.listeners.emit(envelope.wakeup);
+  }
+
+  private async checkAnswering(): Promise<void> {
+    if (this.subscriber.status !== 'ready') return;
+    try {
+      await this.subscriber.ping();
+      this.answering = true;
+    } catch {
+      this.answering = false;
+    }
+    this.updateHealth();
+  }
+
+  private updateHealth(): void {
+    this.setHealthy(this.subscriber.status === 'ready' && this.answering);
   }
 
   private setHealthy(healthy: boolean): void {
