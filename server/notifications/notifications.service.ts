@@ -110,7 +110,7 @@ export class NotificationsService {
     const [row] = isUuid(id)
       ? await db.select().from(t.notifications).where(this.own(userId, id))
       : [];
-    if (!row) throw new NotFound('Notification not found.');
+    if (!row) throw new NotFound();
     return row;
   }
 
@@ -130,7 +130,7 @@ export class NotificationsService {
 
 
   async markRead(userId: number, id: string): Promise<NotificationRow> {
-    if (!isUuid(id)) throw new NotFound('Notification not found.');
+    if (!isUuid(id)) throw new NotFound();
     const { db, t } = this.store;
     const [row] = await db
       .update(t.notifications)
