@@ -1,8 +1,9 @@
 import net from 'node:net';
-import { beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { REALTIME_DEFAULTS } from '../server/app';
-import type { NotificationRow, NotificationType } from '../server/notifications/notifications.service';
+import type { NotificationRow } from '../server/notifications/notifications.service';
 import { pastCreation, sleep, until, wire } from './support/waiting';
+import { notificationFixtures } from './support/notification-fixtures';
 import { describeApi, type TestUser } from './support/api';
 
 const POLL = '/api/notifications/long-poll/';
@@ -17,31 +18,9 @@ const TIMEOUT_BODY = {
 };
 
 describeApi('notifications long-poll', (ctx) => {
-  let users: TestUser[];
-
-  beforeAll(async () => {
-    users = await Promise.all(Array.from({ length: 17 }, () => ctx.createUser()));
-  }, 60_000);
-  let next = 0;
-  /** A user of its own for each test: no notification of another test is pending for it. */
-  const freshUser = () => {
-    if (next >= users.length) throw new Error('create more users in beforeAll');
-    return users[next++];
-  };
-
-  const notify = async (user: TestUser, message: string, type: NotificationType = 'INFO') => {
-    const [row] = await ctx.services.notifications.notify([user.id], { type, message });
-    return row;
-  };
+  const { freshUser, notify, getNotification, untilDelivered } = notificationFixtures(ctx, 17);
   /** Starts a poll through supertest without waiting for its answer. */
   const startPoll = (user: TestUser, query = '?timeout=10') => ctx.http.get(`${POLL}${query}`).set(user.auth).then((res) => res);
-  const getNotification = async (user: TestUser, id: string) =>
-    (await ctx.http.get(`/api/notifications/${id}/`).set(user.auth).expect(200)).body;
-  const untilDelivered = (user: TestUser, id: string) =>
-    until(async () => {
-      const body = await getNotification(user, id);
-      return body.delivered === true && body;
-    }, `notification ${id} to be delivered`);
   const untilSubscribers = (count: number) =>
     until(() => ctx.services.hub.stats().subscribers === count, `${count} waiting subscribers`);
   const untilIdle = () =>

@@ -1,7 +1,8 @@
 import net from 'node:net';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
-import type { NotificationRow, NotificationType } from '../server/notifications/notifications.service';
+import { afterEach, expect, it, vi } from 'vitest';
+import type { NotificationRow } from '../server/notifications/notifications.service';
 import { pastCreation, sleep, until, wire } from './support/waiting';
+import { notificationFixtures } from './support/notification-fixtures';
 import { describeApi, type ApiContext, type TestUser } from './support/api';
 
 const SSE = '/api/notifications/sse/';
@@ -97,32 +98,10 @@ async function openStream(ctx: ApiContext, user: TestUser, headers: Record<strin
 const IDLE = { users: 0, subscribers: 0, connections: 0 };
 
 function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
-  let users: TestUser[];
-
-  beforeAll(async () => {
-    users = await Promise.all(Array.from({ length: 14 }, () => ctx.createUser()));
-  }, 60_000);
-  let next = 0;
-  /** A user of its own for each test: no notification of another test is pending for it. */
-  const freshUser = () => {
-    if (next >= users.length) throw new Error('create more users in beforeAll');
-    return users[next++];
-  };
+  const { freshUser, notify, getNotification, untilDelivered } = notificationFixtures(ctx, 14);
   afterEach(async () => {
     await Promise.all([...openStreams].map((stream) => stream.close()));
   });
-
-  const notify = async (user: TestUser, message: string, type: NotificationType = 'INFO') => {
-    const [row] = await ctx.services.notifications.notify([user.id], { type, message });
-    return row;
-  };
-  const getNotification = async (user: TestUser, id: string) =>
-    (await ctx.http.get(`/api/notifications/${id}/`).set(user.auth).expect(200)).body;
-  const untilDelivered = (user: TestUser, id: string) =>
-    until(async () => {
-      const body = await getNotification(user, id);
-      return body.delivered === true && body;
-    }, `notification ${id} to be delivered`);
   const untilIdle = () => until(() => JSON.stringify(ctx.services.hub.stats()) === JSON.stringify(IDLE), 'the hub to be idle');
 
   it('answers with event-stream headers and a retry hint', async () => {
