@@ -1,5 +1,6 @@
 // The server process: reads config, opens the database, listens, shuts down gracefully.
 import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { openDatabase } from '../db/open-database';
 import { createApp, createServices } from './app';
@@ -29,18 +30,25 @@ if (config.adminUsername && config.adminPassword) {
 
 const server = createApp(deps, services).listen(config.port, config.host);
 await once(server, 'listening');
+const { port } = server.address() as AddressInfo;
 logger.info(
-  { url: `http://${config.host}:${config.port}`, database: store.dialect, bus: config.redisUrl ? 'redis' : 'in-memory' },
+  { url: `http://${config.host}:${port}`, database: store.dialect, bus: config.redisUrl ? 'redis' : 'in-memory' },
   'punchclock listening',
 );
+
+/** Connections still open this long after a shutdown began are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 async function shutdown(signal: string) {
   logger.info({ signal }, 'shutting down');
   server.close();
   // Waiting long-polls answer "timeout" and streams end, so that their connections can close.
   services.hub.close();
-  server.closeIdleConnections();
+  // Keep-alive connections turn idle as their last answers go out: close them as they do.
+  const sweep = setInterval(() => server.closeIdleConnections(), 100);
+  setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
   await once(server, 'close');
+  clearInterval(sweep);
   await bus.close();
   redis?.disconnect();
   await store.close();
