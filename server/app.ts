@@ -12,6 +12,7 @@ import { LoginThrottle } from './auth/login-throttle';
 import { BODY_LIMIT, errorHandler, notFoundHandler } from './http/error-handler';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { requestLogging } from './http/request-logging';
+import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
 import { IdempotencyService } from './idempotency/idempotency.service';
 import { LongPoll } from './notifications/long-poll';
 import { notificationsRouter, servedNotificationsContract } from './notifications/notifications.router';
@@ -37,6 +38,8 @@ export interface AppDependencies {
   redis?: Redis;
   /** Overrides of the real-time defaults (tests shorten the heartbeat, say). */
   realtime?: Partial<RealtimeOptions>;
+  /** Override of WRITE_LIMIT (tests lower it). */
+  writeLimit?: WriteLimit;
 }
 
 export type RealtimeOptions = Omit<DeliveryHubOptions, 'logger'> & SseOptions;
@@ -104,7 +107,10 @@ export function createApp(deps: AppDependencies, services: Services = createServ
     }),
     app,
     {
-      globalMiddleware: [authenticate(services.auth)],
+      globalMiddleware: [
+        authenticate(services.auth),
+        ...(deps.rateLimits ? [writeLimit(deps.writeLimit ?? WRITE_LIMIT, deps.redis)] : []),
+      ],
       responseValidation: true,
       // Validation errors go to errorHandler with every other error.
       requestValidationErrorHandler: (error, _req, _res, next) => next(error),

@@ -1,10 +1,10 @@
 // The server process: reads config, opens the database, listens, shuts down gracefully.
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import { openDatabase } from '../db/open-database';
 import { createApp, createServices } from './app';
 import { loadConfig } from './config';
+import { sharedRedis } from './limits/shared-redis';
 import { createLogger } from './logger';
 import { InMemoryBus, type NotificationBus } from './realtime/bus';
 import { RedisBus } from './realtime/redis-bus';
@@ -13,9 +13,7 @@ const config = loadConfig();
 const logger = createLogger(config.logLevel);
 const store = await openDatabase(config.databaseUrl);
 const bus: NotificationBus = config.redisUrl ? await RedisBus.connect(config.redisUrl, logger) : new InMemoryBus();
-// Commands fail fast while Redis is away; the login throttle then counts in memory meanwhile.
-const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }) : undefined;
-redis?.on('error', (error) => logger.debug({ err: error }, 'redis error'));
+const redis = config.redisUrl ? sharedRedis(config.redisUrl, logger) : undefined;
 const deps = { store, logger, bus, redis, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins };
 const services = createServices(deps);
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Store } from '../db/open-database';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../server/app';
 import type { Wakeup } from '../server/realtime/bus';
+import { sharedRedis } from '../server/limits/shared-redis';
 import { RedisBus } from '../server/realtime/redis-bus';
 import { createTestDatabase, type TestDatabase } from './support/databases';
 import { RedisServer } from './support/redis-server';
@@ -57,11 +58,10 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
     if (store !== database.store) extraStores.push(store);
     const bus = await RedisBus.connect(redisUrl, busLogger, busOptions);
     buses.push(bus);
-    // Shared state (login failure counts), as main.ts sets it up: fail fast while Redis is away.
-    const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
-    redis.on('error', () => {});
+    // Shared state (login failure and write counts), as main.ts sets it up.
+    const redis = sharedRedis(redisUrl, logger);
     redisClients.push(redis);
-    await redis.connect();
+    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
     const deps = { store, logger, rateLimits: true, bus, redis, realtime };
     const services = createServices(deps);
     const server = createApp(deps, services).listen(0, '127.0.0.1');

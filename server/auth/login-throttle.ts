@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { createLimiter } from '../limits/create-limiter';
 import { TooManyRequests } from '../errors';
 
 export const LOGIN_LIMITS = {
@@ -26,8 +27,9 @@ export class LoginThrottle {
     private readonly enabled: boolean,
     redis?: Redis,
   ) {
-    this.byUsername = limiter('username', LOGIN_LIMITS.perUsername, redis);
-    this.byAddress = limiter('address', LOGIN_LIMITS.perAddress, redis);
+    const windowSeconds = LOGIN_LIMITS.windowSeconds;
+    this.byUsername = createLimiter({ name: 'login-failures:username', points: LOGIN_LIMITS.perUsername, windowSeconds, redis });
+    this.byAddress = createLimiter({ name: 'login-failures:address', points: LOGIN_LIMITS.perAddress, windowSeconds, redis });
   }
 
   async assertAllowed(username: string, address: string): Promise<void> {
@@ -54,17 +56,6 @@ export class LoginThrottle {
     if (!this.enabled) return;
     await this.byUsername.delete(username);
   }
-}
-
-function limiter(name: string, points: number, redis: Redis | undefined): RateLimiterAbstract {
-  const options = { points, duration: LOGIN_LIMITS.windowSeconds };
-  if (!redis) return new RateLimiterMemory(options);
-  return new RateLimiterRedis({
-    ...options,
-    storeClient: redis,
-    keyPrefix: `punchclock:login-failures:${name}`,
-    insuranceLimiter: new RateLimiterMemory(options),
-  });
 }
 
 function exhausted(state: RateLimiterRes | null, points: number): RateLimiterRes | null {

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../../server/app';
+import type { WriteLimit } from '../../server/http/write-limit';
 import type { NotificationBus } from '../../server/realtime/bus';
 import { createTestDatabase, dialects, type TestDatabase } from './databases';
 
@@ -33,6 +34,7 @@ export interface ApiOptions {
   rateLimits?: boolean;
   realtime?: Partial<RealtimeOptions>;
   bus?: () => Promise<NotificationBus> | NotificationBus;
+  writeLimit?: WriteLimit;
 }
 
 export const STRONG_PASSWORD = 'correct horse battery staple';
@@ -57,6 +59,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         logger: pino({ level: 'silent' }),
         rateLimits: options.rateLimits ?? true,
         realtime: options.realtime,
+        writeLimit: options.writeLimit,
         bus,
       };
       ctx.services = createServices(deps);
