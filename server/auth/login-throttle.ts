@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
-import { createLimiter } from '../limits/create-limiter';
+import { createLimiter, retryAfterSeconds } from '../limits/create-limiter';
 import { TooManyRequests } from '../errors';
 
 export const LOGIN_LIMITS = {
@@ -42,8 +42,7 @@ export class LoginThrottle {
     ].filter((state): state is RateLimiterRes => state !== null);
     if (blocked.length === 0) return;
     await this.byUsername.reward(username, 1); // a refused attempt is not counted
-    const waitMs = Math.max(...blocked.map((state) => state.msBeforeNext));
-    throw new TooManyRequests(Math.ceil(waitMs / 1000), 'Too many failed login attempts. Try again later.');
+    throw new TooManyRequests(retryAfterSeconds(...blocked), 'Too many failed login attempts. Try again later.');
   }
 
   async recordFailure(username: string, address: string): Promise<void> {

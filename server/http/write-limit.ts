@@ -2,7 +2,7 @@ import type { NextFunction } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { TooManyRequests } from '../errors';
-import { createLimiter } from '../limits/create-limiter';
+import { createLimiter, retryAfterSeconds } from '../limits/create-limiter';
 
 export interface WriteLimit {
   /** Writes (POST, PUT, PATCH, DELETE) one user may make within the window. */
@@ -27,8 +27,7 @@ export function writeLimit(limit: WriteLimit, redis?: Redis) {
       () => next(),
       (refusal: unknown) => {
         if (!(refusal instanceof RateLimiterRes)) return next(refusal);
-        const retryAfter = Math.max(1, Math.ceil(refusal.msBeforeNext / 1000));
-        next(new TooManyRequests(retryAfter, `Too many write requests: at most ${limit.perUser} per ${limit.windowSeconds} s.`));
+        next(new TooManyRequests(retryAfterSeconds(refusal), `Too many write requests: at most ${limit.perUser} per ${limit.windowSeconds} s.`));
       },
     );
   };

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
 
 export interface LimiterOptions {
   /** Names the counters in Redis. */
@@ -19,4 +19,9 @@ export function createLimiter({ name, points, windowSeconds, redis }: LimiterOpt
     keyPrefix: `punchclock:${name}`,
     insuranceLimiter: new RateLimiterMemory(options),
   });
+}
+
+/** The whole seconds a refused client should wait (Retry-After): the longest of the states, at least 1. */
+export function retryAfterSeconds(...states: RateLimiterRes[]): number {
+  return Math.max(1, Math.ceil(Math.max(...states.map((state) => state.msBeforeNext)) / 1000));
 }
