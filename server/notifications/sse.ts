@@ -51,7 +51,6 @@ export function sseHandler(notifications: NotificationsService, hub: DeliveryHub
  */
 class NotificationStream {
   private readonly inFlight = new Set<string>();
-  private confirmations: string[] = [];
   private pumping = false;
   private pumpAgain = false;
   private closed = false;
@@ -107,26 +106,19 @@ class NotificationStream {
     const event = `id: ${row.id}\ndata: ${JSON.stringify(serializeNotification(row))}\n\n`;
     this.res.write(event, (error) => {
       if (error) this.inFlight.delete(row.id);
-      else this.confirm(row.id);
+      else void this.confirm(row.id);
     });
   }
 
-  /** Written events are marked delivered in batches: one UPDATE per turn of the event loop. */
-  private confirm(id: string): void {
-    this.confirmations.push(id);
-    if (this.confirmations.length === 1) setImmediate(() => void this.flushConfirmations());
-  }
-
-  private async flushConfirmations(): Promise<void> {
-    const ids = this.confirmations;
-    this.confirmations = [];
+  /** Marks a written event delivered (the service folds the confirmations of a moment into one UPDATE). */
+  private async confirm(id: string): Promise<void> {
     try {
-      await this.notifications.confirmDelivery(this.userId, ids);
+      await this.notifications.confirmDelivery(this.userId, [id]);
     } catch (error) {
-      // Left undelivered: they will be sent again (at-least-once).
-      this.log.error({ err: error }, 'marking streamed notifications delivered failed');
+      // Left undelivered: it will be sent again (at-least-once).
+      this.log.error({ err: error }, 'marking a streamed notification delivered failed');
     } finally {
-      for (const id of ids) this.inFlight.delete(id);
+      this.inFlight.delete(id);
     }
   }
 
