@@ -14,6 +14,7 @@ import { methodNotAllowed } from './http/method-not-allowed';
 import { requestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
 import { IdempotencyService } from './idempotency/idempotency.service';
+import { DeliveryClaims } from './notifications/delivery-claims';
 import { LongPoll } from './notifications/long-poll';
 import { notificationsRouter, servedNotificationsContract } from './notifications/notifications.router';
 import { NotificationsService } from './notifications/notifications.service';
@@ -58,6 +59,7 @@ export interface Services {
   notifications: NotificationsService;
   idempotency: IdempotencyService;
   hub: DeliveryHub;
+  claims: DeliveryClaims;
   longPoll: LongPoll;
   realtime: RealtimeOptions;
 }
@@ -66,6 +68,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
   const options = { ...REALTIME_DEFAULTS, ...realtime };
   const notifications = new NotificationsService(store, bus);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
+  const claims = new DeliveryClaims(notifications, hub);
   return {
     auth: new AuthService(store, new LoginThrottle(rateLimits, redis)),
     projects: new ProjectsService(store),
@@ -73,7 +76,8 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
     notifications,
     idempotency: new IdempotencyService(store),
     hub,
-    longPoll: new LongPoll(notifications, hub),
+    claims,
+    longPoll: new LongPoll(claims, hub),
     realtime: options,
   };
 }
@@ -92,7 +96,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   app.get(
     contract.notifications.sse.path,
     authenticate(services.auth),
-    sseHandler(services.notifications, services.hub, services.realtime),
+    sseHandler(services.notifications, services.claims, services.hub, services.realtime),
   );
 
   const served = { ...contract, notifications: servedNotificationsContract };

@@ -202,7 +202,7 @@ describeApi('notifications long-poll', (ctx) => {
 
   it('keeps what an answer carries from other polls until it is written or lost', async () => {
     const ann = freshUser();
-    const { longPoll } = ctx.services;
+    const { longPoll, claims } = ctx.services;
     const live = () => new AbortController().signal;
     const row = await notify(ann, 'in flight');
 
@@ -215,14 +215,15 @@ describeApi('notifications long-poll', (ctx) => {
     expect(ctx.services.hub.stats().subscribers).toBe(1);
 
     // The first answer never reached its client: the waiting poll is offered it at once.
-    longPoll.abandon(ann.id, [row.id]);
+    claims.abandon(ann.id, [row.id]);
     expect(await second).toEqual({ status: 'new_notification', notifications: [expect.objectContaining({ id: row.id })] });
     expect(await getNotification(ann, row.id)).toEqual(wire(row));
 
     // This one was written: delivered, and no poll gets it again.
-    await longPoll.confirm(ann.id, [row.id]);
+    await claims.confirm(ann.id, [row.id]);
     expect(await getNotification(ann, row.id)).toEqual({ ...wire(row), delivered: true, delivered_at: expect.any(String) });
     expect(await longPoll.wait(ann.id, 300, live())).toEqual({ status: 'timeout', notifications: [] });
+    expect(claims.size()).toBe(0);
     await untilIdle();
   });
 

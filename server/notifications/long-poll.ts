@@ -1,7 +1,8 @@
 import { LONG_POLL_MAX_NOTIFICATIONS } from '../../contract/notifications';
 import type { DeliveryHub } from '../realtime/delivery-hub';
 import { WakeLatch } from '../realtime/wake-latch';
-import type { NotificationRow, NotificationsService } from './notifications.service';
+import type { DeliveryClaims } from './delivery-claims';
+import type { NotificationRow } from './notifications.service';
 
 export type LongPollResult =
   | { status: 'immediate' | 'new_notification'; notifications: NotificationRow[] }
@@ -9,16 +10,13 @@ export type LongPollResult =
 
 /**
  * Long polls: the undelivered notifications at once if there are any, else the first that arrive,
- * else nothing after the timeout. What a poll returns is "in flight" until the caller reports the
- * answer written (`confirm`: marked delivered) or lost (`abandon`: offered again). Polls leave
- * in-flight notifications out, so a client that re-polls the moment it has an answer does not get
- * the same notifications again while their delivered_at is being written.
+ * else nothing after the timeout. What a poll returns stays claimed (see DeliveryClaims) until the
+ * caller confirms or abandons it, so a client that re-polls the moment it has an answer does not
+ * get the same notifications again while their delivered_at is being written.
  */
 export class LongPoll {
-  private readonly inFlight = new Map<number, Set<string>>();
-
   constructor(
-    private readonly notifications: NotificationsService,
+    private readonly claims: DeliveryClaims,
     private readonly hub: DeliveryHub,
   ) {}
 
@@ -36,7 +34,7 @@ export class LongPoll {
       const deadline = Date.now() + timeoutMs;
       while ((await latch.next(deadline - Date.now())) === 'woken') {
         const arrived = await this.take(userId);
-        // Woken for nothing (a concurrent poll took them): keep waiting out the time left.
+        // Woken for nothing (another connection took them): keep waiting out the time left.
         if (arrived.length > 0) return { status: 'new_notification', notifications: arrived };
       }
       return { status: 'timeout', notifications: [] };
@@ -47,38 +45,7 @@ export class LongPoll {
     }
   }
 
-  /** The answer carrying `ids` reached the socket: mark them delivered. */
-  async confirm(userId: number, ids: string[]): Promise<void> {
-    try {
-      await this.notifications.confirmDelivery(userId, ids);
-    } finally {
-      this.land(userId, ids);
-    }
-  }
-
-  /** The answer carrying `ids` never reached the client: offer them to the user's other waiting polls. */
-  abandon(userId: number, ids: string[]): void {
-    this.land(userId, ids);
-    this.hub.wake([userId]);
-  }
-
-  /** Reads the undelivered that no other answer is carrying, and marks them in flight. */
-  private async take(userId: number): Promise<NotificationRow[]> {
-    const flyingBefore = [...(this.inFlight.get(userId) ?? [])];
-    const rows = await this.notifications.undelivered(userId, LONG_POLL_MAX_NOTIFICATIONS, flyingBefore);
-    // Another poll of this user may have taken some of them while this one was reading.
-    const flying = this.inFlight.get(userId) ?? new Set<string>();
-    const mine = rows.filter((row) => !flying.has(row.id));
-    if (mine.length === 0) return [];
-    for (const row of mine) flying.add(row.id);
-    this.inFlight.set(userId, flying);
-    return mine;
-  }
-
-  private land(userId: number, ids: string[]): void {
-    const flying = this.inFlight.get(userId);
-    if (!flying) return;
-    for (const id of ids) flying.delete(id);
-    if (flying.size === 0) this.inFlight.delete(userId);
+  private take(userId: number): Promise<NotificationRow[]> {
+    return this.claims.take(userId, LONG_POLL_MAX_NOTIFICATIONS);
   }
 }

@@ -4,6 +4,7 @@ import { currentUser } from '../auth/authenticate';
 import { disconnectSignal, whenResponseSettles } from '../http/response-lifecycle';
 import type { IdempotencyService } from '../idempotency/idempotency.service';
 import { nextPageLink } from '../pagination/link-header';
+import type { DeliveryClaims } from './delivery-claims';
 import type { LongPoll, LongPollResult } from './long-poll';
 import { serializeNotification, serializeSummary } from './notification.serializer';
 import type { NotificationsService } from './notifications.service';
@@ -17,10 +18,11 @@ export const servedNotificationsContract = served;
 export interface NotificationsDeps {
   notifications: NotificationsService;
   longPoll: LongPoll;
+  claims: DeliveryClaims;
   idempotency: IdempotencyService;
 }
 
-export const notificationsRouter = ({ notifications, longPoll, idempotency }: NotificationsDeps) =>
+export const notificationsRouter = ({ notifications, longPoll, claims, idempotency }: NotificationsDeps) =>
   s.router(servedNotificationsContract, {
     list: async ({ query, req, res }) => {
       const page = await notifications.list(currentUser(req).id, query);
@@ -44,8 +46,8 @@ export const notificationsRouter = ({ notifications, longPoll, idempotency }: No
         // Delivered means the answer reached the socket: a client gone before that gets them again.
         whenResponseSettles(res, {
           written: () =>
-            longPoll.confirm(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed')),
-          lost: () => longPoll.abandon(user.id, ids),
+            claims.confirm(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed')),
+          lost: () => claims.abandon(user.id, ids),
         });
       }
       return { status: 200, body: serializeLongPoll(result) };

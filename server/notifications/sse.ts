@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { currentUser } from '../auth/authenticate';
 import type { DeliveryHub } from '../realtime/delivery-hub';
 import { serializeNotification } from './notification.serializer';
+import type { DeliveryClaims } from './delivery-claims';
 import { isUuid, type NotificationRow, type NotificationsService } from './notifications.service';
 
 export interface SseOptions {
@@ -17,7 +18,12 @@ const BATCH = 100;
  * GET /api/notifications/sse/ — a plain express handler: ts-rest cannot type or serve a stream
  * cleanly, but the route is still declared in the contract for the docs and the SDK.
  */
-export function sseHandler(notifications: NotificationsService, hub: DeliveryHub, options: SseOptions) {
+export function sseHandler(
+  notifications: NotificationsService,
+  claims: DeliveryClaims,
+  hub: DeliveryHub,
+  options: SseOptions,
+) {
   return (req: Request, res: Response, next: NextFunction) => {
     open(req, res).catch(next);
   };
@@ -40,17 +46,18 @@ export function sseHandler(notifications: NotificationsService, hub: DeliveryHub
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
-    new NotificationStream(userId, res, notifications, hub, options, release, req.log).start();
+    new NotificationStream(userId, res, claims, hub, options, release, req.log).start();
   }
 }
 
 /**
  * One open stream: sends the backlog, then whatever the hub wakes it for. Each event is marked
- * delivered after its write has succeeded; ids written but not yet marked stay "in flight" so that
- * a wake-up in between does not send them twice on this stream.
+ * delivered after its write has succeeded; until then it stays claimed (see DeliveryClaims), so a
+ * wake-up in between, or another connection of the user, does not send it again.
  */
 class NotificationStream {
-  private readonly inFlight = new Set<string>();
+  /** Written, but the write has not reported back yet. */
+  private readonly unconfirmed = new Set<string>();
   private pumping = false;
   private pumpAgain = false;
   private closed = false;
@@ -60,7 +67,7 @@ class NotificationStream {
   constructor(
     private readonly userId: number,
     private readonly res: Response,
-    private readonly notifications: NotificationsService,
+    private readonly claims: DeliveryClaims,
     private readonly hub: DeliveryHub,
     private readonly options: SseOptions,
     private readonly release: () => void,
@@ -88,7 +95,7 @@ class NotificationStream {
         this.pumpAgain = false;
         let batch: NotificationRow[];
         do {
-          batch = await this.notifications.undelivered(this.userId, BATCH, [...this.inFlight]);
+          batch = await this.claims.take(this.userId, BATCH);
           for (const row of batch) this.send(row);
         } while (batch.length === BATCH && !this.closed);
       } while (this.pumpAgain && !this.closed);
@@ -101,11 +108,13 @@ class NotificationStream {
   }
 
   private send(row: NotificationRow): void {
-    if (this.closed) return;
-    this.inFlight.add(row.id);
+    if (this.closed) return this.claims.abandon(this.userId, [row.id]);
+    this.unconfirmed.add(row.id);
     const event = `id: ${row.id}\ndata: ${JSON.stringify(serializeNotification(row))}\n\n`;
     this.res.write(event, (error) => {
-      if (error) this.inFlight.delete(row.id);
+      // Already abandoned by close(): the claim may belong to another connection by now.
+      if (!this.unconfirmed.delete(row.id)) return;
+      if (error) this.claims.abandon(this.userId, [row.id]);
       else void this.confirm(row.id);
     });
   }
@@ -113,12 +122,10 @@ class NotificationStream {
   /** Marks a written event delivered (the service folds the confirmations of a moment into one UPDATE). */
   private async confirm(id: string): Promise<void> {
     try {
-      await this.notifications.confirmDelivery(this.userId, [id]);
+      await this.claims.confirm(this.userId, [id]);
     } catch (error) {
       // Left undelivered: it will be sent again (at-least-once).
       this.log.error({ err: error }, 'marking a streamed notification delivered failed');
-    } finally {
-      this.inFlight.delete(id);
     }
   }
 
@@ -128,5 +135,8 @@ class NotificationStream {
     clearInterval(this.heartbeat);
     this.unsubscribe();
     this.release();
+    // A write that never reports back must not hold its claim: offer it to the user's other connections.
+    if (this.unconfirmed.size > 0) this.claims.abandon(this.userId, [...this.unconfirmed]);
+    this.unconfirmed.clear();
   }
 }
