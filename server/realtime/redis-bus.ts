@@ -30,6 +30,8 @@ export class RedisBus implements NotificationBus {
   private isHealthy = false;
   /** Wake-ups whose publish failed, sent again when the publisher is ready. */
   private unsent: Wakeup | undefined;
+  /** Whether Redis has confirmed the subscription on the subscriber's current connection. */
+  private subscribed = false;
   /** Whether the last PING on the subscriber's connection was answered in time. */
   private answering = true;
   private readonly healthCheck: NodeJS.Timeout;
@@ -55,9 +57,12 @@ export class RedisBus implements NotificationBus {
     this.subscriber.on('error', (error) => this.logger.debug({ err: error }, 'redis subscriber error'));
     this.subscriber.on('ready', () => {
       this.answering = true;
+      void this.resubscribe();
+    });
+    this.subscriber.on('close', () => {
+      this.subscribed = false;
       this.updateHealth();
     });
-    this.subscriber.on('close', () => this.updateHealth());
     this.subscriber.on('message', (_channel: string, raw: string) => this.receive(raw));
     // A Redis that keeps the connection open but has stopped answering (frozen, overloaded) closes
     // nothing: only a PING that goes unanswered tells, and then the hub polls the database.
@@ -69,12 +74,11 @@ export class RedisBus implements NotificationBus {
   static async connect(url: string, logger: Logger, options: { healthCheckMs?: number } = {}): Promise<RedisBus> {
     const bus = new RedisBus(url, logger, options.healthCheckMs ?? HEALTH_CHECK_MS);
     try {
-      await bus.subscriber.subscribe(CHANNEL);
+      await bus.subscribeChannel();
     } catch (error) {
       await bus.close();
       throw error;
     }
-    bus.updateHealth();
     return bus;
   }
 
@@ -128,6 +132,26 @@ export class RedisBus implements NotificationBus {
     if (envelope.from !== this.instanceId) this.listeners.emit(envelope.wakeup);
   }
 
+  /**
+   * ioredis resubscribes after a reconnect by itself, but reports 'ready' before Redis has confirmed
+   * it: a message published in between would be missed. The bus counts as healthy (and the hub
+   * stops its database fallback) only once the subscription is confirmed.
+   */
+  private async subscribeChannel(): Promise<void> {
+    await this.subscriber.subscribe(CHANNEL);
+    this.subscribed = true;
+    this.updateHealth();
+  }
+
+  private async resubscribe(): Promise<void> {
+    try {
+      await this.subscribeChannel();
+    } catch (error) {
+      // The connection dropped again, or Redis does not answer: the next 'ready' or health check tries again.
+      this.logger.debug({ err: error }, 'redis resubscribe failed');
+    }
+  }
+
   private async checkAnswering(): Promise<void> {
     if (this.subscriber.status !== 'ready') return;
     try {
@@ -136,11 +160,13 @@ export class RedisBus implements NotificationBus {
     } catch {
       this.answering = false;
     }
+    // A resubscribe that timed out on a connection that stayed open is not retried by a 'ready'.
+    if (this.answering && !this.subscribed) await this.resubscribe();
     this.updateHealth();
   }
 
   private updateHealth(): void {
-    this.setHealthy(this.subscriber.status === 'ready' && this.answering);
+    this.setHealthy(this.subscriber.status === 'ready' && this.subscribed && this.answering);
   }
 
   private setHealthy(healthy: boolean): void {
