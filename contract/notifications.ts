@@ -88,6 +88,7 @@ export const notificationsContract = c.router(
       method: 'POST',
       path: '/api/notifications/',
       summary: 'Create notifications for some users or for all (admins only)',
+      metadata: { adminOnly: true } as const,
       description:
         'An `Idempotency-Key` header makes a retry safe: the same key from the same admin within 24 hours ' +
         'returns the first answer and creates nothing.',

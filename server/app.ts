@@ -10,6 +10,7 @@ import { AuthService } from './auth/auth.service';
 import { authenticate } from './auth/authenticate';
 import { LoginThrottle } from './auth/login-throttle';
 import { BODY_LIMIT, errorHandler, notFoundHandler } from './http/error-handler';
+import { requireJsonBody } from './http/json-body';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { requestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
@@ -113,6 +114,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
     {
       globalMiddleware: [
         authenticate(services.auth),
+        requireJsonBody,
         ...(deps.rateLimits ? [writeLimit(deps.writeLimit ?? WRITE_LIMIT, deps.redis)] : []),
       ],
       responseValidation: true,
@@ -121,7 +123,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
     },
   );
 
-  app.use(methodNotAllowed(contract));
+  app.use(methodNotAllowed(contract, authenticate(services.auth)));
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;

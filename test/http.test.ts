@@ -92,18 +92,34 @@ describeApi('http', (ctx) => {
     expect(await tagCount()).toBe(before);
   });
 
-  it('answers a body of the wrong content type with 400, not 500', async () => {
+  it('answers a body that is not JSON with 415 and writes nothing', async () => {
     const before = await tagCount();
-    const plain = await postTagsRaw('title=plain', 'text/plain').expect(400);
-    expect(plain.body).toEqual({ title: [expect.any(String)] });
-    // JSON text is not read as JSON unless it says so.
-    const disguised = await postTagsRaw('{"title": "disguised"}', 'text/plain').expect(400);
-    expect(disguised.body).toEqual({ title: [expect.any(String)] });
-    const form = await postTagsRaw('title=form', 'application/x-www-form-urlencoded').expect(400);
-    expect(form.body).toEqual({ title: [expect.any(String)] });
-    const tags = (await ctx.http.get('/api/tags/').set(ann.auth)).body.map((tag: { title: string }) => tag.title);
+    for (const [body, type] of [
+      ['title=plain', 'text/plain'],
+      // JSON text is not read as JSON unless it says so.
+      ['{"title": "disguised"}', 'text/plain'],
+      ['title=form', 'application/x-www-form-urlencoded'],
+      ['<title>x</title>', 'application/xml'],
+    ]) {
+      const res = await postTagsRaw(body, type).expect(415);
+      expect(res.body).toEqual({ detail: `Unsupported media type "${type}" in request.` });
+    }
+    // A PATCH too; and the token is checked first.
+    const tag = await ctx.http.post('/api/tags/').set(ann.auth).send({ title: 'typed' }).expect(201);
+    await ctx.http.patch(`/api/tags/${tag.body.id}/`).set(ann.auth).set('Content-Type', 'text/plain').send('title=x').expect(415);
+    await ctx.http.post('/api/tags/').set('Content-Type', 'text/plain').send('title=x').expect(401);
+    const tags = (await ctx.http.get('/api/tags/').set(ann.auth)).body.map((t: { title: string }) => t.title);
+    expect(tags).toEqual(expect.arrayContaining(['typed']));
     expect(tags).not.toContain('disguised');
-    expect(tags.length).toBe(before);
+    expect(tags.length).toBe(before + 1);
+  });
+
+  it('takes a JSON body with a charset, and a POST without a body whatever its headers', async () => {
+    const res = await postTagsRaw(JSON.stringify({ title: 'with charset' }), 'application/json; charset=utf-8').expect(201);
+    expect(res.body).toEqual({ id: expect.any(Number), title: 'with charset' });
+    // Actions that take no body: an empty POST (Content-Length: 0) is fine with any content type.
+    const login = await ctx.http.post('/auth/token/login/').send({ username: ann.username, password: ann.password }).expect(200);
+    await ctx.http.post('/auth/token/logout/').set('Authorization', `Token ${login.body.auth_token}`).set('Content-Type', 'text/plain').expect(204);
   });
 
   it('answers an unknown route with 404 JSON, with or without a token', async () => {
@@ -134,10 +150,24 @@ describeApi('http', (ctx) => {
     for (const [method, path, allow] of cases) {
       const res = await ctx.http[method](path).set(ann.auth).send({ title: 'x' });
       expect(res.status, `${method} ${path}`).toBe(405);
-      expect(allowed(res)).toEqual(allow);
+      expect(allowed(res)).toEqual([...allow, 'OPTIONS'].sort());
       expect(res.body).toEqual({ detail: `Method "${method.toUpperCase()}" not allowed.` });
+      // OPTIONS says the same, without a body.
+      const options = await ctx.http.options(path).set(ann.auth).expect(204);
+      expect(allowed(options)).toEqual([...allow, 'OPTIONS'].sort());
     }
     expect(await tagCount()).toBe(before);
+  });
+
+  it('checks the token before the method on paths that need one (401, as DRF)', async () => {
+    for (const headers of [{}, { Authorization: 'Token not-a-token' }]) {
+      await ctx.http.put('/api/tags/').set(headers).expect(401);
+      await ctx.http.delete('/api/notifications/').set(headers).expect(401);
+      await ctx.http.get('/api/projects/1/members/2/').set(headers).expect(401);
+    }
+    // Paths with a public route answer 405 to anyone.
+    await ctx.http.get('/auth/token/login/').expect(405);
+    await ctx.http.delete('/auth/users/').expect(405);
   });
 
   it('gives every response an X-Request-Id: the caller’s when sane, else a fresh UUID', async () => {
@@ -145,7 +175,7 @@ describeApi('http', (ctx) => {
       await ctx.http.get('/api/tags/').set(ann.auth).expect(200),
       await ctx.http.get('/api/tags/').expect(401),
       await ctx.http.get('/api/nope/').expect(404),
-      await ctx.http.put('/api/tags/').expect(405),
+      await ctx.http.put('/api/tags/').set(ann.auth).expect(405),
       await postTagsRaw('{').expect(400),
     ];
     const ids = responses.map((res) => res.headers['x-request-id']);

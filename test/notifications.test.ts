@@ -792,6 +792,9 @@ describeApi('notifications', (ctx) => {
     for (const body of [
       { user_ids: [rcpt1.id], type: 'INFO', message: 'not an admin' },
       { all: true, type: 'INFO', message: 'not an admin' },
+      // Permission comes before validation (as in DRF): a non-admin learns nothing of the body's rules.
+      { user_ids: 'nope', type: 'NOT_A_TYPE' },
+      {},
     ]) {
       const res = await create(ann, body).expect(403);
       expect(res.body).toEqual({ detail: expect.any(String) });

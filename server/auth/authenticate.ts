@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { NextFunction } from 'express';
+import { Forbidden } from '../errors';
 import type { AuthService, AuthUser } from './auth.service';
 
 declare global {
@@ -17,21 +18,33 @@ type Authenticated = { auth?: { user: AuthUser; token: string } };
 /** What authentication reads of a request, whether a contract route or a plain express one. */
 type IncomingRequest = Authenticated & { headers: IncomingHttpHeaders; tsRestRoute?: object };
 
-function isPublic(req: IncomingRequest): boolean {
-  const route = req.tsRestRoute as { metadata?: { public?: boolean } } | undefined;
-  return route?.metadata?.public === true;
+/** Who may call a route, as its contract entry's metadata says. */
+interface RouteAccess {
+  /** No token needed (register, login). */
+  public?: boolean;
+  /** Administrators only: others get 403 before their input is even looked at. */
+  adminOnly?: boolean;
 }
 
-/** Middleware: every route needs a valid token unless its contract entry says `metadata.public`. */
+const routeAccess = (req: IncomingRequest): RouteAccess =>
+  (req.tsRestRoute as { metadata?: RouteAccess } | undefined)?.metadata ?? {};
+
+/**
+ * Middleware: every route needs a valid token unless its contract entry says `metadata.public`;
+ * `metadata.adminOnly` routes need an administrator's.
+ */
 export function authenticate(auth: AuthService) {
   return (req: IncomingRequest, _res: unknown, next: NextFunction) => {
-    if (isPublic(req)) return next();
+    const access = routeAccess(req);
+    if (access.public) return next();
     auth.authenticate(req.headers.authorization).then((result) => {
       req.auth = result;
-      next();
+      next(access.adminOnly && !result.user.isAdmin ? new Forbidden(ADMIN_ONLY) : undefined);
     }, next);
   };
 }
+
+const ADMIN_ONLY = 'You do not have permission to perform this action.';
 
 /** The user and token of a request that passed `authenticate`. */
 export function currentAuth(req: Authenticated): { user: AuthUser; token: string } {

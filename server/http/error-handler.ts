@@ -14,6 +14,13 @@ import { fieldErrorsOf } from './field-errors';
 
 export const BODY_LIMIT = '100kb';
 
+/** A body in a format the API does not read (only JSON is). */
+export class UnsupportedMediaType extends Error {
+  constructor(readonly contentType: string) {
+    super(`Unsupported media type "${contentType}" in request.`);
+  }
+}
+
 interface HttpAnswer {
   status: number;
   body: object;
@@ -40,6 +47,7 @@ function answerFor(error: unknown): HttpAnswer | null {
     return invalid ? { status: 400, body: fieldErrorsOf(invalid) } : null;
   }
   if (error instanceof DomainError) return answerForDomainError(error);
+  if (error instanceof UnsupportedMediaType) return { status: 415, body: { detail: error.message } };
   return answerForBodyParser(error);
 }
 

@@ -1,22 +1,31 @@
 import { isAppRoute, type AppRoute, type AppRouter } from '@ts-rest/core';
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 
 function routesOf(router: AppRouter): AppRoute[] {
   return Object.values(router).flatMap((entry) => (isAppRoute(entry) ? [entry] : routesOf(entry)));
 }
 
-/** 405 with `Allow` for a known path asked with a method it does not have (mount after the routes). */
-export function methodNotAllowed(contract: AppRouter): Router {
-  const methodsByPath = new Map<string, string[]>();
-  for (const { path, method } of routesOf(contract)) {
-    methodsByPath.set(path, [...(methodsByPath.get(path) ?? []), method]);
+const isPublic = (route: AppRoute) => (route.metadata as { public?: boolean } | undefined)?.public === true;
+
+/**
+ * For a known path asked with a method it does not have (mount after the routes): 405 with
+ * `Allow`, and OPTIONS answered with `Allow` (CORS preflights are answered earlier, by cors). On a
+ * path whose routes all need a token, the token is checked first, as DRF does: a caller without one
+ * gets 401 and learns nothing of the path.
+ */
+export function methodNotAllowed(contract: AppRouter, authenticate: RequestHandler): Router {
+  const routesByPath = new Map<string, AppRoute[]>();
+  for (const route of routesOf(contract)) {
+    routesByPath.set(route.path, [...(routesByPath.get(route.path) ?? []), route]);
   }
   const router = Router();
-  for (const [path, methods] of methodsByPath) {
-    const allow = methods.join(', ');
-    router.all(path, (req, res, next) => {
-      if (req.method === 'OPTIONS') return next();
-      res.status(405).set('Allow', allow).json({ detail: `Method "${req.method}" not allowed.` });
+  for (const [path, routes] of routesByPath) {
+    const allow = [...routes.map((route) => route.method), 'OPTIONS'].join(', ');
+    const guards = routes.some(isPublic) ? [] : [authenticate];
+    router.all(path, ...guards, (req, res) => {
+      res.set('Allow', allow);
+      if (req.method === 'OPTIONS') res.status(204).end();
+      else res.status(405).json({ detail: `Method "${req.method}" not allowed.` });
     });
   }
   return router;
