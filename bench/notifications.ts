@@ -15,6 +15,8 @@
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   REDIS_URL            default redis://127.0.0.1:6379
 //   BENCH_SKIP_POSTGRES  "1" to leave out the Postgres + Redis run
+//   BENCH_SERVER_NODE_OPTIONS  node flags for the server process only (e.g. "--optimize-for-size")
+//   BENCH_RESULTS_NAME   file name of the results under bench/results/, default "notifications"
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -46,6 +48,8 @@ const WATCHDOG_MS = Number(process.env.BENCH_MAX_MINUTES ?? '15') * 60_000;
 if (!(SMALL_LOAD > 0 && LARGE_LOAD >= SMALL_LOAD)) throw new Error('BENCH_CLIENTS must be "small,large" with 0 < small <= large');
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const RESULTS_NAME = process.env.BENCH_RESULTS_NAME || 'notifications';
+const SERVER_NODE_OPTIONS = process.env.BENCH_SERVER_NODE_OPTIONS?.trim() || 'none';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -788,6 +792,8 @@ interface Results {
     windowSeconds: number;
     longPollTimeoutSeconds: number;
     batch: number;
+    /** Extra node flags of the server process (BENCH_SERVER_NODE_OPTIONS). */
+    serverNodeOptions: string;
     createPath: string;
     postgres: string | null;
     redis: string | null;
@@ -806,7 +812,7 @@ function markdown(results: Results, tableRows: Row[]): string {
     '# Notifications benchmark',
     '',
     `${results.date} — ${m.platform} ${m.arch}, ${m.cpus} CPUs (${m.cpuModel}), ${m.totalMemGiB} GiB RAM, Node ${m.node}.`,
-    `One server process (forked, tsx loader); clients in the orchestrator process; long-poll timeout=${LONG_POLL_TIMEOUT_S} s; ` +
+    `One server process (forked, tsx loader; extra node flags: ${results.config.serverNodeOptions}); clients in the orchestrator process; long-poll timeout=${LONG_POLL_TIMEOUT_S} s; ` +
       `idle windows of ${WINDOW_S} s; creates through POST /api/notifications/test/ (latency) and the admin POST /api/notifications/ with {"all": true} (broadcast).`,
     '',
     table(TABLE_HEADER, tableRows.map(tableCells)),
@@ -844,6 +850,7 @@ async function main(): Promise<number> {
       windowSeconds: WINDOW_S,
       longPollTimeoutSeconds: LONG_POLL_TIMEOUT_S,
       batch: BATCH,
+      serverNodeOptions: SERVER_NODE_OPTIONS,
       createPath: 'HTTP POST /api/notifications/test/ (latency), HTTP POST /api/notifications/ {"all": true} as admin (broadcast)',
       postgres: SKIP_POSTGRES ? null : POSTGRES_URL.replace(/\/\/[^@/]*@/, '//…@'),
       redis: SKIP_POSTGRES ? null : REDIS_URL,
@@ -876,20 +883,20 @@ async function main(): Promise<number> {
     '',
     `Punchclock notifications benchmark — ${results.date}`,
     `Machine: ${m.platform} ${m.release} ${m.arch}; os.cpus().length=${m.cpus} (${m.cpuModel}); os.totalmem()=${count(m.totalMemBytes)} bytes (${m.totalMemGiB} GiB); Node ${m.node}`,
-    `One server process; ${LONG_POLL_TIMEOUT_S} s long-polls; idle windows of ${WINDOW_S} s; latency and broadcast creates over HTTP (${results.config.createPath}).`,
+    `One server process (extra node flags: ${results.config.serverNodeOptions}); ${LONG_POLL_TIMEOUT_S} s long-polls; idle windows of ${WINDOW_S} s; latency and broadcast creates over HTTP (${results.config.createPath}).`,
     '',
     table(TABLE_HEADER, tableRows.map(tableCells)),
     '',
     ...details(results),
     '',
-    `Total ${results.totalSeconds} s. Results: bench/results/notifications.json, bench/results/notifications.md`,
+    `Total ${results.totalSeconds} s. Results: bench/results/${RESULTS_NAME}.json, bench/results/${RESULTS_NAME}.md`,
     '',
   ].join('\n');
   process.stdout.write(out);
 
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(join(RESULTS_DIR, 'notifications.json'), JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(join(RESULTS_DIR, 'notifications.md'), markdown(results, tableRows));
+  writeFileSync(join(RESULTS_DIR, `${RESULTS_NAME}.json`), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(RESULTS_DIR, `${RESULTS_NAME}.md`), markdown(results, tableRows));
   return Object.keys(results.failures).length === 0 ? 0 : 1;
 }
 

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { Username } from '../../contract/auth';
 import type { Store } from '../../db/open-database';
 import { Unauthenticated, ValidationFailed } from '../errors';
@@ -20,11 +20,29 @@ export interface NewUser {
 
 const INVALID_CREDENTIALS = 'Unable to log in with provided credentials.';
 
+/**
+ * The query every authenticated request runs, built and prepared once: building a drizzle query and
+ * preparing its SQL cost more than running it, and long-poll clients send one request after another.
+ */
+function prepareUserByTokenDigest({ db, t }: Store) {
+  return db
+    .select({ user: t.users })
+    .from(t.authTokens)
+    .innerJoin(t.users, eq(t.users.id, t.authTokens.userId))
+    .where(eq(t.authTokens.digest, sql.placeholder('digest')))
+    .limit(1)
+    .prepare('user_by_token_digest');
+}
+
 export class AuthService {
+  private readonly userByTokenDigest: ReturnType<typeof prepareUserByTokenDigest>;
+
   constructor(
     private readonly store: Store,
     private readonly throttle: LoginThrottle,
-  ) {}
+  ) {
+    this.userByTokenDigest = prepareUserByTokenDigest(store);
+  }
 
   async register(input: NewUser): Promise<AuthUser> {
     // The contract checks usernames on the API; the CLI and ADMIN_USERNAME come through here only.
@@ -87,15 +105,9 @@ export class AuthService {
     if (!authorization) throw new Unauthenticated();
     const token = tokenFromAuthorization(authorization);
     if (!token) throw new Unauthenticated('Invalid token header.');
-    const { db, t } = this.store;
     // The digest is looked up through a unique index: equality on a SHA-256 of the token leaks
     // nothing useful by its timing, unlike comparing the token itself.
-    const [row] = await db
-      .select({ user: t.users })
-      .from(t.authTokens)
-      .innerJoin(t.users, eq(t.users.id, t.authTokens.userId))
-      .where(eq(t.authTokens.digest, digestToken(token)))
-      .limit(1);
+    const [row] = await this.userByTokenDigest.execute({ digest: digestToken(token) });
     if (!row) throw new Unauthenticated('Invalid token.');
     return { user: withoutSecrets(row.user), token };
   }
