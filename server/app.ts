@@ -12,7 +12,7 @@ import { LoginThrottle } from './auth/login-throttle';
 import { BODY_LIMIT, errorHandler, notFoundHandler } from './http/error-handler';
 import { requireJsonBody } from './http/json-body';
 import { methodNotAllowed } from './http/method-not-allowed';
-import { requestLogging } from './http/request-logging';
+import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
 import { IdempotencyService } from './idempotency/idempotency.service';
 import { DeliveryClaims } from './notifications/delivery-claims';
@@ -87,7 +87,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
 export function createApp(deps: AppDependencies, services: Services = createServices(deps)): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestLogging(deps.logger));
+  useRequestLogging(app, deps.logger);
   if (deps.corsOrigins?.length) app.use(cors({ origin: deps.corsOrigins, exposedHeaders: ['X-Request-Id', 'Link', 'Retry-After'] }));
   // Not strict: a JSON string or number body is valid JSON of the wrong shape, which the contract
   // answers with non_field_errors, not a parse error.

@@ -276,6 +276,10 @@ describe.each(dialects)('http: unexpected errors [%s]', (dialect) => {
     expect(failure!.err.message).toContain(cause);
     expect(failure!.err.stack).toContain(cause);
     expect(failure!.err.stack).toMatch(/\n\s+at /);
+    // The access line of the same request, at error level.
+    const access = logged().find((line) => line.msg === 'request errored' && line.req?.id === 'trace-500');
+    expect(access).toMatchObject({ level: 50, req: { method: 'GET', url: '/api/tags/' }, res: { statusCode: 500 } });
+    expect(access!.responseTime).toEqual(expect.any(Number));
     // The token never reaches the log.
     expect(lines.join('\n')).not.toContain(token);
   });
@@ -295,8 +299,10 @@ describe.each(dialects)('http: unexpected errors [%s]', (dialect) => {
 
   it('still answers what needs no database', async () => {
     await http.get('/openapi.json').expect(200);
-    const res = await http.get('/api/nope/').expect(404);
+    const res = await http.get('/api/nope/?page=2').expect(404);
     expect(res.body).toEqual({ detail: 'Not found.' });
+    const access = logged().find((line) => line.req?.id === res.headers['x-request-id']);
+    expect(access).toMatchObject({ level: 30, msg: 'request completed', req: { method: 'GET', url: '/api/nope/?page=2' }, res: { statusCode: 404 } });
     const bad = await http.post('/api/tags/').set('Content-Type', 'application/json').send('{').expect(400);
     expect(bad.body).toEqual({ detail: expect.any(String) });
   });

@@ -16,7 +16,7 @@ import { createApp, createServices, type AppDependencies, type Services } from '
 import { hashPassword } from '../../server/auth/passwords';
 import { newToken } from '../../server/auth/tokens';
 import { errorHandler } from '../../server/http/error-handler';
-import { requestLogging } from '../../server/http/request-logging';
+import { useRequestLogging } from '../../server/http/request-logging';
 import { InMemoryBus, type NotificationBus } from '../../server/realtime/bus';
 import { RedisBus } from '../../server/realtime/redis-bus';
 import { naiveLongPoll, type NaiveLongPoll } from './naive-long-poll';
@@ -52,7 +52,7 @@ if (mode === 'naive') {
   naive = naiveLongPoll(services, store);
   app = express();
   app.disable('x-powered-by');
-  app.use(requestLogging(logger));
+  useRequestLogging(app, logger);
   app.use(naive.router);
   app.use(realApp);
   app.use(errorHandler);
