@@ -108,6 +108,10 @@ describeApi('http', (ctx) => {
     const tag = await ctx.http.post('/api/tags/').set(ann.auth).send({ title: 'typed' }).expect(201);
     await ctx.http.patch(`/api/tags/${tag.body.id}/`).set(ann.auth).set('Content-Type', 'text/plain').send('title=x').expect(415);
     await ctx.http.post('/api/tags/').set('Content-Type', 'text/plain').send('title=x').expect(401);
+    // Public routes too: a form-encoded registration is refused, not half-read.
+    const username = `form_${Date.now()}`;
+    await ctx.http.post('/auth/users/').type('form').send({ username, password: 'a long enough password 1' }).expect(415);
+    await ctx.http.post('/auth/token/login/').send({ username, password: 'a long enough password 1' }).expect(400);
     const tags = (await ctx.http.get('/api/tags/').set(ann.auth)).body.map((t: { title: string }) => t.title);
     expect(tags).toEqual(expect.arrayContaining(['typed']));
     expect(tags).not.toContain('disguised');

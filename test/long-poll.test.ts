@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { REALTIME_DEFAULTS } from '../server/app';
 import type { NotificationRow } from '../server/notifications/notifications.service';
 import { pastCreation, sleep, until, wire } from './support/waiting';
-import { notificationFixtures } from './support/notification-fixtures';
+import { alreadyGone, notificationFixtures, stillThere } from './support/notification-fixtures';
 import { describeApi, type TestUser } from './support/api';
 
 const POLL = '/api/notifications/long-poll/';
@@ -175,7 +175,7 @@ describeApi('notifications long-poll', (ctx) => {
   it('ends at once, reading nothing more, for a wait whose client is already gone', async () => {
     const ann = freshUser();
     const started = Date.now();
-    const result = await ctx.services.longPoll.wait(ann.id, 5000, AbortSignal.abort());
+    const result = await ctx.services.longPoll.wait(ann.id, 5000, alreadyGone);
     expect(result).toEqual({ status: 'timeout', notifications: [] });
     expect(Date.now() - started).toBeLessThan(1000);
     expect(ctx.services.hub.stats()).toEqual({ users: 0, subscribers: 0, connections: 0 });
@@ -203,13 +203,12 @@ describeApi('notifications long-poll', (ctx) => {
   it('keeps what an answer carries from other polls until it is written or lost', async () => {
     const ann = freshUser();
     const { longPoll, claims } = ctx.services;
-    const live = () => new AbortController().signal;
     const row = await notify(ann, 'in flight');
 
-    const first = await longPoll.wait(ann.id, 5000, live());
+    const first = await longPoll.wait(ann.id, 5000, stillThere);
     expect(first).toEqual({ status: 'immediate', notifications: [expect.objectContaining({ id: row.id })] });
     // Not written yet, not lost yet: another poll does not get it again.
-    const second = longPoll.wait(ann.id, 3000, live());
+    const second = longPoll.wait(ann.id, 3000, stillThere);
     await untilSubscribers(1);
     await sleep(100);
     expect(ctx.services.hub.stats().subscribers).toBe(1);
@@ -222,7 +221,7 @@ describeApi('notifications long-poll', (ctx) => {
     // This one was written: delivered, and no poll gets it again.
     await claims.confirm(ann.id, [row.id]);
     expect(await getNotification(ann, row.id)).toEqual({ ...wire(row), delivered: true, delivered_at: expect.any(String) });
-    expect(await longPoll.wait(ann.id, 300, live())).toEqual({ status: 'timeout', notifications: [] });
+    expect(await longPoll.wait(ann.id, 300, stillThere)).toEqual({ status: 'timeout', notifications: [] });
     expect(claims.size()).toBe(0);
     await untilIdle();
   });

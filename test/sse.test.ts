@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, expect, it, vi } from 'vitest';
 import type { NotificationRow } from '../server/notifications/notifications.service';
 import { pastCreation, sleep, until, wire } from './support/waiting';
-import { notificationFixtures } from './support/notification-fixtures';
+import { notificationFixtures, stillThere } from './support/notification-fixtures';
 import { describeApi, type ApiContext, type TestUser } from './support/api';
 
 const SSE = '/api/notifications/sse/';
@@ -334,7 +334,7 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
   it("leaves out what a poll's answer carries until that answer is written or lost", async () => {
     const ann = freshUser();
     const row = await notify(ann, 'carried by a poll');
-    const answer = await ctx.services.longPoll.wait(ann.id, 1000, new AbortController().signal);
+    const answer = await ctx.services.longPoll.wait(ann.id, 1000, stillThere);
     expect(answer.notifications.map((n) => n.id)).toEqual([row.id]);
 
     const stream = await openStream(ctx, ann);

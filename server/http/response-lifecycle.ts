@@ -5,12 +5,20 @@ import type { Response } from 'express';
 
 const lostBeforeFinished = (res: Response) => res.destroyed && !res.writableFinished;
 
-/** Aborts when the client goes away before the response has been completely written. */
-export function disconnectSignal(res: Response): AbortSignal {
-  const controller = new AbortController();
-  if (lostBeforeFinished(res)) controller.abort();
-  else res.once('close', () => !res.writableFinished && controller.abort());
-  return controller.signal;
+/**
+ * Calls `listener` once if the client goes away before the response has been completely written
+ * (at once if it has already); returns a function that stops watching.
+ */
+export function whenClientGone(res: Response, listener: () => void): () => void {
+  if (lostBeforeFinished(res)) {
+    listener();
+    return () => {};
+  }
+  const onClose = () => {
+    if (!res.writableFinished) listener();
+  };
+  res.once('close', onClose);
+  return () => res.off('close', onClose);
 }
 
 /**

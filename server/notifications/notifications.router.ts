@@ -1,7 +1,7 @@
 import { initServer } from '@ts-rest/express';
 import { contract } from '../../contract';
 import { currentUser } from '../auth/authenticate';
-import { disconnectSignal, whenResponseSettles } from '../http/response-lifecycle';
+import { whenClientGone, whenResponseSettles } from '../http/response-lifecycle';
 import type { IdempotencyService } from '../idempotency/idempotency.service';
 import { nextPageLink } from '../pagination/link-header';
 import type { DeliveryClaims } from './delivery-claims';
@@ -40,7 +40,7 @@ export const notificationsRouter = ({ notifications, longPoll, claims, idempoten
     },
     longPoll: async ({ query, req, res }) => {
       const user = currentUser(req);
-      const result = await longPoll.wait(user.id, query.timeout * 1000, disconnectSignal(res));
+      const result = await longPoll.wait(user.id, query.timeout * 1000, (gone) => whenClientGone(res, gone));
       const ids = result.notifications.map((row) => row.id);
       if (ids.length > 0) {
         // Delivered means the answer reached the socket: a client gone before that gets them again.

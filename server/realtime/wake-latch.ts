@@ -15,6 +15,11 @@ export class WakeLatch {
   /** Ends a wait in progress as aborted (client gone, server shutting down). */
   readonly abort = () => this.finish('aborted');
 
+  /** Whether `abort` has been called: every later wait ends at once. */
+  get wasAborted(): boolean {
+    return this.aborted;
+  }
+
   /** Resolves at the next wake-up (at once if one is pending), or after `timeoutMs`, or on abort. */
   next(timeoutMs: number): Promise<WaitOutcome> {
     if (this.aborted) return Promise.resolve('aborted');

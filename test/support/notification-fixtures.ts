@@ -1,7 +1,16 @@
 import { beforeAll } from 'vitest';
+import type { WhenGone } from '../../server/notifications/long-poll';
 import type { NotificationType } from '../../server/notifications/notifications.service';
 import type { ApiContext, TestUser } from './api';
 import { until } from './waiting';
+
+/** For LongPoll.wait called directly: a client that stays. */
+export const stillThere: WhenGone = () => () => {};
+/** For LongPoll.wait called directly: a client gone before the poll began. */
+export const alreadyGone: WhenGone = (listener) => {
+  listener();
+  return () => {};
+};
 
 /**
  * What the real-time suites share: a pool of users made once (a user of its own for each test, so
