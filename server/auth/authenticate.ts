@@ -39,12 +39,10 @@ export function authenticate(auth: AuthService) {
     if (access.public) return next();
     auth.authenticate(req.headers.authorization).then((result) => {
       req.auth = result;
-      next(access.adminOnly && !result.user.isAdmin ? new Forbidden(ADMIN_ONLY) : undefined);
+      next(access.adminOnly && !result.user.isAdmin ? new Forbidden() : undefined);
     }, next);
   };
 }
-
-const ADMIN_ONLY = 'You do not have permission to perform this action.';
 
 /** The user and token of a request that passed `authenticate`. */
 export function currentAuth(req: Authenticated): { user: AuthUser; token: string } {

@@ -45,8 +45,11 @@ export const notificationsRouter = ({ notifications, longPoll, claims, idempoten
       if (ids.length > 0) {
         // Delivered means the answer reached the socket: a client gone before that gets them again.
         whenResponseSettles(res, {
-          written: () =>
-            claims.confirm(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed')),
+          written: () => {
+            // An error answer written in its place (the body failed to serialize) carried nothing.
+            if (res.statusCode !== 200) return claims.abandon(user.id, ids);
+            claims.confirm(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed'));
+          },
           lost: () => claims.abandon(user.id, ids),
         });
       }
