@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { expect, it } from 'vitest';
 import { REALTIME_DEFAULTS } from '../server/app';
-import type { NotificationRow } from '../server/notifications/notifications.service';
+import type { NotificationRow, NotificationType } from '../server/notifications/notifications.service';
 import { pastCreation, sleep, until, wire } from './support/waiting';
 import { alreadyGone, notificationFixtures, stillThere } from './support/notification-fixtures';
 import { describeApi, type TestUser } from './support/api';
@@ -224,6 +224,16 @@ describeApi('notifications long-poll', (ctx) => {
     expect(await longPoll.wait(ann.id, 300, stillThere)).toEqual({ status: 'timeout', notifications: [] });
     expect(claims.size()).toBe(0);
     await untilIdle();
+  });
+
+  it('leaves a notification undelivered when an error answer went out in place of it', async () => {
+    const ann = freshUser();
+    // A row the contract cannot serialize (a type outside the enum) makes the answer a 500.
+    const [row] = await ctx.services.notifications.notify([ann.id], { type: 'NOT_A_TYPE' as NotificationType, message: 'unsendable' });
+    const res = await ctx.http.get('/api/notifications/long-poll/?timeout=1').set(ann.auth).expect(500);
+    expect(res.body).toEqual({ detail: 'Internal server error' });
+    await until(() => ctx.services.claims.size() === 0, 'the claim to be handed back');
+    expect((await ctx.services.notifications.get(ann.id, row.id)).deliveredAt).toBeNull();
   });
 
   it('wakes two concurrent polls of one user; the notification is delivered once', async () => {
