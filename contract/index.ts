@@ -1,11 +1,13 @@
 import { initContract } from '@ts-rest/core';
 import { authContract } from './auth';
+import { healthContract } from './health';
 import { notificationsContract } from './notifications';
 import { projectsContract } from './projects';
 import { tagsContract } from './tags';
 
 export * from './common';
 export * from './auth';
+export * from './health';
 export * from './notifications';
 export * from './projects';
 export * from './tags';
@@ -19,6 +21,7 @@ export const contract = c.router(
     projects: projectsContract,
     tags: tagsContract,
     notifications: notificationsContract,
+    health: healthContract,
   },
   { strictStatusCodes: true },
 );

@@ -11,6 +11,8 @@ import { authenticate } from './auth/authenticate';
 import { LoginThrottle } from './auth/login-throttle';
 import { BODY_LIMIT, errorHandler, notFoundHandler } from './http/error-handler';
 import { requireJsonBody } from './http/json-body';
+import { healthRouter } from './health/health.router';
+import { HealthService } from './health/health.service';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
@@ -60,6 +62,7 @@ export interface Services {
   notifications: NotificationsService;
   idempotency: IdempotencyService;
   hub: DeliveryHub;
+  health: HealthService;
   claims: DeliveryClaims;
   longPoll: LongPoll;
   realtime: RealtimeOptions;
@@ -77,6 +80,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
     notifications,
     idempotency: new IdempotencyService(store),
     hub,
+    health: new HealthService(store, bus),
     claims,
     longPoll: new LongPoll(claims, hub),
     realtime: options,
@@ -109,6 +113,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
       projects: projectsRouter(services.projects),
       tags: tagsRouter(services.tags),
       notifications: notificationsRouter(services),
+      health: healthRouter(services.health),
     }),
     app,
     {

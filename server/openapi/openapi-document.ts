@@ -30,6 +30,7 @@ const RESPONSE_DESCRIPTIONS: Record<string, string> = {
   403: 'Not allowed for this user',
   404: 'Not found (also for objects of other users)',
   429: 'Too many requests: retry after the `Retry-After` header’s seconds',
+  503: 'This instance cannot serve now (see the body)',
 };
 
 /** The generator describes each response by its bare status code; say what it means instead. */

@@ -1,0 +1,77 @@
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../db/open-database';
+import { createApp } from '../server/app';
+import { RedisBus } from '../server/realtime/redis-bus';
+import { describeApi } from './support/api';
+import { createTestDatabase, dialects, type TestDatabase } from './support/databases';
+import { RedisServer } from './support/redis-server';
+import { until } from './support/waiting';
+
+const HEALTHY = { status: 'ok', database: 'ok', realtime: 'ok' };
+
+describeApi('health', (ctx) => {
+  it('answers 200 ok without a token, and only to GET', async () => {
+    const res = await ctx.http.get('/health/').expect(200);
+    expect(res.body).toEqual(HEALTHY);
+    await ctx.http.get('/health/').set('Authorization', 'Token not-a-token').expect(200);
+    await ctx.http.post('/health/').expect(405);
+  });
+});
+
+describe.each(dialects)('health: database gone [%s]', (dialect) => {
+  let database: TestDatabase;
+  let http: supertest.Agent;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    // A store of the app's own, closed below: the test database itself stays usable for its drop.
+    const store = await openDatabase(database.url);
+    http = supertest.agent(createApp({ store, logger: pino({ level: 'silent' }), rateLimits: false }));
+    await http.get('/health/').expect(200);
+    await store.close();
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('answers 503 unavailable when the database does not answer', async () => {
+    const res = await http.get('/health/').expect(503);
+    expect(res.body).toEqual({ status: 'unavailable', database: 'unreachable', realtime: 'ok' });
+  });
+});
+
+// Needs redis-server on the PATH, as CI has (TEST_REDIS_URL set); a server of the test's own, to stop.
+describe.skipIf(!process.env.TEST_REDIS_URL)('health: Redis bus', () => {
+  let redis: RedisServer | undefined;
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  describeApi(
+    'health with Redis',
+    (ctx) => {
+      it('reports realtime degraded (still 200) while Redis is down, and ok once it is back', async () => {
+        await ctx.http.get('/health/').expect(200, HEALTHY);
+        await redis!.stop();
+        const degraded = await until(async () => {
+          const res = await ctx.http.get('/health/');
+          return res.body.status === 'degraded' && res;
+        }, 'health to report the bus down');
+        expect(degraded.status).toBe(200);
+        expect(degraded.body).toEqual({ status: 'degraded', database: 'ok', realtime: 'degraded' });
+        await redis!.start();
+        await until(async () => (await ctx.http.get('/health/')).body.status === 'ok', 'health to report the bus back', 10_000);
+      });
+    },
+    {
+      bus: async () => {
+        redis ??= await RedisServer.start();
+        if (!redis.running) await redis.start();
+        return RedisBus.connect(redis.url, pino({ level: 'silent' }), { healthCheckMs: 200 });
+      },
+    },
+  );
+});
