@@ -27,7 +27,8 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
   const extraStores: Store[] = [];
   const buses: RedisBus[] = [];
   const redisClients: Redis[] = [];
-  let ownRedis: RedisServer | undefined;
+  /** redis-servers of this file's own (stopped after it). */
+  const ownRedis: RedisServer[] = [];
 
   beforeAll(async () => {
     database = await createTestDatabase('postgres');
@@ -41,7 +42,7 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
       for (const client of redisClients) client.disconnect();
       await Promise.allSettled(extraStores.map((store) => store.close()));
     } finally {
-      await ownRedis?.stop();
+      await Promise.allSettled(ownRedis.map((server) => server.stop()));
       await database?.drop();
     }
   });
@@ -52,6 +53,7 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
     realtime?: Partial<RealtimeOptions>,
     busLogger: Logger = logger,
     busOptions: { healthCheckMs?: number } = {},
+    stateRedisUrl = redisUrl,
   ): Promise<Instance> {
     // The first instance uses the test database's own store; every other opens the same database again.
     const store = instances.length === 0 ? database.store : await openDatabase(database.url);
@@ -59,7 +61,7 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
     const bus = await RedisBus.connect(redisUrl, busLogger, busOptions);
     buses.push(bus);
     // Shared state (login failure and write counts), as main.ts sets it up.
-    const redis = sharedRedis(redisUrl, logger);
+    const redis = sharedRedis(stateRedisUrl, logger);
     redisClients.push(redis);
     if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
     const deps = { store, logger, rateLimits: true, bus, redis, realtime };
@@ -78,8 +80,12 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
     let user: User;
 
     beforeAll(async () => {
-      a = await startInstance('A', REDIS_URL!);
-      b = await startInstance('B', REDIS_URL!);
+      // The bus on the shared Redis; the counters on a Redis of our own that starts empty: failed
+      // logins from 127.0.0.1 count for 15 minutes, and earlier runs' would lock this one out.
+      const counters = await RedisServer.start();
+      ownRedis.push(counters);
+      a = await startInstance('A', REDIS_URL!, undefined, logger, {}, counters.url);
+      b = await startInstance('B', REDIS_URL!, undefined, logger, {}, counters.url);
       user = await registerUser(a);
     });
 
@@ -154,7 +160,8 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
 
     beforeAll(async () => {
       // Our own redis-server: the shared one on TEST_REDIS_URL serves other test files.
-      redis = ownRedis = await RedisServer.start();
+      redis = await RedisServer.start();
+      ownRedis.push(redis);
       const warningsLogger = pino({ level: 'warn' }, { write: (line: string) => void busWarnings.push(JSON.parse(line).msg) });
       c = await startInstance('C', redis.url, { fallbackPollMs: 300 }, warningsLogger, { healthCheckMs: 300 });
       d = await startInstance('D', redis.url, { fallbackPollMs: 300 }, logger, { healthCheckMs: 300 });
