@@ -20,8 +20,8 @@ const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/;
  * An access line per request, and `req.log` for the lines a request writes itself, all with the
  * request id, which is echoed in the response's X-Request-Id (so a trace crosses services).
  * `req.log` is made only when a request logs something: a long-poll held open keeps no logger of
- * its own, and most requests only ever write their access line. (pino-http made three child loggers
- * per request up front: 1.7 KB of heap for each waiting long-poll.)
+ * its own, and most requests only ever write their access line. (pino-http made a child logger per
+ * request up front, with the request serialized into it: 1.1 KB of heap for each waiting long-poll.)
  */
 export function useRequestLogging(app: Express, logger: Logger): void {
   Object.defineProperty(app.request, 'log', {
