@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, errors, PersonName } from './common';
+import { authenticatedErrors, errors, PersonName, type RouteAccess } from './common';
 
 const c = initContract();
 
@@ -52,7 +52,7 @@ export const authContract = c.router({
     method: 'POST',
     path: '/auth/users/',
     summary: 'Register a new user',
-    metadata: { public: true } as const,
+    metadata: { public: true } as const satisfies RouteAccess,
     body: RegisterBody,
     responses: { 201: User, ...errors.badRequest, ...errors.tooManyRequests },
   },
@@ -63,7 +63,7 @@ export const authContract = c.router({
     description:
       'The token is returned once; send it as `Authorization: Token <t>` (or `Bearer <t>`). ' +
       'Repeated failed attempts for one username or address are refused with 429 and `Retry-After`.',
-    metadata: { public: true } as const,
+    metadata: { public: true } as const satisfies RouteAccess,
     body: LoginBody,
     responses: {
       200: z.object({ auth_token: z.string() }),

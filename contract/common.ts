@@ -20,6 +20,20 @@ export const errors = {
   tooManyRequests: { 429: Detail },
 } as const;
 
+/**
+ * Who may call a route, as its `metadata` says; without metadata, any user with a valid token. The
+ * server's authentication, its 405 handler and the OpenAPI document all read it through routeAccess.
+ */
+export interface RouteAccess {
+  /** No token needed (register, login, the health check). */
+  public?: boolean;
+  /** Administrators only: others get 403 before their input is even looked at. */
+  adminOnly?: boolean;
+}
+
+export const routeAccess = (route: object | undefined): RouteAccess =>
+  (route as { metadata?: RouteAccess } | undefined)?.metadata ?? {};
+
 /** Responses every authenticated route can give besides its own. */
 export const authenticatedErrors = { ...errors.unauthorized, ...errors.tooManyRequests };
 

@@ -1,5 +1,6 @@
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
+import type { RouteAccess } from './common';
 
 const c = initContract();
 
@@ -22,7 +23,7 @@ export const healthContract = c.router({
     path: '/health/',
     summary: 'Whether this instance can serve (for load balancers and orchestrators)',
     description: 'No token needed. 200 while the database answers, 503 when it does not.',
-    metadata: { public: true } as const,
+    metadata: { public: true } as const satisfies RouteAccess,
     responses: { 200: HealthReport, 503: HealthReport },
   },
 });

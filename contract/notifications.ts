@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, Detail, errors, IdField, Timestamp } from './common';
+import { authenticatedErrors, Detail, errors, IdField, Timestamp, type RouteAccess } from './common';
 
 const c = initContract();
 
@@ -88,7 +88,7 @@ export const notificationsContract = c.router(
       method: 'POST',
       path: '/api/notifications/',
       summary: 'Create notifications for some users or for all (admins only)',
-      metadata: { adminOnly: true } as const,
+      metadata: { adminOnly: true } as const satisfies RouteAccess,
       description:
         'An `Idempotency-Key` header makes a retry safe: the same key from the same admin within 24 hours ' +
         'returns the first answer and creates nothing.',

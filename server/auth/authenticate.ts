@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { NextFunction } from 'express';
+import { routeAccess } from '../../contract';
 import { Forbidden } from '../errors';
 import type { AuthService, AuthUser } from './auth.service';
 
@@ -18,24 +19,13 @@ type Authenticated = { auth?: { user: AuthUser; token: string } };
 /** What authentication reads of a request, whether a contract route or a plain express one. */
 type IncomingRequest = Authenticated & { headers: IncomingHttpHeaders; tsRestRoute?: object };
 
-/** Who may call a route, as its contract entry's metadata says. */
-interface RouteAccess {
-  /** No token needed (register, login). */
-  public?: boolean;
-  /** Administrators only: others get 403 before their input is even looked at. */
-  adminOnly?: boolean;
-}
-
-const routeAccess = (req: IncomingRequest): RouteAccess =>
-  (req.tsRestRoute as { metadata?: RouteAccess } | undefined)?.metadata ?? {};
-
 /**
  * Middleware: every route needs a valid token unless its contract entry says `metadata.public`;
  * `metadata.adminOnly` routes need an administrator's.
  */
 export function authenticate(auth: AuthService) {
   return (req: IncomingRequest, _res: unknown, next: NextFunction) => {
-    const access = routeAccess(req);
+    const access = routeAccess(req.tsRestRoute);
     if (access.public) return next();
     auth.authenticate(req.headers.authorization).then((result) => {
       req.auth = result;

@@ -1,11 +1,10 @@
 import { isAppRoute, type AppRoute, type AppRouter } from '@ts-rest/core';
 import { Router, type RequestHandler } from 'express';
+import { routeAccess } from '../../contract';
 
 function routesOf(router: AppRouter): AppRoute[] {
   return Object.values(router).flatMap((entry) => (isAppRoute(entry) ? [entry] : routesOf(entry)));
 }
-
-const isPublic = (route: AppRoute) => (route.metadata as { public?: boolean } | undefined)?.public === true;
 
 /**
  * For a known path asked with a method it does not have (mount after the routes): 405 with
@@ -21,7 +20,7 @@ export function methodNotAllowed(contract: AppRouter, authenticate: RequestHandl
   const router = Router();
   for (const [path, routes] of routesByPath) {
     const allow = [...routes.map((route) => route.method), 'OPTIONS'].join(', ');
-    const guards = routes.some(isPublic) ? [] : [authenticate];
+    const guards = routes.some((route) => routeAccess(route).public) ? [] : [authenticate];
     router.all(path, ...guards, (req, res) => {
       res.set('Allow', allow);
       if (req.method === 'OPTIONS') res.status(204).end();

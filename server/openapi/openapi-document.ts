@@ -1,6 +1,6 @@
 import { isAppRouteOtherResponse, type AppRoute } from '@ts-rest/core';
 import { generateOpenApi } from '@ts-rest/open-api';
-import { contract } from '../../contract';
+import { contract, routeAccess } from '../../contract';
 
 const SECURITY_SCHEMES = {
   TokenAuth: {
@@ -19,7 +19,6 @@ const SECURITY_SCHEMES = {
 /** Either scheme authenticates: each requirement object is one alternative. */
 const PROTECTED: Array<Record<string, string[]>> = [{ TokenAuth: [] }, { BearerAuth: [] }];
 
-const isPublic = (route: AppRoute) => (route.metadata as { public?: boolean } | undefined)?.public === true;
 
 const RESPONSE_DESCRIPTIONS: Record<string, string> = {
   200: 'OK',
@@ -78,7 +77,7 @@ export function buildOpenApiDocument() {
       operationMapper: (operation, route) => ({
         ...operation,
         responses: restoreOtherContent(describeResponses(operation.responses), route),
-        security: isPublic(route) ? [] : PROTECTED,
+        security: routeAccess(route).public ? [] : PROTECTED,
       }),
     },
   );
