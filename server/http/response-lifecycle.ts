@@ -26,10 +26,6 @@ export function whenClientGone(res: Response, listener: () => void): () => void 
  * client went away before that.
  */
 export function whenResponseSettles(res: Response, outcome: { written: () => void; lost: () => void }): void {
-  if (lostBeforeFinished(res)) {
-    outcome.lost();
-    return;
-  }
-  res.once('finish', outcome.written);
-  res.once('close', () => !res.writableFinished && outcome.lost());
+  if (!lostBeforeFinished(res)) res.once('finish', outcome.written);
+  whenClientGone(res, outcome.lost);
 }
