@@ -9,8 +9,8 @@ import { authRouter } from './auth/auth.router';
 import { AuthService } from './auth/auth.service';
 import { authenticate } from './auth/authenticate';
 import { LoginThrottle } from './auth/login-throttle';
-import { BODY_LIMIT, errorHandler, notFoundHandler } from './http/error-handler';
-import { requireJsonBody } from './http/json-body';
+import { errorHandler, notFoundHandler } from './http/error-handler';
+import { parseJsonBody, requireJsonBody } from './http/json-body';
 import { healthRouter } from './health/health.router';
 import { HealthService } from './health/health.service';
 import { methodNotAllowed } from './http/method-not-allowed';
@@ -93,9 +93,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   app.disable('x-powered-by');
   useRequestLogging(app, deps.logger);
   if (deps.corsOrigins?.length) app.use(cors({ origin: deps.corsOrigins, exposedHeaders: ['X-Request-Id', 'Link', 'Retry-After'] }));
-  // Not strict: a JSON string or number body is valid JSON of the wrong shape, which the contract
-  // answers with non_field_errors, not a parse error.
-  app.use(express.json({ limit: BODY_LIMIT, strict: false }));
+  app.use(parseJsonBody());
   app.use(docsRouter());
 
   app.get(

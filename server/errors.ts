@@ -3,6 +3,13 @@
 
 export type FieldErrors = Record<string, string[]>;
 
+/**
+ * An empty field-error map without a prototype, so a field named after the input's keys
+ * (`__proto__`, `constructor`, `prototype`) is only a key: it neither reads an inherited value nor
+ * sets the map's prototype. Every map of field errors starts here.
+ */
+export const emptyFieldErrors = (): FieldErrors => Object.create(null) as FieldErrors;
+
 export class DomainError extends Error {}
 
 /** The input breaks a rule: each field with its messages (`non_field_errors` for the whole). */
@@ -10,8 +17,10 @@ export class ValidationFailed extends DomainError {
   constructor(readonly fields: FieldErrors) {
     super(Object.values(fields).flat().join(' '));
   }
-  static field(name: string, message: string) {
-    return new ValidationFailed({ [name]: [message] });
+  static field(name: string, ...messages: string[]) {
+    const fields = emptyFieldErrors();
+    fields[name] = messages;
+    return new ValidationFailed(fields);
   }
 }
 

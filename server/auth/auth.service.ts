@@ -49,7 +49,7 @@ export class AuthService {
     const username = Username.safeParse(input.username);
     if (!username.success) throw ValidationFailed.field('username', username.error.issues[0].message);
     const problems = passwordProblems(input.password, input.username);
-    if (problems.length > 0) throw new ValidationFailed({ password: problems });
+    if (problems.length > 0) throw ValidationFailed.field('password', ...problems);
     const { db, t } = this.store;
     const [created] = await db
       .insert(t.users)

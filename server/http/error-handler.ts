@@ -1,5 +1,6 @@
+import { STATUS_CODES } from 'node:http';
 import { RequestValidationError } from '@ts-rest/express';
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import {
   Conflict,
   DomainError,
@@ -27,28 +28,47 @@ interface HttpAnswer {
   headers?: Record<string, string>;
 }
 
-/** The one place where what went wrong becomes a status code and a body. */
+const NOT_FOUND: HttpAnswer = { status: 404, body: { detail: 'Not found.' } };
+const INTERNAL_ERROR_JSON = JSON.stringify({ detail: 'Internal server error' });
+
+/**
+ * The one place where what went wrong becomes a status code and a body. Whatever fails while the
+ * answer is built or sent (a hostile value in the error, a body that cannot be serialized) still
+ * ends as the JSON 500: never as express's own HTML page, which shows the stack.
+ */
 export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
+  // Too late for another answer: express's final handler closes the connection.
   if (res.headersSent) return next(error);
-  const answer = answerFor(error);
-  if (!answer) {
-    req.log.error({ err: error }, 'request failed');
-    res.status(500).json({ detail: 'Internal server error' });
-    return;
+  try {
+    const answer = answerFor(error);
+    if (!answer) {
+      req.log.error({ err: error }, 'request failed');
+      return sendInternalError(res);
+    }
+    res.status(answer.status).set(answer.headers ?? {}).json(answer.body);
+  } catch (failure) {
+    req.log.error({ err: failure, cause: error }, 'building the error answer failed');
+    if (!res.headersSent) sendInternalError(res);
   }
-  res.status(answer.status).set(answer.headers ?? {}).json(answer.body);
 };
+
+function sendInternalError(res: Response): void {
+  res.status(500).type('application/json').send(INTERNAL_ERROR_JSON);
+}
 
 function answerFor(error: unknown): HttpAnswer | null {
   if (error instanceof RequestValidationError) {
     // A path that does not name a real object is not found, whatever its shape.
-    if (error.pathParams) return { status: 404, body: { detail: 'Not found.' } };
+    if (error.pathParams) return NOT_FOUND;
     const invalid = error.body ?? error.query ?? error.headers;
     return invalid ? { status: 400, body: fieldErrorsOf(invalid) } : null;
   }
   if (error instanceof DomainError) return answerForDomainError(error);
   if (error instanceof UnsupportedMediaType) return { status: 415, body: { detail: error.message } };
-  return answerForBodyParser(error);
+  // express could not percent-decode a path parameter (`%`, `%E0%A4%A`, `%FF`): as any malformed
+  // id, the path names no object.
+  if (error instanceof URIError) return NOT_FOUND;
+  return answerForClientError(error);
 }
 
 function answerForDomainError(error: DomainError): HttpAnswer | null {
@@ -70,20 +90,38 @@ function answerForDomainError(error: DomainError): HttpAnswer | null {
   return null;
 }
 
-/** express.json() errors: they carry `type` and a 4xx `status` meant for the client. */
-function answerForBodyParser(error: unknown): HttpAnswer | null {
-  const { type, status } = (error ?? {}) as { type?: string; status?: number };
-  if (type === 'entity.parse.failed') {
-    return { status: 400, body: { detail: 'JSON parse error: the body is not valid JSON.' } };
-  }
-  if (type === 'entity.too.large') return { status: 413, body: { detail: `Request body too large: the limit is ${BODY_LIMIT}.` } };
-  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-    return { status: 415, body: { detail: 'Unsupported content encoding or charset.' } };
-  }
-  if (type && status && status >= 400 && status < 500) return { status, body: { detail: 'Malformed request body.' } };
-  return null;
+/** What the body parser says of a body it could not read, by its error `type`. */
+const BODY_ERRORS = new Map([
+  ['entity.parse.failed', 'JSON parse error: the body is not valid JSON.'],
+  ['entity.too.large', `Request body too large: the limit is ${BODY_LIMIT}.`],
+  ['encoding.unsupported', 'Unsupported content encoding: send the body as identity, gzip or deflate.'],
+  ['charset.unsupported', 'Unsupported charset: send the body as UTF-8.'],
+]);
+
+/**
+ * Errors raised by express and its body parser carry a 4xx `status` (or `statusCode`) meant for the
+ * client: a body whose Content-Encoding does not match it (400), too large (413), in an encoding or
+ * charset the server does not read (415). Honour the status with a message of our own; their own
+ * messages may come from zlib or iconv. Anything else, a 5xx among them, is ours: the JSON 500.
+ */
+function answerForClientError(error: unknown): HttpAnswer | null {
+  if (typeof error !== 'object' || error === null) return null;
+  const { type, status, statusCode, code } = error as Record<string, unknown>;
+  const clientStatus = [status, statusCode].find(isClientErrorStatus);
+  if (clientStatus === undefined) return null;
+  return { status: clientStatus, body: { detail: clientErrorDetail(clientStatus, type, code) } };
+}
+
+const isClientErrorStatus = (value: unknown): value is number =>
+  Number.isInteger(value) && (value as number) >= 400 && (value as number) < 500;
+
+function clientErrorDetail(status: number, type: unknown, code: unknown): string {
+  if (typeof type === 'string' && BODY_ERRORS.has(type)) return BODY_ERRORS.get(type)!;
+  // zlib's codes (Z_DATA_ERROR, Z_BUF_ERROR): the body is not in the encoding its header names.
+  if (typeof code === 'string' && code.startsWith('Z_')) return 'The request body could not be decoded with its Content-Encoding.';
+  return STATUS_CODES[status] ?? 'Bad request.';
 }
 
 export const notFoundHandler: RequestHandler = (_req, res) => {
-  res.status(404).json({ detail: 'Not found.' });
+  res.status(404).json(NOT_FOUND.body);
 };

@@ -1,13 +1,14 @@
 import type { ZodError, ZodIssue } from 'zod';
-import type { FieldErrors } from '../errors';
+import { emptyFieldErrors, type FieldErrors } from '../errors';
 
 const NON_FIELD = 'non_field_errors';
 
 /** A zod error as DRF's `{"field": ["message"]}`; errors of the whole value go to non_field_errors. */
 export function fieldErrorsOf(error: ZodError): FieldErrors {
-  const fields: FieldErrors = {};
+  const fields = emptyFieldErrors();
   const add = (field: string, message: string) => {
-    (fields[field] ??= []).includes(message) || fields[field].push(message);
+    const messages = (fields[field] ??= []);
+    if (!messages.includes(message)) messages.push(message);
   };
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { NextFunction } from 'express';
-import { UnsupportedMediaType } from './error-handler';
+import express, { type NextFunction, type RequestHandler } from 'express';
+import { BODY_LIMIT, UnsupportedMediaType } from './error-handler';
 
 /** What the check reads of a request, whether a contract route's or a plain express one's. */
 interface IncomingRequest {
@@ -10,6 +10,9 @@ interface IncomingRequest {
 }
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH']);
+
+/** The methods whose body the API reads; any other method's body is ignored, never parsed. */
+export const takesBody = (method: string) => WRITES.has(method.toUpperCase());
 
 /** A request that sends content: a chunked body, or a Content-Length above zero. */
 const sendsContent = (req: IncomingRequest) =>
@@ -21,8 +24,18 @@ const sendsContent = (req: IncomingRequest) =>
  * "field required" errors that hide the real mistake (a curl -d without the JSON content type).
  */
 export function requireJsonBody(req: IncomingRequest, _res: unknown, next: NextFunction): void {
-  if (WRITES.has(req.method) && sendsContent(req) && !req.is('application/json')) {
+  if (takesBody(req.method) && sendsContent(req) && !req.is('application/json')) {
     return next(new UnsupportedMediaType(req.headers['content-type'] ?? ''));
   }
   next();
+}
+
+/**
+ * Parses the JSON body of writes. Not strict: a JSON string or number body is valid JSON of the
+ * wrong shape, which the contract answers with non_field_errors, not a parse error. The body of a
+ * GET or DELETE means nothing here, so it is not read: it can neither be too large nor malformed.
+ */
+export function parseJsonBody(): RequestHandler {
+  const parse = express.json({ limit: BODY_LIMIT, strict: false });
+  return (req, res, next) => (takesBody(req.method) ? parse(req, res, next) : next());
 }

@@ -1,0 +1,212 @@
+import { Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import express from 'express';
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { errorHandler } from '../server/http/error-handler';
+import { useRequestLogging } from '../server/http/request-logging';
+import { describeApi, type TestUser } from './support/api';
+import { assertNoPrototypePollution, restoreBuiltIns } from './support/prototype-pollution';
+
+/**
+ * The classes of input that once answered 500 (one of them with express's HTML page and its
+ * stack): prototype keys, undecodable path escapes, bodies whose Content-Encoding does not match.
+ */
+describeApi('hostile input', (ctx) => {
+  let ann: TestUser;
+  let projectId: number;
+  let base: string;
+
+  beforeAll(async () => {
+    ann = await ctx.createUser();
+    projectId = (await ctx.http.post('/api/projects/').set(ann.auth).send({ title: 'Kept' }).expect(201)).body.id;
+    base = await ctx.listen();
+  });
+
+  afterEach(() => {
+    // A failed poisoning check must not leak into the next test.
+    restoreBuiltIns();
+  });
+
+  const projects = async () => (await ctx.http.get('/api/projects/').set(ann.auth).expect(200)).body;
+
+  /** fetch, because supertest re-encodes what it is given: these bodies must reach the server as bytes. */
+  const send = async (path: string, init: { method?: string; headers?: Record<string, string>; body?: string | Buffer }) => {
+    const body = typeof init.body === 'string' || init.body === undefined ? init.body : new Uint8Array(init.body);
+    const res = await fetch(`${base}${path}`, { ...init, body, headers: { ...ann.auth, ...init.headers } });
+    const text = await res.text();
+    return { status: res.status, type: res.headers.get('content-type') ?? '', text, body: JSON.parse(text) };
+  };
+
+  it('answers prototype keys in a body, at any depth, with 400 "Unknown field." and pollutes nothing', async () => {
+    const before = await projects();
+    const bodies = [
+      ['{"__proto__": {"polluted": 1}, "title": "x"}', ['__proto__']],
+      ['{"constructor": {"prototype": {"polluted": 1}}, "title": "x"}', ['constructor']],
+      ['{"prototype": 1, "title": "x"}', ['prototype']],
+      ['{"title": "x", "nested": {"__proto__": {"polluted": 1}, "constructor": 2}}', ['nested']],
+      ['{"constructor": 1, "__proto__": 2, "toString": 3, "hasOwnProperty": 4, "title": "x"}', ['constructor', '__proto__', 'toString', 'hasOwnProperty']],
+    ] as const;
+    for (const [body, unknown] of bodies) {
+      const res = await send('/api/projects/', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+      expect(res.status, body).toBe(400);
+      expect(res.type).toMatch(/^application\/json/);
+      expect(Object.keys(res.body).sort(), body).toEqual([...unknown].sort());
+      for (const key of unknown) expect(res.body[key], key).toEqual(['Unknown field.']);
+      const patch = await send(`/api/projects/${projectId}/`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body });
+      expect(patch.status, body).toBe(400);
+    }
+    // A field the schema knows, given a prototype key inside it, is a wrong type, not a crash.
+    const inside = await send('/api/projects/', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"title": {"__proto__": {"x": 1}}}' });
+    expect(inside.status).toBe(400);
+    expect(Object.keys(inside.body)).toEqual(['title']);
+    expect(await projects()).toEqual(before);
+    assertNoPrototypePollution();
+  });
+
+  it('answers prototype keys in a query string with 400 "Unknown field." and pollutes nothing', async () => {
+    for (const query of ['constructor[prototype]=1', 'constructor[prototype][polluted]=1', 'prototype=1', 'constructor=1&limit=5', 'toString=1']) {
+      const res = await send(`/api/notifications/?${query}`, {});
+      expect(res.status, query).toBe(400);
+      const key = query.split(/[[=]/)[0];
+      expect(res.body, query).toEqual({ [key]: ['Unknown field.'] });
+    }
+    // qs drops `__proto__` itself, so that one is simply ignored.
+    expect((await send('/api/notifications/?__proto__[polluted]=1', {})).status).toBe(200);
+    assertNoPrototypePollution();
+  });
+
+  it('answers a path parameter with a broken percent-escape as any malformed id: 404 {"detail": "Not found."}', async () => {
+    const before = await projects();
+    for (const id of ['%', '%E0%A4%A', '%FF', '%C0%AF', '%ZZ', '1%', '%E0%A4%A/members']) {
+      for (const [method, path] of [
+        ['GET', `/api/projects/${id}/`],
+        ['PATCH', `/api/projects/${id}/`],
+        ['DELETE', `/api/projects/${id}/`],
+        ['GET', `/api/tags/${id}/`],
+        ['POST', `/api/notifications/${id}/acknowledge/`],
+        ['DELETE', `/api/projects/${projectId}/members/${id}/`],
+      ]) {
+        const res = await send(path, { method, headers: { 'Content-Type': 'application/json' }, body: method === 'GET' || method === 'DELETE' ? undefined : '{}' });
+        expect(res.status, `${method} ${path}`).toBe(404);
+        expect(res.type).toMatch(/^application\/json/);
+        expect(res.body).toEqual({ detail: 'Not found.' });
+      }
+    }
+    expect(await projects()).toEqual(before);
+  });
+
+  it('answers a body that does not match its Content-Encoding with 400, an unknown encoding with 415, and writes nothing', async () => {
+    const before = await projects();
+    const json = '{"title": "encoded"}';
+    const cases: Array<[string, string | Buffer, number]> = [
+      ['gzip', json, 400],
+      ['deflate', json, 400],
+      ['gzip', gzipSync(json).subarray(0, 12), 400],
+      ['gzip', gzipSync('{"title": "x"').subarray(0), 400],
+      ['zstd', json, 415],
+      ['br', json, 415],
+      ['bogus, gzip', json, 415],
+    ];
+    for (const [encoding, body, status] of cases) {
+      const res = await send('/api/projects/', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Encoding': encoding }, body });
+      expect(res.status, encoding).toBe(status);
+      expect(res.type).toMatch(/^application\/json/);
+      expect(res.body).toEqual({ detail: expect.any(String) });
+    }
+    const charset = await send('/api/projects/', { method: 'POST', headers: { 'Content-Type': 'application/json; charset=latin9' }, body: json });
+    expect(charset.status).toBe(415);
+    // Bytes that are not UTF-8 are not JSON text.
+    const latin1 = await send('/api/projects/', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]) });
+    expect([400]).toContain(latin1.status);
+    expect(await projects()).toEqual(before);
+  });
+
+  it('reads a body that really is gzip, and stops inflating one at the body limit (413)', async () => {
+    const res = await send('/api/projects/', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, body: gzipSync('{"title": "zipped"}') });
+    expect(res.status).toBe(201);
+    expect(res.body.title).toBe('zipped');
+    // 5 MB of JSON in 5 KB of gzip: the limit counts what the body inflates to.
+    const bomb = gzipSync(`{"title": "${'x'.repeat(5_000_000)}"}`);
+    const refused = await send('/api/projects/', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, body: bomb });
+    expect(refused.status).toBe(413);
+  });
+
+  it('ignores the body of a GET or DELETE: it is never parsed, so it cannot make the answer fail', async () => {
+    const res = await supertest(base).get('/api/projects/').set(ann.auth).set('Content-Type', 'application/json').send('{not json');
+    expect(res.status).toBe(200);
+    const huge = await supertest(base).get(`/api/projects/${projectId}/`).set(ann.auth).set('Content-Type', 'application/json').send(`"${'x'.repeat(300_000)}"`);
+    expect(huge.status).toBe(200);
+  });
+});
+
+/** The error handler itself, in an express app of its own: errors that no route of ours makes today. */
+describe('error handler', () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino(
+    { level: 'error' },
+    new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(...String(chunk).split('\n').filter(Boolean).map((line) => JSON.parse(line)));
+        done();
+      },
+    }),
+  );
+
+  function appThrowing(error: unknown) {
+    const app = express();
+    useRequestLogging(app, logger);
+    app.get('/', (_req, _res, next) => next(error));
+    app.use(errorHandler);
+    return supertest(app);
+  }
+
+  it('honours the 4xx status of errors express and its parsers raise, with a JSON detail', async () => {
+    for (const [error, status] of [
+      [Object.assign(new Error('zlib says no'), { status: 400, code: 'Z_DATA_ERROR' }), 400],
+      [Object.assign(new Error('too big'), { statusCode: 413, type: 'entity.too.large' }), 413],
+      [Object.assign(new Error('no'), { status: 415, type: 'encoding.unsupported' }), 415],
+      [Object.assign(new Error('odd'), { status: 431 }), 431],
+    ] as const) {
+      const res = await appThrowing(error).get('/');
+      expect(res.status).toBe(status);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.body).toEqual({ detail: expect.any(String) });
+      expect(res.text).not.toContain(error.message);
+    }
+  });
+
+  it('answers every other error, a 5xx status included, with the JSON 500', async () => {
+    for (const error of [new Error('boom'), Object.assign(new Error('upstream'), { status: 503 }), 'a string', { status: '400' }]) {
+      const res = await appThrowing(error).get('/');
+      expect(res.status).toBe(500);
+      expect(res.text).toBe('{"detail":"Internal server error"}');
+    }
+  });
+
+  it('ends as the JSON 500, never express’s HTML page, when building the answer itself throws, whatever NODE_ENV is', async () => {
+    const hostile = new Proxy(new Error('hostile'), {
+      get() {
+        throw new Error('every property read throws');
+      },
+      getPrototypeOf() {
+        throw new Error('so does the prototype');
+      },
+    });
+    const previous = process.env.NODE_ENV;
+    try {
+      for (const env of ['development', 'production', 'test']) {
+        process.env.NODE_ENV = env;
+        const res = await appThrowing(hostile).get('/');
+        expect(res.status, env).toBe(500);
+        expect(res.headers['content-type']).toMatch(/^application\/json/);
+        expect(res.text).toBe('{"detail":"Internal server error"}');
+        expect(res.text).not.toMatch(/<html|\bat \//i);
+      }
+    } finally {
+      process.env.NODE_ENV = previous;
+    }
+    expect(lines.some((line) => line.msg === 'building the error answer failed')).toBe(true);
+  });
+});
