@@ -34,8 +34,11 @@ export interface RouteAccess {
 export const routeAccess = (route: object | undefined): RouteAccess =>
   (route as { metadata?: RouteAccess } | undefined)?.metadata ?? {};
 
-/** Responses every authenticated route can give besides its own. */
-export const authenticatedErrors = { ...errors.unauthorized, ...errors.tooManyRequests };
+/**
+ * Responses every authenticated route can give besides its own. (429 is declared where a limit
+ * applies: the open-connection cap here, the write limit by the OpenAPI document's implicit responses.)
+ */
+export const authenticatedErrors = { ...errors.unauthorized };
 
 export const Timestamp = extendApi(z.string().datetime(), {
   description: 'ISO 8601 UTC with milliseconds.',

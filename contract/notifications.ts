@@ -110,7 +110,7 @@ export const notificationsContract = c.router(
         'seconds. The notifications of a response are marked delivered once it has been written to the socket; ' +
         'a client that disconnects first gets them again on its next poll.',
       query: z.object({ timeout: z.coerce.number().int().min(1).max(60).default(30) }).strict(),
-      responses: { 200: LongPollResponse, ...errors.badRequest },
+      responses: { 200: LongPollResponse, ...errors.badRequest, ...errors.tooManyRequests },
     },
     sse: {
       method: 'GET',
@@ -123,6 +123,7 @@ export const notificationsContract = c.router(
       headers: z.object({ 'last-event-id': z.string().optional() }),
       responses: {
         200: c.otherResponse({ contentType: 'text/event-stream', body: z.string() }),
+        ...errors.tooManyRequests,
       },
     },
     deliveryStatus: {

@@ -14,6 +14,9 @@ export const WRITE_LIMIT: WriteLimit = { perUser: 300, windowSeconds: 60 };
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** Whether a request of this method counts against the write limit. */
+export const countsAsWrite = (method: string) => !READS.has(method.toUpperCase());
+
 /**
  * Middleware after `authenticate`: refuses an authenticated user's writes beyond the limit with 429
  * and Retry-After, so one runaway client cannot flood the database. Reads and the public routes
@@ -22,7 +25,7 @@ const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function writeLimit(limit: WriteLimit, redis?: Redis) {
   const limiter = createLimiter({ name: 'writes', points: limit.perUser, windowSeconds: limit.windowSeconds, redis });
   return (req: { method: string; auth?: { user: { id: number } } }, _res: unknown, next: NextFunction) => {
-    if (READS.has(req.method) || !req.auth) return next();
+    if (!countsAsWrite(req.method) || !req.auth) return next();
     limiter.consume(String(req.auth.user.id)).then(
       () => next(),
       (refusal: unknown) => {

@@ -1,6 +1,7 @@
 import { isAppRouteOtherResponse, type AppRoute } from '@ts-rest/core';
 import { generateOpenApi } from '@ts-rest/open-api';
 import { contract, routeAccess } from '../../contract';
+import { withImplicitResponses } from './implicit-responses';
 
 const SECURITY_SCHEMES = {
   TokenAuth: {
@@ -27,8 +28,12 @@ const RESPONSE_DESCRIPTIONS: Record<string, string> = {
   400: 'Invalid input: `{"field": ["message"]}`, or `{"detail": "…"}` for the request as a whole',
   401: 'Missing or invalid token',
   403: 'Not allowed for this user',
-  404: 'Not found (also for objects of other users)',
+  404: 'Not found (also for objects of other users, and for malformed ids)',
+  409: 'Conflicts with an earlier or concurrent request (see the body)',
+  413: 'The request body is over the 100 KB limit (after decoding its Content-Encoding)',
+  415: 'The body is not `application/json` in UTF-8, or its Content-Encoding is not identity, gzip or deflate',
   429: 'Too many requests: retry after the `Retry-After` header’s seconds',
+  500: 'Internal server error: `{"detail": "Internal server error"}`',
   503: 'This instance cannot serve now (see the body)',
 };
 
@@ -56,12 +61,13 @@ function restoreOtherContent(responses: Record<string, object>, route: AppRoute)
 }
 
 /**
- * openapi.json, derived from the contract. The generator writes no security requirements, so each
- * operation gets them here: either scheme on protected routes, none on the public ones.
+ * openapi.json, derived from the contract and the statuses every route can answer (implicit
+ * responses). The generator writes no security requirements, so each operation gets them here:
+ * either scheme on protected routes, none on the public ones.
  */
 export function buildOpenApiDocument() {
   return generateOpenApi(
-    contract,
+    withImplicitResponses(contract),
     {
       info: {
         title: 'Punchclock API',

@@ -1,0 +1,37 @@
+import { isAppRoute, type AppRoute, type AppRouter } from '@ts-rest/core';
+import { BadRequest, Detail, routeAccess } from '../../contract';
+import { takesBody } from '../http/json-body';
+import { countsAsWrite } from '../http/write-limit';
+
+/**
+ * The statuses a route can answer because of how the server serves every route, whatever its
+ * handler does, so that a client generated from openapi.json never meets a status the document
+ * does not list:
+ * - a body is read (POST, PUT, PATCH): 400 malformed or undecodable, 413 too large, 415 not JSON;
+ * - a query is parsed: 400; a path names an object: 404 (also for a malformed or foreign id);
+ * - a token is needed: 401; administrators only: 403; a user's write: 429 (the write limit);
+ * - anything: 500 (`{"detail": "Internal server error"}`).
+ * A 405 is never the answer to a documented operation: it answers a method the path does not have.
+ */
+export function implicitResponses(route: AppRoute): AppRoute['responses'] {
+  const access = routeAccess(route);
+  const readsBody = takesBody(route.method);
+  const responses: AppRoute['responses'] = { 500: Detail };
+  if (readsBody || route.query) responses[400] = BadRequest;
+  if (!access.public) responses[401] = Detail;
+  if (access.adminOnly) responses[403] = Detail;
+  if (route.path.includes('/:')) responses[404] = Detail;
+  if (readsBody) responses[413] = responses[415] = Detail;
+  if (!access.public && countsAsWrite(route.method)) responses[429] = Detail;
+  return responses;
+}
+
+/** The router with each route's implicit responses added to those it declares (declared ones win). */
+export function withImplicitResponses<T extends AppRouter>(router: T): T {
+  return Object.fromEntries(
+    Object.entries(router).map(([name, entry]) => [
+      name,
+      isAppRoute(entry) ? { ...entry, responses: { ...implicitResponses(entry), ...entry.responses } } : withImplicitResponses(entry),
+    ]),
+  ) as T;
+}
