@@ -1,22 +1,37 @@
-import { expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { describeApi, type TestUser } from './support/api';
 
 describeApi('tags', (ctx) => {
   let ann: TestUser;
   let bob: TestUser;
 
-  it('creates, lists by title, renames and deletes tags', async () => {
+  beforeAll(async () => {
     [ann, bob] = await Promise.all([ctx.createUser(), ctx.createUser()]);
-    const b = await ctx.http.post('/api/tags/').set(ann.auth).send({ title: 'backend' }).expect(201);
-    expect(b.body).toEqual({ id: expect.any(Number), title: 'backend' });
-    await ctx.http.post('/api/tags/').set(ann.auth).send({ title: 'zz ärger ✓' }).expect(201);
-    const list = await ctx.http.get('/api/tags/').set(ann.auth).expect(200);
-    expect(list.body.map((tag: { title: string }) => tag.title)).toEqual(['backend', 'zz ärger ✓']);
+  });
 
-    const renamed = await ctx.http.patch(`/api/tags/${b.body.id}/`).set(ann.auth).send({ title: 'api' }).expect(200);
-    expect(renamed.body).toEqual({ id: b.body.id, title: 'api' });
-    await ctx.http.delete(`/api/tags/${b.body.id}/`).set(ann.auth).expect(204);
-    await ctx.http.delete(`/api/tags/${b.body.id}/`).set(ann.auth).expect(404);
+  it('creates, lists by title, renames and deletes tags', async () => {
+    const user = await ctx.createUser(); // a user of its own: the list below is all of its tags
+    const b = await ctx.http.post('/api/tags/').set(user.auth).send({ title: 'backend' }).expect(201);
+    expect(b.body).toEqual({ id: expect.any(Number), title: 'backend' });
+    // Created out of order, so that only the server's ordering can put them in order.
+    for (const title of ['zz ärger ✓', 'Web', 'api', 'Zeta', 'ärger', 'b']) {
+      await ctx.http.post('/api/tags/').set(user.auth).send({ title }).expect(201);
+    }
+    const list = await ctx.http.get('/api/tags/').set(user.auth).expect(200);
+    // By title in code-point order, as SQLite compares text and as Postgres does under the C
+    // collation of the test databases: capitals before lower case, letters beyond ASCII last.
+    // (Under a linguistic collation Postgres would order these otherwise.)
+    expect(list.body.map((tag: { title: string }) => tag.title)).toEqual(['Web', 'Zeta', 'api', 'b', 'backend', 'zz ärger ✓', 'ärger']);
+
+    const renamed = await ctx.http.patch(`/api/tags/${b.body.id}/`).set(user.auth).send({ title: 'aardvark' }).expect(200);
+    expect(renamed.body).toEqual({ id: b.body.id, title: 'aardvark' });
+    const relisted = await ctx.http.get('/api/tags/').set(user.auth).expect(200);
+    expect(relisted.body.map((tag: { title: string }) => tag.title)).toEqual(['Web', 'Zeta', 'aardvark', 'api', 'b', 'zz ärger ✓', 'ärger']);
+    await ctx.http.delete(`/api/tags/${b.body.id}/`).set(user.auth).expect(204);
+    await ctx.http.delete(`/api/tags/${b.body.id}/`).set(user.auth).expect(404);
+    const left = await ctx.http.get('/api/tags/').set(user.auth).expect(200);
+    expect(left.body.map((tag: { title: string }) => tag.title)).not.toContain('aardvark');
+    expect(left.body).toHaveLength(6);
   });
 
   it('rejects a duplicate title for the same user, not for another user', async () => {
