@@ -1,11 +1,12 @@
 import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../db/open-database';
+import { openDatabase, type Store } from '../db/open-database';
 import { createApp } from '../server/app';
 import { RedisBus } from '../server/realtime/redis-bus';
 import { describeApi } from './support/api';
-import { createTestDatabase, dialects, type TestDatabase } from './support/databases';
+import { createTestDatabase, dialects, POSTGRES_URL, type TestDatabase } from './support/databases';
+import { FreezableProxy } from './support/freezable-proxy';
 import { RedisServer } from './support/redis-server';
 import { until } from './support/waiting';
 
@@ -40,6 +41,55 @@ describe.each(dialects)('health: database gone [%s]', (dialect) => {
   it('answers 503 unavailable when the database does not answer', async () => {
     const res = await http.get('/health/').expect(503);
     expect(res.body).toEqual({ status: 'unavailable', database: 'unreachable', realtime: 'ok' });
+  });
+});
+
+// A database that holds its connections and never answers (a hung server, a network that drops
+// everything): the store's connections go through a proxy of the test's own, which it freezes.
+describe.skipIf(!POSTGRES_URL)('health: database hangs [postgres]', () => {
+  let database: TestDatabase;
+  let proxy: FreezableProxy;
+  let store: Store;
+  let http: supertest.Agent;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('postgres');
+    const url = new URL(database.url);
+    proxy = await FreezableProxy.start({ host: url.hostname, port: Number(url.port || 5432) });
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    store = await openDatabase(url.toString());
+    http = supertest.agent(createApp({ store, logger: pino({ level: 'silent' }), rateLimits: false }));
+  });
+
+  afterAll(async () => {
+    proxy?.thaw(); // the queries left hanging finish, so that the pool can end
+    await store?.close();
+    await proxy?.close();
+    await database?.drop();
+  });
+
+  it('answers 503 unavailable after the 1 s it allows the database, not later, and 200 once it answers again', async () => {
+    await http.get('/health/').expect(200, HEALTHY);
+    proxy.freeze();
+    try {
+      // Twice: the first check's query still hangs in the pool when the second one comes.
+      for (let check = 1; check <= 2; check++) {
+        const startedAt = Date.now();
+        const res = await http.get('/health/').timeout(5000);
+        const tookMs = Date.now() - startedAt;
+        expect(res.status, `check ${check}`).toBe(503);
+        expect(res.body).toEqual({ status: 'unavailable', database: 'unreachable', realtime: 'ok' });
+        // README: "503 ... when the database does not answer within 1 s": it waits that second, no
+        // less (a slow answer is still an answer), and gives up then (no more than ~1 s beyond).
+        expect(tookMs, `check ${check}`).toBeGreaterThanOrEqual(990);
+        expect(tookMs, `check ${check}`).toBeLessThan(2000);
+      }
+    } finally {
+      proxy.thaw();
+    }
+    await until(async () => (await http.get('/health/')).status === 200, 'health to be ok once the database answers');
+    await http.get('/health/').expect(200, HEALTHY);
   });
 });
 
