@@ -62,6 +62,9 @@ export const IntId = extendApi(z.string().regex(/^[1-9]\d{0,9}$/).transform(Numb
   maximum: MAX_ID,
 });
 
+/** `true` or `false` in a query string. */
+export const BooleanFilter = z.enum(['true', 'false']).transform((value) => value === 'true');
+
 export const Title = z.string().trim().min(1).max(200);
 export const Description = z.string().max(5000);
 

@@ -4,6 +4,7 @@ import { healthContract } from './health';
 import { notificationsContract } from './notifications';
 import { projectsContract } from './projects';
 import { tagsContract } from './tags';
+import { timeEntriesContract } from './time-entries';
 
 export * from './common';
 export * from './auth';
@@ -11,6 +12,7 @@ export * from './health';
 export * from './notifications';
 export * from './projects';
 export * from './tags';
+export * from './time-entries';
 
 const c = initContract();
 
@@ -20,6 +22,7 @@ export const contract = c.router(
     auth: authContract,
     projects: projectsContract,
     tags: tagsContract,
+    timeEntries: timeEntriesContract,
     notifications: notificationsContract,
     health: healthContract,
   },

@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, Detail, errors, IdField, Timestamp, type RouteAccess } from './common';
+import { authenticatedErrors, BooleanFilter, Detail, errors, IdField, Timestamp, type RouteAccess } from './common';
 
 const c = initContract();
 
@@ -21,8 +21,6 @@ export const Notification = z.object({
 });
 
 const NotificationSummary = Notification.pick({ id: true, message: true, created_at: true, type: true });
-
-const BooleanFilter = z.enum(['true', 'false']).transform((value) => value === 'true');
 
 export const LONG_POLL_MAX_NOTIFICATIONS = 100;
 

@@ -42,9 +42,26 @@ export interface Store {
    * atomic already; this is for more rows than one statement may carry.)
    */
   insertAll<T extends AnyTable>(table: T, rows: T['$inferInsert'][]): Promise<void>;
+  /**
+   * Runs the statements that `work` yields in one transaction: all or none. Written once for both
+   * dialects as a generator: each yielded statement (a select, or a write with `returning()`) is
+   * run, and its rows are what the `yield` gives back (`yield* rowsOf(statement)` types them).
+   * On SQLite the statements run synchronously inside better-sqlite3's transaction, so no other
+   * request's statement can slip in between; on Postgres inside a pg transaction. A statement that
+   * fails, or an error thrown by `work`, rolls everything back and rejects.
+   */
+  transaction<T>(work: (tx: Db) => Transaction<T>): Promise<T>;
   /** Runs a trivial query; rejects when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What Store.transaction runs: a generator yielding statements and receiving their rows. */
+export type Transaction<T> = Generator<PromiseLike<unknown>, T, unknown>;
+
+/** Yields one statement of a transaction and gives back its rows, typed. */
+export function* rowsOf<R>(statement: PromiseLike<R>): Generator<PromiseLike<unknown>, R, unknown> {
+  return (yield statement) as R;
 }
 
 export const DEFAULT_SQLITE_FILE = './data/punchclock.sqlite';
@@ -87,6 +104,17 @@ function openSqlite(file: string, options: OpenOptions): Store {
       db.transaction((tx) => {
         for (const chunk of chunks(rows)) tx.insert(table as never).values(chunk as never).run();
       }),
+    transaction: async (work) =>
+      db.transaction(
+        (tx) => {
+          const steps = work(tx as unknown as Db);
+          // A drizzle SQLite statement runs synchronously with .all(): it returns the rows itself.
+          for (let step = steps.next(); ; step = steps.next((step.value as unknown as { all(): unknown }).all())) {
+            if (step.done) return step.value;
+          }
+        },
+        { behavior: 'immediate' },
+      ),
     ping: async () => void sqlite.prepare('select 1').get(),
     close: async () => void sqlite.close(),
   };
@@ -112,6 +140,13 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
     insertAll: (table, rows) =>
       db.transaction(async (tx) => {
         for (const chunk of chunks(rows)) await tx.insert(table).values(chunk as never);
+      }),
+    transaction: (work) =>
+      db.transaction(async (tx) => {
+        const steps = work(tx as unknown as Db);
+        for (let step = steps.next(); ; step = steps.next(await step.value)) {
+          if (step.done) return step.value;
+        }
       }),
     ping: async () => void (await pool.query('select 1')),
     close: () => pool.end(),

@@ -27,6 +27,8 @@ import { projectsRouter } from './projects/projects.router';
 import { ProjectsService } from './projects/projects.service';
 import { tagsRouter } from './tags/tags.router';
 import { TagsService } from './tags/tags.service';
+import { timeEntriesRouter } from './time-entries/time-entries.router';
+import { TimeEntriesService } from './time-entries/time-entries.service';
 import { InMemoryBus, type NotificationBus } from './realtime/bus';
 import { DeliveryHub, type DeliveryHubOptions } from './realtime/delivery-hub';
 
@@ -59,6 +61,7 @@ export interface Services {
   auth: AuthService;
   projects: ProjectsService;
   tags: TagsService;
+  timeEntries: TimeEntriesService;
   notifications: NotificationsService;
   idempotency: IdempotencyService;
   hub: DeliveryHub;
@@ -73,10 +76,12 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
   const notifications = new NotificationsService(store, bus);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   const claims = new DeliveryClaims(notifications, hub);
+  const projects = new ProjectsService(store);
   return {
     auth: new AuthService(store, new LoginThrottle(rateLimits, redis)),
-    projects: new ProjectsService(store),
+    projects,
     tags: new TagsService(store),
+    timeEntries: new TimeEntriesService(store, projects),
     notifications,
     idempotency: new IdempotencyService(store),
     hub,
@@ -110,6 +115,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
       auth: authRouter(services.auth),
       projects: projectsRouter(services.projects),
       tags: tagsRouter(services.tags),
+      timeEntries: timeEntriesRouter(services.timeEntries),
       notifications: notificationsRouter(services),
       health: healthRouter(services.health),
     }),

@@ -56,5 +56,8 @@ export class TooManyRequests extends DomainError {
 /** The request is well-formed but the object's state does not allow it: 400 `{"error": …}`. */
 export class InvalidOperation extends DomainError {}
 
+/** The same, where the API answers with DRF's `{"detail": …}` (stopping a timer that is not running). */
+export class NotPossibleNow extends DomainError {}
+
 /** The request clashes with another one in progress or with an earlier one. */
 export class Conflict extends DomainError {}

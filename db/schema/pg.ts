@@ -1,7 +1,7 @@
 // Postgres tables. db/schema/sqlite.ts declares the same tables and columns for SQLite;
 // test/db/schema-parity.test.ts keeps the two in step.
 import { sql } from 'drizzle-orm';
-import { boolean, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const instant = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 const createdAt = () => instant('created_at').notNull();
@@ -89,4 +89,74 @@ export const idempotencyKeys = pgTable(
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
+);
+
+/** Sorts after every real instant (ms since the epoch): a running entry's end, in sort keys. */
+const OPEN_END_MS = sql.raw('9007199254740991');
+/** Sorts after every real duration (seconds): a running entry's duration, in sort keys. */
+const OPEN_DURATION_S = sql.raw('2147483647');
+
+export const timeEntries = pgTable(
+  'time_entries',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    // A deleted project leaves its entries, without a project: tracked time is not thrown away.
+    projectId: integer('project_id').references(() => projects.id, { onDelete: 'set null' }),
+    title: text('title').notNull(),
+    description: text('description').notNull(),
+    startTime: instant('start_time').notNull(),
+    endTime: instant('end_time'),
+    idleSeconds: integer('idle_seconds').notNull(),
+    /** When the 8-hour warning was sent for this entry (claimed by one conditional UPDATE). */
+    warnedAt: instant('warned_at'),
+    createdAt: createdAt(),
+    // Derived by the database, so that they can never disagree with start and end. The *_key
+    // columns give each ordering a non-null sort key (a running entry sorts last when ascending),
+    // which keyset pages compare as row values and an index serves.
+    isActive: boolean('is_active').generatedAlwaysAs(sql`end_time is null`),
+    durationSeconds: integer('duration_seconds').generatedAlwaysAs(
+      sql`floor(extract(epoch from (end_time - start_time)))::integer`,
+    ),
+    endKey: bigint('end_key', { mode: 'number' }).generatedAlwaysAs(
+      // (extract of a timestamptz is only stable; of an interval, immutable, as a generated column needs)
+      sql`coalesce((extract(epoch from (end_time - to_timestamp(0))) * 1000)::bigint, ${OPEN_END_MS})`,
+    ),
+    durationKey: integer('duration_key').generatedAlwaysAs(
+      sql`coalesce(floor(extract(epoch from (end_time - start_time)))::integer, ${OPEN_DURATION_S})`,
+    ),
+  },
+  (t) => [
+    // At most one running entry per user: the database enforces it, whatever the code does.
+    uniqueIndex('time_entries_one_active_key').on(t.userId).where(sql`end_time is null`),
+    index('time_entries_user_start_idx').on(t.userId, t.startTime, t.id),
+    index('time_entries_user_end_idx').on(t.userId, t.endKey, t.id),
+    index('time_entries_user_duration_idx').on(t.userId, t.durationKey, t.id),
+    index('time_entries_user_title_idx').on(t.userId, t.title, t.id),
+    index('time_entries_user_active_idx').on(t.userId, t.isActive, t.id),
+    index('time_entries_user_project_start_idx').on(t.userId, t.projectId, t.startTime, t.id),
+    index('time_entries_project_idx').on(t.projectId),
+    index('time_entries_running_idx').on(t.startTime).where(sql`end_time is null and warned_at is null`),
+  ],
+);
+
+export const timeEntryTags = pgTable(
+  'time_entry_tags',
+  {
+    timeEntryId: integer('time_entry_id').notNull().references(() => timeEntries.id, { onDelete: 'cascade' }),
+    tagId: integer('tag_id').notNull().references(() => tags.id, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.timeEntryId, t.tagId] }), index('time_entry_tags_tag_idx').on(t.tagId, t.timeEntryId)],
+);
+
+export const idleSessions = pgTable(
+  'idle_sessions',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    timeEntryId: integer('time_entry_id').notNull().references(() => timeEntries.id, { onDelete: 'cascade' }),
+    startTime: instant('start_time').notNull(),
+    endTime: instant('end_time').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('idle_sessions_entry_start_idx').on(t.timeEntryId, t.startTime)],
 );

@@ -88,3 +88,63 @@ export const idempotencyKeys = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
 );
+
+/** Sorts after every real instant (ms since the epoch): a running entry's end, in sort keys. */
+const OPEN_END_MS = sql.raw('9007199254740991');
+/** Sorts after every real duration (seconds): a running entry's duration, in sort keys. */
+const OPEN_DURATION_S = sql.raw('2147483647');
+
+export const timeEntries = sqliteTable(
+  'time_entries',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    projectId: integer('project_id').references(() => projects.id, { onDelete: 'set null' }),
+    title: text('title').notNull(),
+    description: text('description').notNull(),
+    startTime: instant('start_time').notNull(),
+    endTime: instant('end_time'),
+    idleSeconds: integer('idle_seconds').notNull(),
+    warnedAt: instant('warned_at'),
+    createdAt: createdAt(),
+    // As in pg.ts; times are integer milliseconds here, so the expressions are simpler.
+    isActive: integer('is_active', { mode: 'boolean' }).generatedAlwaysAs(sql`end_time is null`, { mode: 'virtual' }),
+    durationSeconds: integer('duration_seconds').generatedAlwaysAs(sql`(end_time - start_time) / 1000`, { mode: 'virtual' }),
+    endKey: integer('end_key').generatedAlwaysAs(sql`coalesce(end_time, ${OPEN_END_MS})`, { mode: 'virtual' }),
+    durationKey: integer('duration_key').generatedAlwaysAs(sql`coalesce((end_time - start_time) / 1000, ${OPEN_DURATION_S})`, {
+      mode: 'virtual',
+    }),
+  },
+  (t) => [
+    uniqueIndex('time_entries_one_active_key').on(t.userId).where(sql`end_time is null`),
+    index('time_entries_user_start_idx').on(t.userId, t.startTime, t.id),
+    index('time_entries_user_end_idx').on(t.userId, t.endKey, t.id),
+    index('time_entries_user_duration_idx').on(t.userId, t.durationKey, t.id),
+    index('time_entries_user_title_idx').on(t.userId, t.title, t.id),
+    index('time_entries_user_active_idx').on(t.userId, t.isActive, t.id),
+    index('time_entries_user_project_start_idx').on(t.userId, t.projectId, t.startTime, t.id),
+    index('time_entries_project_idx').on(t.projectId),
+    index('time_entries_running_idx').on(t.startTime).where(sql`end_time is null and warned_at is null`),
+  ],
+);
+
+export const timeEntryTags = sqliteTable(
+  'time_entry_tags',
+  {
+    timeEntryId: integer('time_entry_id').notNull().references(() => timeEntries.id, { onDelete: 'cascade' }),
+    tagId: integer('tag_id').notNull().references(() => tags.id, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.timeEntryId, t.tagId] }), index('time_entry_tags_tag_idx').on(t.tagId, t.timeEntryId)],
+);
+
+export const idleSessions = sqliteTable(
+  'idle_sessions',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    timeEntryId: integer('time_entry_id').notNull().references(() => timeEntries.id, { onDelete: 'cascade' }),
+    startTime: instant('start_time').notNull(),
+    endTime: instant('end_time').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('idle_sessions_entry_start_idx').on(t.timeEntryId, t.startTime)],
+);

@@ -7,6 +7,7 @@ import {
   Forbidden,
   InvalidOperation,
   NotFound,
+  NotPossibleNow,
   TooManyRequests,
   Unauthenticated,
   ValidationFailed,
@@ -75,6 +76,7 @@ function answerForDomainError(error: DomainError): HttpAnswer | null {
   if (error instanceof ValidationFailed) return { status: 400, body: error.fields };
   if (error instanceof NotFound) return { status: 404, body: { detail: error.message } };
   if (error instanceof InvalidOperation) return { status: 400, body: { error: error.message } };
+  if (error instanceof NotPossibleNow) return { status: 400, body: { detail: error.message } };
   if (error instanceof Forbidden) return { status: 403, body: { detail: error.message } };
   if (error instanceof Conflict) return { status: 409, body: { detail: error.message } };
   if (error instanceof Unauthenticated) {

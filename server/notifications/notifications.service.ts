@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { NOTIFICATION_TYPES } from '../../contract/notifications';
 import type { Store } from '../../db/open-database';
 import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../errors';
 import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
+import { rowsAfter } from '../pagination/keyset';
 import type { NotificationBus } from '../realtime/bus';
 import { TickBatcher } from '../realtime/tick-batcher';
 
@@ -94,7 +95,7 @@ export class NotificationsService {
           eq(n.userId, userId),
           stateIs(n.deliveredAt, filter.delivered),
           stateIs(n.readAt, filter.read),
-          after && or(lt(n.createdAt, new Date(after.at)), and(eq(n.createdAt, new Date(after.at)), lt(n.id, after.id))),
+          after && rowsAfter(n.createdAt, n.id, sql.param(new Date(after.at), n.createdAt), after.id, 'desc'),
         ),
       )
       .orderBy(desc(n.createdAt), desc(n.id))

@@ -46,6 +46,13 @@ export class ProjectsService {
     return project;
   }
 
+  /** Whether any project has this id (for rules that tell "no such project" from "not yours"). */
+  async exists(projectId: number): Promise<boolean> {
+    const { db, t } = this.store;
+    const [project] = await db.select({ id: t.projects.id }).from(t.projects).where(eq(t.projects.id, projectId));
+    return project !== undefined;
+  }
+
   async update(userId: number, projectId: number, changes: { title?: string; description?: string }) {
     const project = await this.getAsOwner(userId, projectId);
     if (Object.keys(changes).length === 0) return project;

@@ -1,0 +1,191 @@
+import { extendApi } from '@anatine/zod-openapi';
+import { initContract } from '@ts-rest/core';
+import { z } from 'zod';
+import { authenticatedErrors, BooleanFilter, Description, Duration, errors, IdField, IntId, Timestamp, Title } from './common';
+
+const c = initContract();
+
+export const TimeEntry = z.object({
+  id: z.number().int(),
+  title: z.string(),
+  description: z.string(),
+  start_time: Timestamp,
+  end_time: Timestamp.nullable(),
+  duration: extendApi(Duration.nullable(), { description: 'End minus start, `HH:MM:SS`; null while the timer runs.' }),
+  is_active: z.boolean(),
+  user: extendApi(z.string(), { description: 'The username of the owner.' }),
+  project: extendApi(z.string().nullable(), { description: 'The project’s name; null once the project was deleted.' }),
+  tags: extendApi(z.array(z.string()), { description: 'The titles of the entry’s tags.' }),
+  idle_duration: extendApi(Duration, { description: 'The idle sessions recorded for the entry, added up.' }),
+  actual_duration: extendApi(Duration, {
+    description: 'Duration minus idle time; while the timer runs, the time so far minus idle time.',
+  }),
+});
+
+/** An instant in a body: ISO 8601 with `Z` or an offset. */
+const Instant = extendApi(z.string().datetime({ offset: true }), { example: '2025-11-29T14:30:00.000Z' });
+const TagIds = extendApi(z.array(IdField).max(50), { description: 'Ids of the user’s own tags.' });
+
+const CreateTimeEntry = z
+  .object({
+    title: Title,
+    description: Description.default(''),
+    project: extendApi(IdField, { description: 'A project the user is a member of.' }),
+    tags: TagIds.default([]),
+    start_time: extendApi(Instant.optional(), { description: 'Defaults to now. In the past: a timer started then.' }),
+    end_time: extendApi(Instant.optional(), { description: 'Makes a finished (manual) entry; after `start_time`.' }),
+  })
+  .strict();
+
+const UpdateTimeEntry = z
+  .object({ title: Title, description: Description, project: IdField, tags: TagIds, start_time: Instant, end_time: Instant })
+  .partial()
+  .strict();
+
+const IdlePeriod = z.object({ start_time: Instant, end_time: Instant }).strict();
+
+const IdleRecorded = z.object({
+  status: z.literal('idle_recorded'),
+  total_idle_duration: Duration,
+  actual_duration: Duration,
+});
+
+/** A UTC day, YYYY-MM-DD. */
+const Day = extendApi(
+  z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'Enter a date as YYYY-MM-DD.')
+    .refine((day) => !Number.isNaN(Date.parse(`${day}T00:00:00Z`)) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day), 'Enter a real date.'),
+  { example: '2025-11-29' },
+);
+
+/** A duration filter: `HH:MM:SS` or whole seconds, as seconds. */
+const DurationFilter = extendApi(
+  z
+    .string()
+    .regex(/^(\d{1,9}|\d{1,6}:[0-5]\d:[0-5]\d)$/, 'Enter a duration as HH:MM:SS or whole seconds.')
+    .transform((value) => {
+      if (!value.includes(':')) return Number(value);
+      const [hours, minutes, seconds] = value.split(':').map(Number);
+      return hours * 3600 + minutes * 60 + seconds;
+    }),
+  { example: '01:30:00' },
+);
+
+const TagIdList = extendApi(
+  z
+    .string()
+    .regex(/^[1-9]\d{0,9}(,[1-9]\d{0,9}){0,49}$/, 'Enter tag ids separated by commas.')
+    .transform((value) => [...new Set(value.split(',').map(Number))])
+    .pipe(z.array(IdField)),
+  { description: 'Comma-separated tag ids: entries that carry any of them.', example: '3,7' },
+);
+
+export const TIME_ENTRY_ORDERINGS = ['start_time', 'end_time', 'duration', 'title', 'project_name', 'is_active'] as const;
+const ORDERING_OPTIONS = [...TIME_ENTRY_ORDERINGS, ...TIME_ENTRY_ORDERINGS.map((field) => `-${field}` as const)] as const;
+const Ordering = z.enum(ORDERING_OPTIONS, { errorMap: () => ({ message: `Choose one of: ${ORDERING_OPTIONS.join(', ')}.` }) });
+export type TimeEntryOrdering = z.infer<typeof Ordering>;
+
+export const TIME_ENTRIES_PAGE = { default: 20, max: 100 } as const;
+
+const ListQuery = z
+  .object({
+    start_date_after: extendApi(Day, { description: 'Started on or after this UTC day.' }).optional(),
+    start_date_before: extendApi(Day, { description: 'Started on or before this UTC day.' }).optional(),
+    end_date_after: extendApi(Day, { description: 'Ended on or after this UTC day (running entries never match).' }).optional(),
+    end_date_before: extendApi(Day, { description: 'Ended on or before this UTC day (running entries never match).' }).optional(),
+    duration_min: extendApi(DurationFilter, { description: 'At least this long (running entries never match).' }).optional(),
+    duration_max: extendApi(DurationFilter, { description: 'At most this long (running entries never match).' }).optional(),
+    project: extendApi(IntId, { description: 'A project the user is a member of (403 otherwise).' }).optional(),
+    tags: TagIdList.optional(),
+    is_active: BooleanFilter.optional(),
+    ordering: extendApi(Ordering, {
+      description:
+        'Sort field, `-` for descending; ties broken by id. Running entries sort after finished ones by `end_time` and `duration`.',
+    }).default('-start_time'),
+    cursor: extendApi(z.string().max(1000), { description: 'From `next` or `previous`; opaque.' }).optional(),
+    limit: z.coerce.number().int().min(1).max(TIME_ENTRIES_PAGE.max).default(TIME_ENTRIES_PAGE.default),
+  })
+  .strict();
+export type TimeEntryListQuery = z.infer<typeof ListQuery>;
+
+const TimeEntryPage = z.object({
+  count: extendApi(z.number().int(), { description: 'How many entries match the filters, on all pages.' }),
+  next: extendApi(z.string().url().nullable(), { description: 'URL of the next page; null on the last.' }),
+  previous: extendApi(z.string().url().nullable(), { description: 'URL of the previous page; null on the first.' }),
+  results: z.array(TimeEntry),
+});
+
+const EntryParams = z.object({ id: IntId });
+
+export const timeEntriesContract = c.router(
+  {
+    list: {
+      method: 'GET',
+      path: '/api/time_entries/',
+      summary: "The user's time entries: filtered, ordered, in cursor pages",
+      description: 'Days are UTC and inclusive. Every malformed parameter is a 400 naming it.',
+      query: ListQuery,
+      responses: { 200: TimeEntryPage, ...errors.badRequest, ...errors.forbidden },
+    },
+    start: {
+      method: 'POST',
+      path: '/api/time_entries/',
+      summary: 'Start a timer (or record a finished entry with `end_time`)',
+      description:
+        'A user has at most one running entry: starting one stops the running one at the same instant. ' +
+        'The project must be one the user is a member of (403), the tags the user’s own (400).',
+      body: CreateTimeEntry,
+      responses: { 201: TimeEntry, ...errors.badRequest, ...errors.forbidden },
+    },
+    currentActive: {
+      method: 'GET',
+      path: '/api/time_entries/current_active/',
+      summary: 'The running entry',
+      responses: { 200: TimeEntry, 404: extendApi(z.object({ detail: z.string() }), { example: { detail: 'No active time entry found.' } }) },
+    },
+    get: {
+      method: 'GET',
+      path: '/api/time_entries/:id/',
+      summary: 'One time entry',
+      pathParams: EntryParams,
+      responses: { 200: TimeEntry, ...errors.notFound },
+    },
+    update: {
+      method: 'PATCH',
+      path: '/api/time_entries/:id/',
+      summary: 'Change a time entry (same rules as when starting)',
+      pathParams: EntryParams,
+      body: UpdateTimeEntry,
+      responses: { 200: TimeEntry, ...errors.badRequest, ...errors.forbidden, ...errors.notFound },
+    },
+    remove: {
+      method: 'DELETE',
+      path: '/api/time_entries/:id/',
+      summary: 'Delete a time entry',
+      pathParams: EntryParams,
+      body: c.noBody(),
+      responses: { 204: c.noBody(), ...errors.notFound },
+    },
+    stop: {
+      method: 'POST',
+      path: '/api/time_entries/:id/stop/',
+      summary: 'Stop a running timer (400 when it is not running)',
+      pathParams: EntryParams,
+      body: c.noBody(),
+      responses: { 200: TimeEntry, ...errors.badRequest, ...errors.notFound },
+    },
+    addIdle: {
+      method: 'POST',
+      path: '/api/time_entries/:id/add-idle/',
+      summary: 'Record an idle period within the entry',
+      description:
+        'Times are cut to whole seconds. The period must end after it starts, lie within the entry (for a running ' +
+        'entry: not end in the future) and not overlap an idle period already recorded.',
+      pathParams: EntryParams,
+      body: IdlePeriod,
+      responses: { 201: IdleRecorded, ...errors.badRequest, ...errors.notFound },
+    },
+  },
+  { commonResponses: authenticatedErrors },
+);

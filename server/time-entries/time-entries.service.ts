@@ -1,0 +1,357 @@
+import { and, asc, count, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
+import type { TimeEntryListQuery } from '../../contract/time-entries';
+import { isUniqueViolation } from '../../db/errors';
+import { rowsOf, type Db, type Store, type Transaction } from '../../db/open-database';
+import type { AuthUser } from '../auth/auth.service';
+import { Forbidden, NotFound, NotPossibleNow, ValidationFailed } from '../errors';
+import type { ProjectsService } from '../projects/projects.service';
+import { cursorAt, filterCondition, parseOrdering, planPage, sortKeys, type ListFilters } from './time-entry-list';
+
+export type TimeEntryRow = Store['t']['timeEntries']['$inferSelect'];
+
+/** An entry with what its answer shows besides its own columns. */
+export interface TimeEntryView {
+  entry: TimeEntryRow;
+  username: string;
+  projectName: string | null;
+  tagTitles: string[];
+}
+
+export interface TimeEntryInput {
+  title: string;
+  description: string;
+  project: number;
+  tags: number[];
+  start_time?: string;
+  end_time?: string;
+}
+
+export type TimeEntryChanges = Partial<Omit<TimeEntryInput, 'start_time' | 'end_time'> & { start_time: string; end_time: string }>;
+
+export interface TimeEntryPage {
+  count: number;
+  items: TimeEntryView[];
+  nextCursor: string | null;
+  previousCursor: string | null;
+}
+
+/** Concurrent starts of one user race on the one-running-entry index; each retry stops the winner's. */
+const START_ATTEMPTS = 30;
+
+const NO_ACTIVE_ENTRY = 'No active time entry found.';
+const END_BEFORE_START = 'End time must be after start time';
+
+/** Idle periods are kept to whole seconds (SPEC: "microseconds are removed"). */
+const toSecond = (time: Date) => new Date(Math.floor(time.getTime() / 1000) * 1000);
+
+export class TimeEntriesService {
+  constructor(
+    private readonly store: Store,
+    private readonly projects: ProjectsService,
+  ) {}
+
+  /**
+   * Starts a timer, or records a finished entry when `end_time` is given. A running entry of the
+   * user is stopped at the same instant, in the same transaction as the new one is written.
+   */
+  async start(user: AuthUser, input: TimeEntryInput): Promise<TimeEntryView> {
+    await this.checkProject(user.id, input.project);
+    await this.checkTags(user.id, input.tags);
+    const now = new Date();
+    const startTime = input.start_time ? new Date(input.start_time) : now;
+    const endTime = input.end_time ? new Date(input.end_time) : null;
+    if (endTime && endTime <= startTime) throw ValidationFailed.field('end_time', END_BEFORE_START);
+    if (!endTime && startTime > now) throw ValidationFailed.field('start_time', 'A running timer cannot start in the future.');
+
+    const { t } = this.store;
+    const values = {
+      userId: user.id,
+      projectId: input.project,
+      title: input.title,
+      description: input.description,
+      startTime,
+      endTime,
+      idleSeconds: 0,
+      createdAt: now,
+    };
+    const entry = await this.retryingStartRaces(() =>
+      this.store.transaction(function* (tx) {
+        if (!endTime) yield* stopRunning(tx, t, user.id, now);
+        const [created] = yield* rowsOf(tx.insert(t.timeEntries).values(values).returning());
+        yield* replaceTags(tx, t, created.id, input.tags);
+        return created;
+      }),
+    );
+    return this.view(user, entry);
+  }
+
+  async get(user: AuthUser, id: number): Promise<TimeEntryView> {
+    return this.view(user, await this.own(user.id, id));
+  }
+
+  async currentActive(user: AuthUser): Promise<TimeEntryView> {
+    const { db, t } = this.store;
+    const [entry] = await db
+      .select()
+      .from(t.timeEntries)
+      .where(and(eq(t.timeEntries.userId, user.id), isNull(t.timeEntries.endTime)));
+    if (!entry) throw new NotFound(NO_ACTIVE_ENTRY);
+    return this.view(user, entry);
+  }
+
+  async stop(user: AuthUser, id: number): Promise<TimeEntryView> {
+    const { db, t } = this.store;
+    const [stopped] = await db
+      .update(t.timeEntries)
+      .set({ endTime: new Date() })
+      .where(and(eq(t.timeEntries.id, id), eq(t.timeEntries.userId, user.id), isNull(t.timeEntries.endTime)))
+      .returning();
+    if (stopped) return this.view(user, stopped);
+    await this.own(user.id, id);
+    throw new NotPossibleNow('This time entry is not active.');
+  }
+
+  async update(user: AuthUser, id: number, changes: TimeEntryChanges): Promise<TimeEntryView> {
+    const current = await this.own(user.id, id);
+    if (changes.project !== undefined) await this.checkProject(user.id, changes.project);
+    if (changes.tags) await this.checkTags(user.id, changes.tags);
+    const startTime = changes.start_time ? new Date(changes.start_time) : current.startTime;
+    const endTime = changes.end_time ? new Date(changes.end_time) : current.endTime;
+    if (endTime && endTime <= startTime) throw ValidationFailed.field('end_time', END_BEFORE_START);
+    if (!endTime && startTime > new Date()) throw ValidationFailed.field('start_time', 'A running timer cannot start in the future.');
+
+    const { t } = this.store;
+    const set = {
+      ...(changes.title !== undefined && { title: changes.title }),
+      ...(changes.description !== undefined && { description: changes.description }),
+      ...(changes.project !== undefined && { projectId: changes.project }),
+      startTime,
+      endTime,
+    };
+    const updated = await this.store.transaction(function* (tx) {
+      const [row] = yield* rowsOf(
+        tx
+          .update(t.timeEntries)
+          .set(set)
+          .where(and(eq(t.timeEntries.id, id), eq(t.timeEntries.userId, user.id)))
+          .returning(),
+      );
+      if (!row) throw new NotFound();
+      // The idle periods recorded must still lie within the entry (checked after the UPDATE, which
+      // holds the entry's row lock, so a concurrent add-idle cannot slip one in).
+      const [outside] = yield* rowsOf(
+        tx
+          .select({ id: t.idleSessions.id })
+          .from(t.idleSessions)
+          .where(and(eq(t.idleSessions.timeEntryId, id), outsideOf(t, startTime, endTime)))
+          .limit(1),
+      );
+      if (outside) throw ValidationFailed.field('non_field_errors', 'Idle periods recorded for this entry would lie outside it.');
+      if (changes.tags) yield* replaceTags(tx, t, id, changes.tags, true);
+      return row;
+    });
+    return this.view(user, updated);
+  }
+
+  async remove(userId: number, id: number): Promise<void> {
+    const { db, t } = this.store;
+    const removed = await db
+      .delete(t.timeEntries)
+      .where(and(eq(t.timeEntries.id, id), eq(t.timeEntries.userId, userId)))
+      .returning({ id: t.timeEntries.id });
+    if (removed.length === 0) throw new NotFound();
+  }
+
+  /**
+   * Records an idle period within the entry. The entry's row is updated first (its idle total),
+   * which serializes concurrent additions to one entry on Postgres, so the overlap check that
+   * follows sees every period committed before it.
+   */
+  async addIdle(user: AuthUser, id: number, period: { start_time: string; end_time: string }) {
+    const start = toSecond(new Date(period.start_time));
+    const end = toSecond(new Date(period.end_time));
+    if (end <= start) throw ValidationFailed.field('end_time', END_BEFORE_START);
+    const seconds = (end.getTime() - start.getTime()) / 1000;
+    const now = new Date();
+    const { t } = this.store;
+    const entry = await this.store.transaction(function* (tx) {
+      const [row] = yield* rowsOf(
+        tx
+          .update(t.timeEntries)
+          .set({ idleSeconds: sql`${t.timeEntries.idleSeconds} + ${seconds}` })
+          .where(and(eq(t.timeEntries.id, id), eq(t.timeEntries.userId, user.id)))
+          .returning(),
+      );
+      if (!row) throw new NotFound();
+      if (start < row.startTime) throw ValidationFailed.field('start_time', 'The idle period starts before the time entry.');
+      if (end > (row.endTime ?? now)) {
+        const limit = row.endTime ? 'ends after the time entry' : 'ends in the future';
+        throw ValidationFailed.field('end_time', `The idle period ${limit}.`);
+      }
+      const [overlapping] = yield* rowsOf(
+        tx
+          .select()
+          .from(t.idleSessions)
+          .where(and(eq(t.idleSessions.timeEntryId, id), lt(t.idleSessions.startTime, end), gt(t.idleSessions.endTime, start)))
+          .orderBy(asc(t.idleSessions.startTime))
+          .limit(1),
+      );
+      if (overlapping) {
+        const other = `${overlapping.startTime.toISOString()} to ${overlapping.endTime.toISOString()}`;
+        throw ValidationFailed.field('non_field_errors', `The idle period overlaps one already recorded (${other}).`);
+      }
+      yield* rowsOf(tx.insert(t.idleSessions).values({ timeEntryId: id, startTime: start, endTime: end, createdAt: now }).returning());
+      return row;
+    });
+    return { entry, now };
+  }
+
+  /** One page of the user's entries, with the exact number of entries the filters match. */
+  async list(user: AuthUser, query: TimeEntryListQuery): Promise<TimeEntryPage> {
+    if (query.project !== undefined) await this.checkFilterProject(user.id, query.project);
+    const { db, t } = this.store;
+    const e = t.timeEntries;
+    const projectName = sql<string>`coalesce(${t.projects.title}, '')`;
+    const key = sortKeys(t, projectName)[parseOrdering(query.ordering).field];
+    const plan = planPage(key, e.id, query.ordering, query.cursor);
+    const matching = filterCondition(t, user.id, query as ListFilters);
+    const [rows, [{ total }]] = await Promise.all([
+      db
+        .select({ entry: e, projectName: t.projects.title, sortKey: key.expression as typeof projectName })
+        .from(e)
+        .leftJoin(t.projects, eq(t.projects.id, e.projectId))
+        .where(and(matching, plan.condition))
+        .orderBy(...plan.orderBy)
+        .limit(query.limit + 1),
+      db.select({ total: count() }).from(e).where(matching),
+    ]);
+    const hasMore = rows.length > query.limit;
+    const page = rows.slice(0, query.limit);
+    if (plan.walkingBack) page.reverse();
+    const first = page[0];
+    const last = page.at(-1);
+    const at = (row: (typeof page)[number]) => ({ sortKey: row.sortKey, id: row.entry.id });
+    // Walking forward, a page reached by a cursor has one before it; walking back, the page came from one after it.
+    const hasNext = plan.walkingBack ? plan.fromCursor : hasMore;
+    const hasPrevious = plan.walkingBack ? hasMore : plan.fromCursor;
+    const tagTitles = await this.tagTitlesOf(page.map((row) => row.entry.id));
+    return {
+      count: total,
+      items: page.map((row) => ({
+        entry: row.entry,
+        username: user.username,
+        projectName: row.projectName,
+        tagTitles: tagTitles.get(row.entry.id) ?? [],
+      })),
+      nextCursor: hasNext && last ? cursorAt(query.ordering, key, at(last)) : null,
+      previousCursor: hasPrevious && first ? cursorAt(query.ordering, key, at(first), true) : null,
+    };
+  }
+
+  /** The entry if it is the user's; NotFound otherwise, whether or not it exists. */
+  private async own(userId: number, id: number): Promise<TimeEntryRow> {
+    const { db, t } = this.store;
+    const [entry] = await db
+      .select()
+      .from(t.timeEntries)
+      .where(and(eq(t.timeEntries.id, id), eq(t.timeEntries.userId, userId)));
+    if (!entry) throw new NotFound();
+    return entry;
+  }
+
+  private async view(user: AuthUser, entry: TimeEntryRow): Promise<TimeEntryView> {
+    const { db, t } = this.store;
+    const [project] = entry.projectId
+      ? await db.select({ title: t.projects.title }).from(t.projects).where(eq(t.projects.id, entry.projectId))
+      : [];
+    const tagTitles = await this.tagTitlesOf([entry.id]);
+    return { entry, username: user.username, projectName: project?.title ?? null, tagTitles: tagTitles.get(entry.id) ?? [] };
+  }
+
+  /** Tag titles of each entry, by title: one query for a whole page. */
+  private async tagTitlesOf(entryIds: number[]): Promise<Map<number, string[]>> {
+    const titles = new Map<number, string[]>();
+    if (entryIds.length === 0) return titles;
+    const { db, t } = this.store;
+    const rows = await db
+      .select({ entryId: t.timeEntryTags.timeEntryId, title: t.tags.title })
+      .from(t.timeEntryTags)
+      .innerJoin(t.tags, eq(t.tags.id, t.timeEntryTags.tagId))
+      .where(inArray(t.timeEntryTags.timeEntryId, entryIds))
+      .orderBy(asc(t.tags.title));
+    for (const row of rows) titles.set(row.entryId, [...(titles.get(row.entryId) ?? []), row.title]);
+    return titles;
+  }
+
+  /** An entry's project: one the user is a member of (403); an id that names no project is a 400. */
+  private async checkProject(userId: number, projectId: number): Promise<void> {
+    try {
+      await this.projects.get(userId, projectId);
+    } catch (error) {
+      if (!(error instanceof NotFound)) throw error;
+      if (await this.projects.exists(projectId)) throw new Forbidden('You are not a member of this project.');
+      throw ValidationFailed.field('project', `Invalid pk "${projectId}" - object does not exist.`);
+    }
+  }
+
+  /** Filtering by a project the user is not a member of is a 403, whether or not it exists. */
+  private async checkFilterProject(userId: number, projectId: number): Promise<void> {
+    try {
+      await this.projects.get(userId, projectId);
+    } catch (error) {
+      if (error instanceof NotFound) throw new Forbidden('You are not a member of this project.');
+      throw error;
+    }
+  }
+
+  /** Tags must be the user's own: anyone else's id is reported as not existing. */
+  private async checkTags(userId: number, tagIds: number[]): Promise<void> {
+    if (tagIds.length === 0) return;
+    const { db, t } = this.store;
+    const own = await db
+      .select({ id: t.tags.id })
+      .from(t.tags)
+      .where(and(eq(t.tags.userId, userId), inArray(t.tags.id, tagIds)));
+    const found = new Set(own.map((tag) => tag.id));
+    const missing = [...new Set(tagIds)].filter((id) => !found.has(id));
+    if (missing.length > 0) throw ValidationFailed.field('tags', ...missing.map((id) => `Invalid pk "${id}" - object does not exist.`));
+  }
+
+  private async retryingStartRaces<T>(start: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await start();
+      } catch (error) {
+        if (!isUniqueViolation(error) || attempt >= START_ATTEMPTS) throw error;
+      }
+    }
+  }
+}
+
+function* stopRunning(tx: Db, t: Store['t'], userId: number, at: Date): Transaction<void> {
+  yield* rowsOf(
+    tx
+      .update(t.timeEntries)
+      .set({ endTime: at })
+      .where(and(eq(t.timeEntries.userId, userId), isNull(t.timeEntries.endTime)))
+      .returning({ id: t.timeEntries.id }),
+  );
+}
+
+function* replaceTags(tx: Db, t: Store['t'], entryId: number, tagIds: number[], clearFirst = false): Transaction<void> {
+  if (clearFirst) yield* rowsOf(tx.delete(t.timeEntryTags).where(eq(t.timeEntryTags.timeEntryId, entryId)).returning());
+  const unique = [...new Set(tagIds)];
+  if (unique.length === 0) return;
+  yield* rowsOf(
+    tx
+      .insert(t.timeEntryTags)
+      .values(unique.map((tagId) => ({ timeEntryId: entryId, tagId })))
+      .returning(),
+  );
+}
+
+/** Idle periods that would not lie within an entry running from `start` to `end` (or still running). */
+function outsideOf(t: Store['t'], start: Date, end: Date | null) {
+  const before = lt(t.idleSessions.startTime, start);
+  return end ? sql`(${before} or ${gt(t.idleSessions.endTime, end)})` : before;
+}

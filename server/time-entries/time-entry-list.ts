@@ -1,0 +1,114 @@
+import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { z } from 'zod';
+import { TIME_ENTRY_ORDERINGS, type TimeEntryListQuery, type TimeEntryOrdering } from '../../contract/time-entries';
+import type { Tables } from '../../db/open-database';
+import { ValidationFailed } from '../errors';
+import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
+import { reverse, rowsAfter, type SortDirection } from '../pagination/keyset';
+
+export type ListFilters = Omit<TimeEntryListQuery, 'ordering' | 'cursor' | 'limit'>;
+
+const DAY_MS = 86_400_000;
+const startOfDay = (day: string) => new Date(`${day}T00:00:00.000Z`);
+const startOfNextDay = (day: string) => new Date(startOfDay(day).getTime() + DAY_MS);
+
+/** The filters of the list (and of the summary and export) as one SQL condition on the user's entries. */
+export function filterCondition(t: Tables, userId: number, filters: ListFilters): SQL {
+  const e = t.timeEntries;
+  const f = filters;
+  return and(
+    eq(e.userId, userId),
+    // Days are UTC and inclusive: "before 2025-11-30" takes all of the 30th.
+    f.start_date_after === undefined ? undefined : gte(e.startTime, startOfDay(f.start_date_after)),
+    f.start_date_before === undefined ? undefined : lt(e.startTime, startOfNextDay(f.start_date_before)),
+    f.end_date_after === undefined ? undefined : gte(e.endTime, startOfDay(f.end_date_after)),
+    f.end_date_before === undefined ? undefined : lt(e.endTime, startOfNextDay(f.end_date_before)),
+    f.duration_min === undefined ? undefined : gte(e.durationSeconds, f.duration_min),
+    f.duration_max === undefined ? undefined : lte(e.durationSeconds, f.duration_max),
+    f.project === undefined ? undefined : eq(e.projectId, f.project),
+    f.is_active === undefined ? undefined : eq(e.isActive, f.is_active),
+    f.tags === undefined
+      ? undefined
+      : sql`exists (select 1 from ${t.timeEntryTags} where ${t.timeEntryTags.timeEntryId} = ${e.id} and ${inArray(t.timeEntryTags.tagId, f.tags)})`,
+  )!;
+}
+
+type Field = (typeof TIME_ENTRY_ORDERINGS)[number];
+
+/** A sort key: the expression the list orders by, and how its value travels in a cursor. */
+interface SortKey {
+  expression: SQLWrapper;
+  /** The value as the cursor carries it (JSON). */
+  toCursor(value: unknown): string | number | boolean;
+  /** The cursor's value bound as a query parameter the way the dialect stores it. */
+  bind(value: string | number | boolean): unknown;
+}
+
+/**
+ * Every ordering has a non-null key (running entries sort after finished ones by end and duration:
+ * see the *_key columns), so that a keyset page is one row-value comparison on an index.
+ */
+export function sortKeys(t: Tables, projectName: SQLWrapper): Record<Field, SortKey> {
+  const e = t.timeEntries;
+  const plain = (expression: SQLWrapper): SortKey => ({ expression, toCursor: (value) => value as string | number, bind: (value) => value });
+  return {
+    start_time: {
+      expression: e.startTime,
+      toCursor: (value) => (value as Date).getTime(),
+      bind: (value) => sql.param(new Date(Number(value)), e.startTime),
+    },
+    end_time: plain(e.endKey),
+    duration: plain(e.durationKey),
+    title: plain(e.title),
+    project_name: plain(projectName),
+    is_active: { expression: e.isActive, toCursor: (value) => Boolean(value), bind: (value) => sql.param(Boolean(value), e.isActive) },
+  };
+}
+
+export interface ParsedOrdering {
+  field: Field;
+  direction: SortDirection;
+}
+
+export const parseOrdering = (ordering: TimeEntryOrdering): ParsedOrdering =>
+  ordering.startsWith('-') ? { field: ordering.slice(1) as Field, direction: 'desc' } : { field: ordering as Field, direction: 'asc' };
+
+/** Where a page starts: after (or, walking back, before) the row with this key and id. */
+const PageCursor = z
+  .object({
+    o: z.string(),
+    k: z.union([z.string().max(500), z.number(), z.boolean()]),
+    i: z.number().int().min(1),
+    b: z.literal(true).optional(),
+  })
+  .strict();
+type PageCursor = z.infer<typeof PageCursor>;
+
+export interface PagePlan {
+  /** The condition that starts the page where the cursor says, if there is one. */
+  condition?: SQL;
+  /** The order to read the rows in (reversed when walking back). */
+  orderBy: SQL[];
+  walkingBack: boolean;
+  fromCursor: boolean;
+}
+
+/** Reads the cursor (a 400 when it was tampered with or belongs to another ordering) and plans the page's query. */
+export function planPage(key: SortKey, id: SQLWrapper, ordering: TimeEntryOrdering, cursor: string | undefined): PagePlan {
+  const { direction } = parseOrdering(ordering);
+  const position = cursor ? decodeCursor(cursor, PageCursor) : undefined;
+  if (position && position.o !== ordering) throw ValidationFailed.field('cursor', 'Invalid cursor.');
+  const walkingBack = position?.b === true;
+  const readDirection = walkingBack ? reverse(direction) : direction;
+  const by = readDirection === 'asc' ? asc : desc;
+  return {
+    condition: position && rowsAfter(key.expression, id, key.bind(position.k), position.i, readDirection),
+    orderBy: [by(key.expression as SQL), by(id as SQL)],
+    walkingBack,
+    fromCursor: position !== undefined,
+  };
+}
+
+/** The cursor of the page after `row` (or, with `back`, before it). */
+export const cursorAt = (ordering: TimeEntryOrdering, key: SortKey, row: { sortKey: unknown; id: number }, back = false): string =>
+  encodeCursor({ o: ordering, k: key.toCursor(row.sortKey), i: row.id, ...(back ? { b: true } : {}) } satisfies PageCursor);
