@@ -88,25 +88,28 @@ export type TimeEntryOrdering = z.infer<typeof Ordering>;
 
 export const TIME_ENTRIES_PAGE = { default: 20, max: 100 } as const;
 
-const ListQuery = z
-  .object({
-    start_date_after: extendApi(Day, { description: 'Started on or after this UTC day.' }).optional(),
-    start_date_before: extendApi(Day, { description: 'Started on or before this UTC day.' }).optional(),
-    end_date_after: extendApi(Day, { description: 'Ended on or after this UTC day (running entries never match).' }).optional(),
-    end_date_before: extendApi(Day, { description: 'Ended on or before this UTC day (running entries never match).' }).optional(),
-    duration_min: extendApi(DurationFilter, { description: 'At least this long (running entries never match).' }).optional(),
-    duration_max: extendApi(DurationFilter, { description: 'At most this long (running entries never match).' }).optional(),
-    project: extendApi(IntId, { description: 'A project the user is a member of (403 otherwise).' }).optional(),
-    tags: TagIdList.optional(),
-    is_active: BooleanFilter.optional(),
-    ordering: extendApi(Ordering, {
-      description:
-        'Sort field, `-` for descending; ties broken by id. Running entries sort after finished ones by `end_time` and `duration`.',
-    }).default('-start_time'),
-    cursor: extendApi(z.string().max(1000), { description: 'From `next` or `previous`; opaque.' }).optional(),
-    limit: z.coerce.number().int().min(1).max(TIME_ENTRIES_PAGE.max).default(TIME_ENTRIES_PAGE.default),
-  })
-  .strict();
+/** The filters of the list, which the summary and the export take too. */
+const Filters = z.object({
+  start_date_after: extendApi(Day, { description: 'Started on or after this UTC day.' }).optional(),
+  start_date_before: extendApi(Day, { description: 'Started on or before this UTC day.' }).optional(),
+  end_date_after: extendApi(Day, { description: 'Ended on or after this UTC day (running entries never match).' }).optional(),
+  end_date_before: extendApi(Day, { description: 'Ended on or before this UTC day (running entries never match).' }).optional(),
+  duration_min: extendApi(DurationFilter, { description: 'At least this long (running entries never match).' }).optional(),
+  duration_max: extendApi(DurationFilter, { description: 'At most this long (running entries never match).' }).optional(),
+  project: extendApi(IntId, { description: 'A project the user is a member of (403 otherwise).' }).optional(),
+  tags: TagIdList.optional(),
+  is_active: BooleanFilter.optional(),
+});
+export type TimeEntryFilters = z.infer<typeof Filters>;
+
+const ListQuery = Filters.extend({
+  ordering: extendApi(Ordering, {
+    description:
+      'Sort field, `-` for descending; ties broken by id. Running entries sort after finished ones by `end_time` and `duration`.',
+  }).default('-start_time'),
+  cursor: extendApi(z.string().max(1000), { description: 'From `next` or `previous`; opaque.' }).optional(),
+  limit: z.coerce.number().int().min(1).max(TIME_ENTRIES_PAGE.max).default(TIME_ENTRIES_PAGE.default),
+}).strict();
 export type TimeEntryListQuery = z.infer<typeof ListQuery>;
 
 const TimeEntryPage = z.object({
@@ -118,6 +121,28 @@ const TimeEntryPage = z.object({
 
 const EntryParams = z.object({ id: IntId });
 
+export const SUMMARY_GROUPS = ['project', 'tag', 'day'] as const;
+
+const Totals = z.object({
+  count: z.number().int(),
+  duration: extendApi(Duration, { description: 'Durations of the finished entries, added up.' }),
+  idle_duration: Duration,
+  actual_duration: extendApi(Duration, { description: 'The entries’ actual durations (a running one: so far), added up.' }),
+});
+
+const Summary = z.object({
+  group_by: z.enum(SUMMARY_GROUPS),
+  groups: z.array(
+    Totals.extend({
+      key: extendApi(z.union([z.number().int(), z.string()]).nullable(), {
+        description: 'The project or tag id, or the UTC day; null for entries without a project or tag.',
+      }),
+      label: extendApi(z.string(), { description: 'The project’s name, the tag’s title or the day.' }),
+    }),
+  ),
+  total: extendApi(Totals, { description: 'All matching entries, each counted once (an entry with two tags is in two tag groups).' }),
+});
+
 export const timeEntriesContract = c.router(
   {
     list: {
@@ -127,6 +152,27 @@ export const timeEntriesContract = c.router(
       description: 'Days are UTC and inclusive. Every malformed parameter is a 400 naming it.',
       query: ListQuery,
       responses: { 200: TimeEntryPage, ...errors.badRequest, ...errors.forbidden },
+    },
+    summary: {
+      method: 'GET',
+      path: '/api/time_entries/summary/',
+      summary: 'Totals of the matching entries per project, tag or UTC day',
+      query: Filters.extend({ group_by: z.enum(SUMMARY_GROUPS).default('project') }).strict(),
+      responses: { 200: Summary, ...errors.badRequest, ...errors.forbidden },
+    },
+    export: {
+      method: 'GET',
+      path: '/api/time_entries/export.csv',
+      summary: 'The matching entries as CSV (RFC 4180), newest first',
+      description:
+        'Streamed row by row, with a header row. Cells that a spreadsheet would read as a formula ' +
+        '(starting with `=`, `+`, `-`, `@`, tab or carriage return) are prefixed with `\'`.',
+      query: Filters.strict(),
+      responses: {
+        200: c.otherResponse({ contentType: 'text/csv; charset=utf-8', body: z.unknown() }),
+        ...errors.badRequest,
+        ...errors.forbidden,
+      },
     },
     start: {
       method: 'POST',
@@ -174,6 +220,15 @@ export const timeEntriesContract = c.router(
       pathParams: EntryParams,
       body: c.noBody(),
       responses: { 200: TimeEntry, ...errors.badRequest, ...errors.notFound },
+    },
+    restart: {
+      method: 'POST',
+      path: '/api/time_entries/:id/restart/',
+      summary: 'Start a new timer with the entry’s title, description, project and tags',
+      description: 'Like starting one: a running entry is stopped at the same instant.',
+      pathParams: EntryParams,
+      body: c.noBody(),
+      responses: { 201: TimeEntry, ...errors.forbidden, ...errors.notFound },
     },
     addIdle: {
       method: 'POST',

@@ -29,6 +29,7 @@ import { tagsRouter } from './tags/tags.router';
 import { TagsService } from './tags/tags.service';
 import { timeEntriesRouter } from './time-entries/time-entries.router';
 import { TimeEntriesService } from './time-entries/time-entries.service';
+import { TimeEntryReports } from './time-entries/time-entry-reports';
 import { InMemoryBus, type NotificationBus } from './realtime/bus';
 import { DeliveryHub, type DeliveryHubOptions } from './realtime/delivery-hub';
 
@@ -62,6 +63,7 @@ export interface Services {
   projects: ProjectsService;
   tags: TagsService;
   timeEntries: TimeEntriesService;
+  timeEntryReports: TimeEntryReports;
   notifications: NotificationsService;
   idempotency: IdempotencyService;
   hub: DeliveryHub;
@@ -82,6 +84,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
     projects,
     tags: new TagsService(store),
     timeEntries: new TimeEntriesService(store, projects),
+    timeEntryReports: new TimeEntryReports(store, projects),
     notifications,
     idempotency: new IdempotencyService(store),
     hub,
@@ -115,7 +118,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
       auth: authRouter(services.auth),
       projects: projectsRouter(services.projects),
       tags: tagsRouter(services.tags),
-      timeEntries: timeEntriesRouter(services.timeEntries),
+      timeEntries: timeEntriesRouter(services.timeEntries, services.timeEntryReports),
       notifications: notificationsRouter(services),
       health: healthRouter(services.health),
     }),

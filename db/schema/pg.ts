@@ -1,7 +1,7 @@
 // Postgres tables. db/schema/sqlite.ts declares the same tables and columns for SQLite;
 // test/db/schema-parity.test.ts keeps the two in step.
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, date, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const instant = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 const createdAt = () => instant('created_at').notNull();
@@ -122,6 +122,8 @@ export const timeEntries = pgTable(
       // (extract of a timestamptz is only stable; of an interval, immutable, as a generated column needs)
       sql`coalesce((extract(epoch from (end_time - to_timestamp(0))) * 1000)::bigint, ${OPEN_END_MS})`,
     ),
+    /** The UTC day the entry started on, YYYY-MM-DD (the summary's days). */
+    startDay: date('start_day', { mode: 'string' }).generatedAlwaysAs(sql`(start_time at time zone 'UTC')::date`),
     durationKey: integer('duration_key').generatedAlwaysAs(
       sql`coalesce(floor(extract(epoch from (end_time - start_time)))::integer, ${OPEN_DURATION_S})`,
     ),

@@ -111,6 +111,7 @@ export const timeEntries = sqliteTable(
     isActive: integer('is_active', { mode: 'boolean' }).generatedAlwaysAs(sql`end_time is null`, { mode: 'virtual' }),
     durationSeconds: integer('duration_seconds').generatedAlwaysAs(sql`(end_time - start_time) / 1000`, { mode: 'virtual' }),
     endKey: integer('end_key').generatedAlwaysAs(sql`coalesce(end_time, ${OPEN_END_MS})`, { mode: 'virtual' }),
+    startDay: text('start_day').generatedAlwaysAs(sql`strftime('%Y-%m-%d', start_time / 1000, 'unixepoch')`, { mode: 'virtual' }),
     durationKey: integer('duration_key').generatedAlwaysAs(sql`coalesce((end_time - start_time) / 1000, ${OPEN_DURATION_S})`, {
       mode: 'virtual',
     }),

@@ -46,6 +46,16 @@ export class ProjectsService {
     return project;
   }
 
+  /** A rule that needs the user to be a member of the project: 403 otherwise, whether or not it exists. */
+  async requireMember(userId: number, projectId: number): Promise<ProjectRow> {
+    try {
+      return await this.get(userId, projectId);
+    } catch (error) {
+      if (error instanceof NotFound) throw new Forbidden('You are not a member of this project.');
+      throw error;
+    }
+  }
+
   /** Whether any project has this id (for rules that tell "no such project" from "not yours"). */
   async exists(projectId: number): Promise<boolean> {
     const { db, t } = this.store;

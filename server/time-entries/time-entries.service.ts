@@ -5,7 +5,7 @@ import { rowsOf, type Db, type Store, type Transaction } from '../../db/open-dat
 import type { AuthUser } from '../auth/auth.service';
 import { Forbidden, NotFound, NotPossibleNow, ValidationFailed } from '../errors';
 import type { ProjectsService } from '../projects/projects.service';
-import { cursorAt, filterCondition, parseOrdering, planPage, sortKeys, type ListFilters } from './time-entry-list';
+import { cursorAt, filterCondition, parseOrdering, planPage, sortKeys, tagTitlesOf } from './time-entry-list';
 
 export type TimeEntryRow = Store['t']['timeEntries']['$inferSelect'];
 
@@ -20,13 +20,14 @@ export interface TimeEntryView {
 export interface TimeEntryInput {
   title: string;
   description: string;
-  project: number;
+  /** Null only when restarting an entry whose project was deleted since. */
+  project: number | null;
   tags: number[];
   start_time?: string;
   end_time?: string;
 }
 
-export type TimeEntryChanges = Partial<Omit<TimeEntryInput, 'start_time' | 'end_time'> & { start_time: string; end_time: string }>;
+export type TimeEntryChanges = Partial<Omit<TimeEntryInput, 'project' | 'start_time' | 'end_time'> & { project: number; start_time: string; end_time: string }>;
 
 export interface TimeEntryPage {
   count: number;
@@ -55,7 +56,7 @@ export class TimeEntriesService {
    * user is stopped at the same instant, in the same transaction as the new one is written.
    */
   async start(user: AuthUser, input: TimeEntryInput): Promise<TimeEntryView> {
-    await this.checkProject(user.id, input.project);
+    if (input.project !== null) await this.checkProject(user.id, input.project);
     await this.checkTags(user.id, input.tags);
     const now = new Date();
     const startTime = input.start_time ? new Date(input.start_time) : now;
@@ -83,6 +84,19 @@ export class TimeEntriesService {
       }),
     );
     return this.view(user, entry);
+  }
+
+  /** A new running entry with the title, description, project and tags of an earlier one ("continue"). */
+  async restart(user: AuthUser, id: number): Promise<TimeEntryView> {
+    const earlier = await this.own(user.id, id);
+    const { db, t } = this.store;
+    const tags = await db.select({ id: t.timeEntryTags.tagId }).from(t.timeEntryTags).where(eq(t.timeEntryTags.timeEntryId, id));
+    return this.start(user, {
+      title: earlier.title,
+      description: earlier.description,
+      project: earlier.projectId,
+      tags: tags.map((tag) => tag.id),
+    });
   }
 
   async get(user: AuthUser, id: number): Promise<TimeEntryView> {
@@ -208,13 +222,13 @@ export class TimeEntriesService {
 
   /** One page of the user's entries, with the exact number of entries the filters match. */
   async list(user: AuthUser, query: TimeEntryListQuery): Promise<TimeEntryPage> {
-    if (query.project !== undefined) await this.checkFilterProject(user.id, query.project);
+    if (query.project !== undefined) await this.projects.requireMember(user.id, query.project);
     const { db, t } = this.store;
     const e = t.timeEntries;
     const projectName = sql<string>`coalesce(${t.projects.title}, '')`;
     const key = sortKeys(t, projectName)[parseOrdering(query.ordering).field];
     const plan = planPage(key, e.id, query.ordering, query.cursor);
-    const matching = filterCondition(t, user.id, query as ListFilters);
+    const matching = filterCondition(t, user.id, query);
     const [rows, [{ total }]] = await Promise.all([
       db
         .select({ entry: e, projectName: t.projects.title, sortKey: key.expression as typeof projectName })
@@ -234,7 +248,7 @@ export class TimeEntriesService {
     // Walking forward, a page reached by a cursor has one before it; walking back, the page came from one after it.
     const hasNext = plan.walkingBack ? plan.fromCursor : hasMore;
     const hasPrevious = plan.walkingBack ? hasMore : plan.fromCursor;
-    const tagTitles = await this.tagTitlesOf(page.map((row) => row.entry.id));
+    const tagTitles = await tagTitlesOf(this.store, page.map((row) => row.entry.id));
     return {
       count: total,
       items: page.map((row) => ({
@@ -264,23 +278,8 @@ export class TimeEntriesService {
     const [project] = entry.projectId
       ? await db.select({ title: t.projects.title }).from(t.projects).where(eq(t.projects.id, entry.projectId))
       : [];
-    const tagTitles = await this.tagTitlesOf([entry.id]);
+    const tagTitles = await tagTitlesOf(this.store, [entry.id]);
     return { entry, username: user.username, projectName: project?.title ?? null, tagTitles: tagTitles.get(entry.id) ?? [] };
-  }
-
-  /** Tag titles of each entry, by title: one query for a whole page. */
-  private async tagTitlesOf(entryIds: number[]): Promise<Map<number, string[]>> {
-    const titles = new Map<number, string[]>();
-    if (entryIds.length === 0) return titles;
-    const { db, t } = this.store;
-    const rows = await db
-      .select({ entryId: t.timeEntryTags.timeEntryId, title: t.tags.title })
-      .from(t.timeEntryTags)
-      .innerJoin(t.tags, eq(t.tags.id, t.timeEntryTags.tagId))
-      .where(inArray(t.timeEntryTags.timeEntryId, entryIds))
-      .orderBy(asc(t.tags.title));
-    for (const row of rows) titles.set(row.entryId, [...(titles.get(row.entryId) ?? []), row.title]);
-    return titles;
   }
 
   /** An entry's project: one the user is a member of (403); an id that names no project is a 400. */
@@ -291,16 +290,6 @@ export class TimeEntriesService {
       if (!(error instanceof NotFound)) throw error;
       if (await this.projects.exists(projectId)) throw new Forbidden('You are not a member of this project.');
       throw ValidationFailed.field('project', `Invalid pk "${projectId}" - object does not exist.`);
-    }
-  }
-
-  /** Filtering by a project the user is not a member of is a 403, whether or not it exists. */
-  private async checkFilterProject(userId: number, projectId: number): Promise<void> {
-    try {
-      await this.projects.get(userId, projectId);
-    } catch (error) {
-      if (error instanceof NotFound) throw new Forbidden('You are not a member of this project.');
-      throw error;
     }
   }
 

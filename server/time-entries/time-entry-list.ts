@@ -1,19 +1,17 @@
 import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { z } from 'zod';
-import { TIME_ENTRY_ORDERINGS, type TimeEntryListQuery, type TimeEntryOrdering } from '../../contract/time-entries';
-import type { Tables } from '../../db/open-database';
+import { TIME_ENTRY_ORDERINGS, type TimeEntryFilters, type TimeEntryOrdering } from '../../contract/time-entries';
+import type { Store, Tables } from '../../db/open-database';
 import { ValidationFailed } from '../errors';
 import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
 import { reverse, rowsAfter, type SortDirection } from '../pagination/keyset';
-
-export type ListFilters = Omit<TimeEntryListQuery, 'ordering' | 'cursor' | 'limit'>;
 
 const DAY_MS = 86_400_000;
 const startOfDay = (day: string) => new Date(`${day}T00:00:00.000Z`);
 const startOfNextDay = (day: string) => new Date(startOfDay(day).getTime() + DAY_MS);
 
 /** The filters of the list (and of the summary and export) as one SQL condition on the user's entries. */
-export function filterCondition(t: Tables, userId: number, filters: ListFilters): SQL {
+export function filterCondition(t: Tables, userId: number, filters: TimeEntryFilters): SQL {
   const e = t.timeEntries;
   const f = filters;
   return and(
@@ -112,3 +110,18 @@ export function planPage(key: SortKey, id: SQLWrapper, ordering: TimeEntryOrderi
 /** The cursor of the page after `row` (or, with `back`, before it). */
 export const cursorAt = (ordering: TimeEntryOrdering, key: SortKey, row: { sortKey: unknown; id: number }, back = false): string =>
   encodeCursor({ o: ordering, k: key.toCursor(row.sortKey), i: row.id, ...(back ? { b: true } : {}) } satisfies PageCursor);
+
+/** Tag titles of each entry, by title: one query for a whole page. */
+export async function tagTitlesOf(store: Store, entryIds: number[]): Promise<Map<number, string[]>> {
+  const titles = new Map<number, string[]>();
+  if (entryIds.length === 0) return titles;
+  const { db, t } = store;
+  const rows = await db
+    .select({ entryId: t.timeEntryTags.timeEntryId, title: t.tags.title })
+    .from(t.timeEntryTags)
+    .innerJoin(t.tags, eq(t.tags.id, t.timeEntryTags.tagId))
+    .where(inArray(t.timeEntryTags.timeEntryId, entryIds))
+    .orderBy(asc(t.tags.title));
+  for (const row of rows) titles.set(row.entryId, [...(titles.get(row.entryId) ?? []), row.title]);
+  return titles;
+}

@@ -1,3 +1,4 @@
+import type { GroupTotals, SummaryGroup, Totals } from './time-entry-reports';
 import type { TimeEntryRow, TimeEntryView } from './time-entries.service';
 
 /** Seconds as `HH:MM:SS`; hours may pass 24. */
@@ -33,3 +34,36 @@ export const serializeIdleRecorded = (entry: TimeEntryRow, now: Date) => ({
   total_idle_duration: formatDuration(entry.idleSeconds),
   actual_duration: formatDuration(actualSeconds(entry, now)),
 });
+
+const serializeTotals = (totals: Totals) => ({
+  count: totals.count,
+  duration: formatDuration(totals.durationSeconds),
+  idle_duration: formatDuration(totals.idleSeconds),
+  actual_duration: formatDuration(totals.actualSeconds),
+});
+
+export const serializeSummary = (summary: { groupBy: SummaryGroup; groups: GroupTotals[]; total: Totals }) => ({
+  group_by: summary.groupBy,
+  groups: summary.groups.map((group) => ({ key: group.key, label: group.label, ...serializeTotals(group) })),
+  total: serializeTotals(summary.total),
+});
+
+/** The CSV export's columns: the entry as the API shows it, tags joined by ", ". */
+export const CSV_COLUMNS = [
+  'id',
+  'title',
+  'description',
+  'project',
+  'tags',
+  'start_time',
+  'end_time',
+  'duration',
+  'idle_duration',
+  'actual_duration',
+  'is_active',
+] as const;
+
+export function csvRecordOf(view: TimeEntryView, now = new Date()): Record<(typeof CSV_COLUMNS)[number], string | number | boolean | null> {
+  const entry = serializeTimeEntry(view, now);
+  return { ...entry, tags: entry.tags.join(', ') };
+}

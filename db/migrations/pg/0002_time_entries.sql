@@ -20,6 +20,7 @@ CREATE TABLE "time_entries" (
 	"is_active" boolean GENERATED ALWAYS AS (end_time is null) STORED,
 	"duration_seconds" integer GENERATED ALWAYS AS (floor(extract(epoch from (end_time - start_time)))::integer) STORED,
 	"end_key" bigint GENERATED ALWAYS AS (coalesce((extract(epoch from (end_time - to_timestamp(0))) * 1000)::bigint, 9007199254740991)) STORED,
+	"start_day" date GENERATED ALWAYS AS ((start_time at time zone 'UTC')::date) STORED,
 	"duration_key" integer GENERATED ALWAYS AS (coalesce(floor(extract(epoch from (end_time - start_time)))::integer, 2147483647)) STORED
 );
 --> statement-breakpoint

@@ -22,6 +22,7 @@ CREATE TABLE `time_entries` (
 	`is_active` integer GENERATED ALWAYS AS (end_time is null) VIRTUAL,
 	`duration_seconds` integer GENERATED ALWAYS AS ((end_time - start_time) / 1000) VIRTUAL,
 	`end_key` integer GENERATED ALWAYS AS (coalesce(end_time, 9007199254740991)) VIRTUAL,
+	`start_day` text GENERATED ALWAYS AS (strftime('%Y-%m-%d', start_time / 1000, 'unixepoch')) VIRTUAL,
 	`duration_key` integer GENERATED ALWAYS AS (coalesce((end_time - start_time) / 1000, 2147483647)) VIRTUAL,
 	FOREIGN KEY (`user_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade,
 	FOREIGN KEY (`project_id`) REFERENCES `projects`(`id`) ON UPDATE no action ON DELETE set null
