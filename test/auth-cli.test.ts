@@ -82,9 +82,13 @@ describe.each(dialects)('cli create-user [%s]', (dialect) => {
     return (await http.get('/auth/users/me/').set('Authorization', `Token ${login.body.auth_token}`).expect(200)).body;
   }
 
-  const admin = uniqueName('cli_admin');
+  const userCount = async () => {
+    const { db, t } = store;
+    return (await db.select({ id: t.users.id }).from(t.users)).length;
+  };
 
   it('creates an admin and a plain user that can log in', async () => {
+    const admin = uniqueName('cli_admin');
     const plain = uniqueName('cli_plain');
     const [made, madePlain] = await Promise.all([
       cli('create-user', '--username', admin, '--password', STRONG_PASSWORD, '--admin', '--first-name', 'Zoë', '--last-name', '山田'),
@@ -113,15 +117,19 @@ describe.each(dialects)('cli create-user [%s]', (dialect) => {
   });
 
   it('refuses a duplicate username and keeps the existing password', async () => {
-    expect(await findUser(admin)).toHaveLength(1); // made by the previous test
-    const dup = await cli('create-user', '--username', admin, '--password', 'a different password', '--admin');
+    const existing = uniqueName('cli_existing');
+    await services.auth.register({ username: existing, password: STRONG_PASSWORD });
+    const dup = await cli('create-user', '--username', existing, '--password', 'a different password', '--admin');
     expect(dup.code).not.toBe(0);
     expect(dup.stderr).toContain('username: A user with that username already exists.');
-    expect(await findUser(admin)).toHaveLength(1);
-    expect(await me(admin, STRONG_PASSWORD)).toMatchObject({ username: admin, is_admin: true });
+    expect(dup.stdout).toBe('');
+    expect(await findUser(existing)).toHaveLength(1);
+    // Neither the password nor the admin flag changed.
+    expect(await me(existing, STRONG_PASSWORD)).toMatchObject({ username: existing, is_admin: false });
   });
 
   it('refuses weak passwords and bad usage with a message on stderr and creates nothing', async () => {
+    const before = await userCount();
     const weak = uniqueName('cli_weak');
     const numeric = uniqueName('cli_numeric');
     const noPassword = uniqueName('cli_nopass');
@@ -148,7 +156,6 @@ describe.each(dialects)('cli create-user [%s]', (dialect) => {
     for (const result of [short, digits, missing, unknownOption, unknownCommand, badName]) expect(result.stdout).toBe('');
 
     for (const username of [weak, numeric, noPassword]) expect(await findUser(username)).toHaveLength(0);
-    const { db, t } = store;
-    expect(await db.select({ id: t.users.id }).from(t.users)).toHaveLength(2);
+    expect(await userCount()).toBe(before);
   });
 });
