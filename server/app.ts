@@ -30,6 +30,7 @@ import { TagsService } from './tags/tags.service';
 import { timeEntriesRouter } from './time-entries/time-entries.router';
 import { TimeEntriesService } from './time-entries/time-entries.service';
 import { TimeEntryReports } from './time-entries/time-entry-reports';
+import { LongTimerWarnings } from './time-entries/long-timer-warnings';
 import { InMemoryBus, type NotificationBus } from './realtime/bus';
 import { DeliveryHub, type DeliveryHubOptions } from './realtime/delivery-hub';
 
@@ -64,6 +65,8 @@ export interface Services {
   tags: TagsService;
   timeEntries: TimeEntriesService;
   timeEntryReports: TimeEntryReports;
+  /** Started by the process (server/main.ts), not by the app: tests sweep by hand. */
+  longTimers: LongTimerWarnings;
   notifications: NotificationsService;
   idempotency: IdempotencyService;
   hub: DeliveryHub;
@@ -85,6 +88,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
     tags: new TagsService(store),
     timeEntries: new TimeEntriesService(store, projects),
     timeEntryReports: new TimeEntryReports(store, projects),
+    longTimers: new LongTimerWarnings(store, notifications, logger),
     notifications,
     idempotency: new IdempotencyService(store),
     hub,
