@@ -63,6 +63,8 @@ class NotificationStream {
   private closed = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private unsubscribe: () => void = () => {};
+  /** Kept: the response lets go of its socket when it closes, and a late write callback asks after it. */
+  private socket: Response['socket'] = null;
 
   constructor(
     private readonly userId: number,
@@ -75,6 +77,7 @@ class NotificationStream {
   ) {}
 
   start(): void {
+    this.socket = this.res.socket;
     this.res.once('close', () => this.close());
     // The client left while the request was being authenticated: 'close' has been emitted already.
     if (this.res.destroyed) return this.close();
@@ -114,7 +117,9 @@ class NotificationStream {
     this.res.write(event, (error) => {
       // Already abandoned by close(): the claim may belong to another connection by now.
       if (!this.unconfirmed.delete(row.id)) return;
-      if (error) this.claims.abandon(this.userId, [row.id]);
+      // Node calls back without an error also for a write still in progress when the client reset
+      // the connection: the socket is destroyed by then, and the event may never have reached it.
+      if (error || this.socket?.destroyed) this.claims.abandon(this.userId, [row.id]);
       else void this.confirm(row.id);
     });
   }
