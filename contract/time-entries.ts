@@ -89,7 +89,7 @@ export type TimeEntryOrdering = z.infer<typeof Ordering>;
 export const TIME_ENTRIES_PAGE = { default: 20, max: 100 } as const;
 
 /** The filters of the list, which the summary and the export take too. */
-const Filters = z.object({
+export const TimeEntryFilterFields = z.object({
   start_date_after: extendApi(Day, { description: 'Started on or after this UTC day.' }).optional(),
   start_date_before: extendApi(Day, { description: 'Started on or before this UTC day.' }).optional(),
   end_date_after: extendApi(Day, { description: 'Ended on or after this UTC day (running entries never match).' }).optional(),
@@ -100,9 +100,9 @@ const Filters = z.object({
   tags: TagIdList.optional(),
   is_active: BooleanFilter.optional(),
 });
-export type TimeEntryFilters = z.infer<typeof Filters>;
+export type TimeEntryFilters = z.infer<typeof TimeEntryFilterFields>;
 
-const ListQuery = Filters.extend({
+const ListQuery = TimeEntryFilterFields.extend({
   ordering: extendApi(Ordering, {
     description:
       'Sort field, `-` for descending; ties broken by id. Running entries sort after finished ones by `end_time` and `duration`.',
@@ -157,7 +157,7 @@ export const timeEntriesContract = c.router(
       method: 'GET',
       path: '/api/time_entries/summary/',
       summary: 'Totals of the matching entries per project, tag or UTC day',
-      query: Filters.extend({ group_by: z.enum(SUMMARY_GROUPS).default('project') }).strict(),
+      query: TimeEntryFilterFields.extend({ group_by: z.enum(SUMMARY_GROUPS).default('project') }).strict(),
       responses: { 200: Summary, ...errors.badRequest, ...errors.forbidden },
     },
     export: {
@@ -167,7 +167,7 @@ export const timeEntriesContract = c.router(
       description:
         'Streamed row by row, with a header row. Cells that a spreadsheet would read as a formula ' +
         '(starting with `=`, `+`, `-`, `@`, tab or carriage return) are prefixed with `\'`.',
-      query: Filters.strict(),
+      query: TimeEntryFilterFields.strict(),
       responses: {
         200: c.otherResponse({ contentType: 'text/csv; charset=utf-8', body: z.unknown() }),
         ...errors.badRequest,

@@ -162,3 +162,15 @@ export const idleSessions = pgTable(
   },
   (t) => [index('idle_sessions_entry_start_idx').on(t.timeEntryId, t.startTime)],
 );
+
+/**
+ * How many time entries each user has, kept by triggers on time_entries (see the migration
+ * 0003_time_entry_counts) in the same transaction as every insert and delete, so that the list's
+ * unfiltered `count` is one row read instead of a count over all of a heavy user's entries.
+ */
+export const timeEntryCounts = pgTable('time_entry_counts', {
+  userId: integer('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  entries: integer('entries').notNull(),
+});

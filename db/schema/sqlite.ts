@@ -149,3 +149,11 @@ export const idleSessions = sqliteTable(
   },
   (t) => [index('idle_sessions_entry_start_idx').on(t.timeEntryId, t.startTime)],
 );
+
+/** As in pg.ts: kept by triggers on time_entries (migration 0003_time_entry_counts). */
+export const timeEntryCounts = sqliteTable('time_entry_counts', {
+  userId: integer('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  entries: integer('entries').notNull(),
+});

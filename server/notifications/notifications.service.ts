@@ -84,10 +84,19 @@ export class NotificationsService {
 
   /** Newest first, with the cursor of the next page when there is one. */
   async list(userId: number, filter: ListFilter): Promise<{ items: NotificationRow[]; nextCursor: string | null }> {
+    const rows = await this.pageQuery(userId, filter);
+    const items = rows.slice(0, filter.limit);
+    const last = items.at(-1);
+    const nextCursor = rows.length > filter.limit && last ? encodeCursor({ at: last.createdAt.getTime(), id: last.id }) : null;
+    return { items, nextCursor };
+  }
+
+  /** The query of one page of the list (limit + 1 rows, to tell whether another page follows). */
+  pageQuery(userId: number, filter: ListFilter) {
     const { db, t } = this.store;
     const n = t.notifications;
     const after = filter.cursor ? decodeCursor(filter.cursor, ListCursor) : undefined;
-    const rows = await db
+    return db
       .select()
       .from(n)
       .where(
@@ -100,10 +109,6 @@ export class NotificationsService {
       )
       .orderBy(desc(n.createdAt), desc(n.id))
       .limit(filter.limit + 1);
-    const items = rows.slice(0, filter.limit);
-    const last = items.at(-1);
-    const nextCursor = rows.length > filter.limit && last ? encodeCursor({ at: last.createdAt.getTime(), id: last.id }) : null;
-    return { items, nextCursor };
   }
 
   async get(userId: number, id: string): Promise<NotificationRow> {

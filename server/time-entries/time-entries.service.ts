@@ -1,11 +1,11 @@
-import { and, asc, count, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
-import type { TimeEntryListQuery } from '../../contract/time-entries';
+import { and, asc, count, eq, gt, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import type { TimeEntryFilters, TimeEntryListQuery } from '../../contract/time-entries';
 import { isUniqueViolation } from '../../db/errors';
 import { rowsOf, type Db, type Store, type Transaction } from '../../db/open-database';
 import type { AuthUser } from '../auth/auth.service';
 import { Forbidden, NotFound, NotPossibleNow, ValidationFailed } from '../errors';
 import type { ProjectsService } from '../projects/projects.service';
-import { cursorAt, filterCondition, parseOrdering, planPage, sortKeys, tagTitlesOf } from './time-entry-list';
+import { cursorAt, isFiltered, pageQuery, tagTitlesOf } from './time-entry-list';
 
 export type TimeEntryRow = Store['t']['timeEntries']['$inferSelect'];
 
@@ -223,22 +223,8 @@ export class TimeEntriesService {
   /** One page of the user's entries, with the exact number of entries the filters match. */
   async list(user: AuthUser, query: TimeEntryListQuery): Promise<TimeEntryPage> {
     if (query.project !== undefined) await this.projects.requireMember(user.id, query.project);
-    const { db, t } = this.store;
-    const e = t.timeEntries;
-    const projectName = sql<string>`coalesce(${t.projects.title}, '')`;
-    const key = sortKeys(t, projectName)[parseOrdering(query.ordering).field];
-    const plan = planPage(key, e.id, query.ordering, query.cursor);
-    const matching = filterCondition(t, user.id, query);
-    const [rows, [{ total }]] = await Promise.all([
-      db
-        .select({ entry: e, projectName: t.projects.title, sortKey: key.expression as typeof projectName })
-        .from(e)
-        .leftJoin(t.projects, eq(t.projects.id, e.projectId))
-        .where(and(matching, plan.condition))
-        .orderBy(...plan.orderBy)
-        .limit(query.limit + 1),
-      db.select({ total: count() }).from(e).where(matching),
-    ]);
+    const { rows: pageRows, key, plan, matching } = pageQuery(this.store, user.id, query);
+    const [rows, total] = await Promise.all([pageRows, this.countMatching(user.id, query, matching)]);
     const hasMore = rows.length > query.limit;
     const page = rows.slice(0, query.limit);
     if (plan.walkingBack) page.reverse();
@@ -260,6 +246,21 @@ export class TimeEntriesService {
       nextCursor: hasNext && last ? cursorAt(query.ordering, key, at(last)) : null,
       previousCursor: hasPrevious && first ? cursorAt(query.ordering, key, at(first), true) : null,
     };
+  }
+
+  /**
+   * The exact number of entries the filters match. Unfiltered, it is the count the database keeps
+   * per user (time_entry_counts), one row whatever the user's size; filtered, a count that the
+   * filter's index narrows.
+   */
+  private async countMatching(userId: number, filters: TimeEntryFilters, matching: SQL): Promise<number> {
+    const { db, t } = this.store;
+    if (!isFiltered(filters)) {
+      const [kept] = await db.select({ entries: t.timeEntryCounts.entries }).from(t.timeEntryCounts).where(eq(t.timeEntryCounts.userId, userId));
+      return kept?.entries ?? 0;
+    }
+    const [{ total }] = await db.select({ total: count() }).from(t.timeEntries).where(matching);
+    return total;
   }
 
   /** The entry if it is the user's; NotFound otherwise, whether or not it exists. */

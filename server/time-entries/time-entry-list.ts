@@ -1,6 +1,12 @@
 import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { z } from 'zod';
-import { TIME_ENTRY_ORDERINGS, type TimeEntryFilters, type TimeEntryOrdering } from '../../contract/time-entries';
+import {
+  TIME_ENTRY_ORDERINGS,
+  TimeEntryFilterFields,
+  type TimeEntryFilters,
+  type TimeEntryListQuery,
+  type TimeEntryOrdering,
+} from '../../contract/time-entries';
 import type { Store, Tables } from '../../db/open-database';
 import { ValidationFailed } from '../errors';
 import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
@@ -30,6 +36,10 @@ export function filterCondition(t: Tables, userId: number, filters: TimeEntryFil
       : sql`exists (select 1 from ${t.timeEntryTags} where ${t.timeEntryTags.timeEntryId} = ${e.id} and ${inArray(t.timeEntryTags.tagId, f.tags)})`,
   )!;
 }
+
+/** Whether any filter narrows the list (ordering, cursor and limit do not). */
+export const isFiltered = (filters: TimeEntryFilters) =>
+  Object.keys(TimeEntryFilterFields.shape).some((name) => filters[name as keyof TimeEntryFilters] !== undefined);
 
 type Field = (typeof TIME_ENTRY_ORDERINGS)[number];
 
@@ -124,4 +134,25 @@ export async function tagTitlesOf(store: Store, entryIds: number[]): Promise<Map
     .orderBy(asc(t.tags.title));
   for (const row of rows) titles.set(row.entryId, [...(titles.get(row.entryId) ?? []), row.title]);
   return titles;
+}
+
+/**
+ * The query of one page of the list (limit + 1 rows, to tell whether another page follows), with
+ * what the page's answer needs: the sort key, the plan and the filters' condition (for the count).
+ */
+export function pageQuery(store: Store, userId: number, query: TimeEntryListQuery) {
+  const { db, t } = store;
+  const e = t.timeEntries;
+  const projectName = sql<string>`coalesce(${t.projects.title}, '')`;
+  const key = sortKeys(t, projectName)[parseOrdering(query.ordering).field];
+  const plan = planPage(key, e.id, query.ordering, query.cursor);
+  const matching = filterCondition(t, userId, query);
+  const rows = db
+    .select({ entry: e, projectName: t.projects.title, sortKey: key.expression as typeof projectName })
+    .from(e)
+    .leftJoin(t.projects, eq(t.projects.id, e.projectId))
+    .where(and(matching, plan.condition))
+    .orderBy(...plan.orderBy)
+    .limit(query.limit + 1);
+  return { rows, key, plan, matching };
 }
