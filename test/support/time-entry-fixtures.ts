@@ -97,6 +97,24 @@ export function timeEntryApi(ctx: ApiContext) {
       return pages;
     },
 
+    /** A new user with a project of their own ("Web Application") and two tags. */
+    async setUp() {
+      const user = await ctx.createUser();
+      const project = await api.project(user, 'Web Application');
+      const frontend = await api.tag(user, 'frontend');
+      const development = await api.tag(user, 'development');
+      return { user, project, frontend, development };
+    },
+
+    /** Runs a request that must be refused with `status`, and checks that the user's rows did not change. */
+    async refused(user: TestUser, request: () => PromiseLike<{ status: number; body: unknown }>, status: number) {
+      const before = await api.snapshot(user.id);
+      const res = await request();
+      expect(res.status, JSON.stringify(res.body)).toBe(status);
+      expect(await api.snapshot(user.id)).toEqual(before);
+      return res.body as Record<string, unknown>;
+    },
+
     /**
      * Everything the database holds for the user's entries: the entries, their tag links and idle
      * periods. Equal before and after a refused request shows that it changed nothing.
