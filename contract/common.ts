@@ -65,6 +65,21 @@ export const IntId = extendApi(z.string().regex(/^[1-9]\d{0,9}$/).transform(Numb
 /** `true` or `false` in a query string. */
 export const BooleanFilter = z.enum(['true', 'false']).transform((value) => value === 'true');
 
+/**
+ * A page size in a query string: plain digits only (no ` 5`, `1e1` or `0x10`, which Number() would
+ * take), 1 to `max`, `fallback` when absent.
+ */
+export const PageLimit = (fallback: number, max: number) =>
+  extendApi(
+    z
+      .string()
+      .regex(/^\d{1,6}$/, 'A valid integer is required.')
+      .transform(Number)
+      .pipe(z.number().int().min(1).max(max))
+      .default(String(fallback)),
+    { type: 'integer', minimum: 1, maximum: max, default: fallback },
+  );
+
 export const Title = z.string().trim().min(1).max(200);
 export const Description = z.string().max(5000);
 

@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, BooleanFilter, Detail, errors, IdField, Timestamp, type RouteAccess } from './common';
+import { authenticatedErrors, BooleanFilter, Detail, errors, IdField, PageLimit, Timestamp, type RouteAccess } from './common';
 
 const c = initContract();
 
@@ -76,7 +76,7 @@ export const notificationsContract = c.router(
         .object({
           delivered: BooleanFilter.optional(),
           read: BooleanFilter.optional(),
-          limit: z.coerce.number().int().min(1).max(100).default(50),
+          limit: PageLimit(50, 100),
           cursor: z.string().max(200).optional(),
         })
         .strict(),

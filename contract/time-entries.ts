@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, BooleanFilter, Description, Duration, errors, IdField, IntId, Timestamp, Title } from './common';
+import { authenticatedErrors, BooleanFilter, Description, Duration, errors, IdField, IntId, PageLimit, Timestamp, Title } from './common';
 
 const c = initContract();
 
@@ -22,8 +22,17 @@ export const TimeEntry = z.object({
   }),
 });
 
-/** An instant in a body: ISO 8601 with `Z` or an offset. */
-const Instant = extendApi(z.string().datetime({ offset: true }), { example: '2025-11-29T14:30:00.000Z' });
+/** 0001-01-01T00:00:00Z: there is no year 0 in Postgres (nor in the calendar). */
+const FIRST_INSTANT = -62_135_596_800_000;
+
+/** An instant in a body: ISO 8601 with `Z` or an offset, from the year 1. */
+const Instant = extendApi(
+  z
+    .string()
+    .datetime({ offset: true })
+    .refine((value) => Date.parse(value) >= FIRST_INSTANT, 'Enter a time from the year 1 on.'),
+  { example: '2025-11-29T14:30:00.000Z' },
+);
 const TagIds = extendApi(z.array(IdField).max(50), { description: 'Ids of the user’s own tags.' });
 
 const CreateTimeEntry = z
@@ -50,14 +59,23 @@ const IdleRecorded = z.object({
   actual_duration: Duration,
 });
 
+/** A day of the calendar from the year 1 (no 2025-02-30, no year 0: Postgres has none). */
+function isRealDay(day: string): boolean {
+  const time = Date.parse(`${day}T00:00:00Z`);
+  return !day.startsWith('0000') && !Number.isNaN(time) && new Date(time).toISOString().startsWith(day);
+}
+
 /** A UTC day, YYYY-MM-DD. */
 const Day = extendApi(
   z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'Enter a date as YYYY-MM-DD.')
-    .refine((day) => !Number.isNaN(Date.parse(`${day}T00:00:00Z`)) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day), 'Enter a real date.'),
+    .refine(isRealDay, 'Enter a real date.'),
   { example: '2025-11-29' },
 );
+
+/** The longest duration a column holds (2^31-1 s, 68 years): a larger filter value means the same. */
+const MAX_DURATION_SECONDS = 2_147_483_647;
 
 /** A duration filter: `HH:MM:SS` or whole seconds, as seconds. */
 const DurationFilter = extendApi(
@@ -65,9 +83,8 @@ const DurationFilter = extendApi(
     .string()
     .regex(/^(\d{1,9}|\d{1,6}:[0-5]\d:[0-5]\d)$/, 'Enter a duration as HH:MM:SS or whole seconds.')
     .transform((value) => {
-      if (!value.includes(':')) return Number(value);
-      const [hours, minutes, seconds] = value.split(':').map(Number);
-      return hours * 3600 + minutes * 60 + seconds;
+      const [hours, minutes, seconds] = value.includes(':') ? value.split(':').map(Number) : [0, 0, Number(value)];
+      return Math.min(hours * 3600 + minutes * 60 + seconds, MAX_DURATION_SECONDS);
     }),
   { example: '01:30:00' },
 );
@@ -77,7 +94,7 @@ const TagIdList = extendApi(
     .string()
     .regex(/^[1-9]\d{0,9}(,[1-9]\d{0,9}){0,49}$/, 'Enter tag ids separated by commas.')
     .transform((value) => [...new Set(value.split(',').map(Number))])
-    .pipe(z.array(IdField)),
+    .refine((ids) => ids.every((id) => IdField.safeParse(id).success), 'Enter tag ids that exist.'),
   { description: 'Comma-separated tag ids: entries that carry any of them.', example: '3,7' },
 );
 
@@ -108,7 +125,7 @@ const ListQuery = TimeEntryFilterFields.extend({
       'Sort field, `-` for descending; ties broken by id. Running entries sort after finished ones by `end_time` and `duration`.',
   }).default('-start_time'),
   cursor: extendApi(z.string().max(1000), { description: 'From `next` or `previous`; opaque.' }).optional(),
-  limit: z.coerce.number().int().min(1).max(TIME_ENTRIES_PAGE.max).default(TIME_ENTRIES_PAGE.default),
+  limit: PageLimit(TIME_ENTRIES_PAGE.default, TIME_ENTRIES_PAGE.max),
 }).strict();
 export type TimeEntryListQuery = z.infer<typeof ListQuery>;
 

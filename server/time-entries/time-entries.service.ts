@@ -36,6 +36,9 @@ export interface TimeEntryPage {
   previousCursor: string | null;
 }
 
+/** The longest a time entry may last: a year (a running one is stopped when it starts another). */
+const MAX_SPAN_MS = 366 * 24 * 3600_000;
+
 /** Concurrent starts of one user race on the one-running-entry index; each retry stops the winner's. */
 const START_ATTEMPTS = 30;
 
@@ -58,31 +61,33 @@ export class TimeEntriesService {
   async start(user: AuthUser, input: TimeEntryInput): Promise<TimeEntryView> {
     if (input.project !== null) await this.checkProject(user.id, input.project);
     await this.checkTags(user.id, input.tags);
-    const now = new Date();
-    const startTime = input.start_time ? new Date(input.start_time) : now;
+    const givenStart = input.start_time ? new Date(input.start_time) : undefined;
     const endTime = input.end_time ? new Date(input.end_time) : null;
-    if (endTime && endTime <= startTime) throw ValidationFailed.field('end_time', END_BEFORE_START);
-    if (!endTime && startTime > now) throw ValidationFailed.field('start_time', 'A running timer cannot start in the future.');
+    checkSpan(givenStart ?? new Date(), endTime);
 
     const { t } = this.store;
-    const values = {
-      userId: user.id,
-      projectId: input.project,
-      title: input.title,
-      description: input.description,
-      startTime,
-      endTime,
-      idleSeconds: 0,
-      createdAt: now,
-    };
-    const entry = await this.retryingStartRaces(() =>
-      this.store.transaction(function* (tx) {
-        if (!endTime) yield* stopRunning(tx, t, user.id, now);
+    const entry = await this.retryingStartRaces(() => {
+      // Read for each attempt: a retry comes after the entry that beat it, and must start later.
+      const now = new Date();
+      return this.store.transaction(function* (tx) {
+        // The running entry ends the instant the new one starts: a chain without gaps or overlaps.
+        const stopped = endTime ? [] : yield* stopRunning(tx, t, user.id, now);
+        const startTime = givenStart ?? stopped[0]?.endTime ?? now;
+        const values = {
+          userId: user.id,
+          projectId: input.project,
+          title: input.title,
+          description: input.description,
+          startTime,
+          endTime,
+          idleSeconds: 0,
+          createdAt: now,
+        };
         const [created] = yield* rowsOf(tx.insert(t.timeEntries).values(values).returning());
         yield* replaceTags(tx, t, created.id, input.tags);
         return created;
-      }),
-    );
+      });
+    });
     return this.view(user, entry);
   }
 
@@ -131,8 +136,7 @@ export class TimeEntriesService {
     if (changes.tags) await this.checkTags(user.id, changes.tags);
     const startTime = changes.start_time ? new Date(changes.start_time) : current.startTime;
     const endTime = changes.end_time ? new Date(changes.end_time) : current.endTime;
-    if (endTime && endTime <= startTime) throw ValidationFailed.field('end_time', END_BEFORE_START);
-    if (!endTime && startTime > new Date()) throw ValidationFailed.field('start_time', 'A running timer cannot start in the future.');
+    if (changes.start_time || changes.end_time) checkSpan(startTime, endTime);
 
     const { t } = this.store;
     const set = {
@@ -182,8 +186,9 @@ export class TimeEntriesService {
    * follows sees every period committed before it.
    */
   async addIdle(user: AuthUser, id: number, period: { start_time: string; end_time: string }) {
-    const start = toSecond(new Date(period.start_time));
-    const end = toSecond(new Date(period.end_time));
+    const given = { start: new Date(period.start_time), end: new Date(period.end_time) };
+    const start = toSecond(given.start);
+    const end = toSecond(given.end);
     if (end <= start) throw ValidationFailed.field('end_time', END_BEFORE_START);
     const seconds = (end.getTime() - start.getTime()) / 1000;
     const now = new Date();
@@ -197,8 +202,10 @@ export class TimeEntriesService {
           .returning(),
       );
       if (!row) throw new NotFound();
-      if (start < row.startTime) throw ValidationFailed.field('start_time', 'The idle period starts before the time entry.');
-      if (end > (row.endTime ?? now)) {
+      // The bounds are checked on the times as given: cut to the second, a period that starts with
+      // the entry (…:10.500) would seem to start before it (…:10).
+      if (given.start < row.startTime) throw ValidationFailed.field('start_time', 'The idle period starts before the time entry.');
+      if (given.end > (row.endTime ?? now)) {
         const limit = row.endTime ? 'ends after the time entry' : 'ends in the future';
         throw ValidationFailed.field('end_time', `The idle period ${limit}.`);
       }
@@ -318,14 +325,33 @@ export class TimeEntriesService {
   }
 }
 
-function* stopRunning(tx: Db, t: Store['t'], userId: number, at: Date): Transaction<void> {
-  yield* rowsOf(
+/**
+ * Stops the user's running entry at `at`, or at its own start if that is later (a start taken just
+ * before a concurrent one's commit): an entry never ends before it starts.
+ */
+function* stopRunning(tx: Db, t: Store['t'], userId: number, at: Date): Transaction<Array<{ endTime: Date | null }>> {
+  const e = t.timeEntries;
+  const now = sql.param(at, e.endTime);
+  return yield* rowsOf(
     tx
-      .update(t.timeEntries)
-      .set({ endTime: at })
-      .where(and(eq(t.timeEntries.userId, userId), isNull(t.timeEntries.endTime)))
-      .returning({ id: t.timeEntries.id }),
+      .update(e)
+      .set({ endTime: sql`case when ${e.startTime} > ${now} then ${e.startTime} else ${now} end` })
+      .where(and(eq(e.userId, userId), isNull(e.endTime)))
+      .returning({ endTime: e.endTime }),
   );
+}
+
+/**
+ * The rules of an entry's times: it ends after it starts, a running one did not start in the
+ * future, and none lasts longer than MAX_SPAN (which keeps durations far inside the columns' range).
+ */
+function checkSpan(start: Date, end: Date | null): void {
+  if (end && end <= start) throw ValidationFailed.field('end_time', END_BEFORE_START);
+  const now = new Date();
+  if (!end && start > now) throw ValidationFailed.field('start_time', 'A running timer cannot start in the future.');
+  if ((end ?? now).getTime() - start.getTime() > MAX_SPAN_MS) {
+    throw ValidationFailed.field(end ? 'end_time' : 'start_time', `A time entry can last at most ${MAX_SPAN_MS / 3600_000} hours.`);
+  }
 }
 
 function* replaceTags(tx: Db, t: Store['t'], entryId: number, tagIds: number[], clearFirst = false): Transaction<void> {

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, lte, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { z } from 'zod';
 import {
   TIME_ENTRY_ORDERINGS,
@@ -12,9 +12,10 @@ import { ValidationFailed } from '../errors';
 import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
 import { reverse, rowsAfter, type SortDirection } from '../pagination/keyset';
 
-const DAY_MS = 86_400_000;
 const startOfDay = (day: string) => new Date(`${day}T00:00:00.000Z`);
-const startOfNextDay = (day: string) => new Date(startOfDay(day).getTime() + DAY_MS);
+// Times are kept to the millisecond, so this is "before the next day" without naming the day after
+// 9999-12-31, which no database takes.
+const endOfDay = (day: string) => new Date(`${day}T23:59:59.999Z`);
 
 /** The filters of the list (and of the summary and export) as one SQL condition on the user's entries. */
 export function filterCondition(t: Tables, userId: number, filters: TimeEntryFilters): SQL {
@@ -24,9 +25,9 @@ export function filterCondition(t: Tables, userId: number, filters: TimeEntryFil
     eq(e.userId, userId),
     // Days are UTC and inclusive: "before 2025-11-30" takes all of the 30th.
     f.start_date_after === undefined ? undefined : gte(e.startTime, startOfDay(f.start_date_after)),
-    f.start_date_before === undefined ? undefined : lt(e.startTime, startOfNextDay(f.start_date_before)),
+    f.start_date_before === undefined ? undefined : lte(e.startTime, endOfDay(f.start_date_before)),
     f.end_date_after === undefined ? undefined : gte(e.endTime, startOfDay(f.end_date_after)),
-    f.end_date_before === undefined ? undefined : lt(e.endTime, startOfNextDay(f.end_date_before)),
+    f.end_date_before === undefined ? undefined : lte(e.endTime, endOfDay(f.end_date_before)),
     f.duration_min === undefined ? undefined : gte(e.durationSeconds, f.duration_min),
     f.duration_max === undefined ? undefined : lte(e.durationSeconds, f.duration_max),
     f.project === undefined ? undefined : eq(e.projectId, f.project),
@@ -43,9 +44,17 @@ export const isFiltered = (filters: TimeEntryFilters) =>
 
 type Field = (typeof TIME_ENTRY_ORDERINGS)[number];
 
+const MAX_INT = 2_147_483_647;
+/** The end key of a running entry (db/schema: OPEN_END_MS). */
+const OPEN_END_MS = 9_007_199_254_740_991;
+/** Milliseconds of an instant both databases hold: from the year 1 to the last a Date can hold. */
+const CursorInstant = z.number().int().min(-62_135_596_800_000).max(8.64e15);
+
 /** A sort key: the expression the list orders by, and how its value travels in a cursor. */
 interface SortKey {
   expression: SQLWrapper;
+  /** What a cursor's value must be for this key: anything else was not made by us. */
+  cursorValue: z.ZodType<string | number | boolean>;
   /** The value as the cursor carries it (JSON). */
   toCursor(value: unknown): string | number | boolean;
   /** The cursor's value bound as a query parameter the way the dialect stores it. */
@@ -58,18 +67,29 @@ interface SortKey {
  */
 export function sortKeys(t: Tables, projectName: SQLWrapper): Record<Field, SortKey> {
   const e = t.timeEntries;
-  const plain = (expression: SQLWrapper): SortKey => ({ expression, toCursor: (value) => value as string | number, bind: (value) => value });
+  const plain = (expression: SQLWrapper, cursorValue: SortKey['cursorValue']): SortKey => ({
+    expression,
+    cursorValue,
+    toCursor: (value) => value as string | number,
+    bind: (value) => value,
+  });
   return {
     start_time: {
       expression: e.startTime,
+      cursorValue: CursorInstant,
       toCursor: (value) => (value as Date).getTime(),
       bind: (value) => sql.param(new Date(Number(value)), e.startTime),
     },
-    end_time: plain(e.endKey),
-    duration: plain(e.durationKey),
-    title: plain(e.title),
-    project_name: plain(projectName),
-    is_active: { expression: e.isActive, toCursor: (value) => Boolean(value), bind: (value) => sql.param(Boolean(value), e.isActive) },
+    end_time: plain(e.endKey, CursorInstant.or(z.literal(OPEN_END_MS))),
+    duration: plain(e.durationKey, z.number().int().min(-MAX_INT).max(MAX_INT)),
+    title: plain(e.title, z.string()),
+    project_name: plain(projectName, z.string()),
+    is_active: {
+      expression: e.isActive,
+      cursorValue: z.boolean(),
+      toCursor: (value) => Boolean(value),
+      bind: (value) => sql.param(Boolean(value), e.isActive),
+    },
   };
 }
 
@@ -86,7 +106,7 @@ const PageCursor = z
   .object({
     o: z.string(),
     k: z.union([z.string().max(500), z.number(), z.boolean()]),
-    i: z.number().int().min(1),
+    i: z.number().int().min(1).max(MAX_INT),
     b: z.literal(true).optional(),
   })
   .strict();
@@ -105,7 +125,9 @@ export interface PagePlan {
 export function planPage(key: SortKey, id: SQLWrapper, ordering: TimeEntryOrdering, cursor: string | undefined): PagePlan {
   const { direction } = parseOrdering(ordering);
   const position = cursor ? decodeCursor(cursor, PageCursor) : undefined;
-  if (position && position.o !== ordering) throw ValidationFailed.field('cursor', 'Invalid cursor.');
+  if (position && (position.o !== ordering || !key.cursorValue.safeParse(position.k).success)) {
+    throw ValidationFailed.field('cursor', 'Invalid cursor.');
+  }
   const walkingBack = position?.b === true;
   const readDirection = walkingBack ? reverse(direction) : direction;
   const by = readDirection === 'asc' ? asc : desc;
