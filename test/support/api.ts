@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe } from 'vitest';
+import type { Dialect } from '../../db/open-database';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../../server/app';
 import type { WriteLimit } from '../../server/http/write-limit';
 import type { NotificationBus } from '../../server/realtime/bus';
@@ -35,6 +36,8 @@ export interface ApiOptions {
   realtime?: Partial<RealtimeOptions>;
   bus?: () => Promise<NotificationBus> | NotificationBus;
   writeLimit?: WriteLimit;
+  /** The dialects to run on, of those configured (default: all of them). */
+  dialects?: Dialect[];
 }
 
 export const STRONG_PASSWORD = 'correct horse battery staple';
@@ -46,7 +49,8 @@ export const uniqueName = (prefix = 'user') => `${prefix}_${randomBytes(5).toStr
  * and a real app driven through supertest. The context is filled in beforeAll.
  */
 export function describeApi(title: string, suite: (ctx: ApiContext) => void, options: ApiOptions = {}) {
-  describe.each(dialects)(`${title} [%s]`, (dialect) => {
+  const chosen = dialects.filter((dialect) => options.dialects?.includes(dialect) ?? true);
+  describe.each(chosen)(`${title} [%s]`, (dialect) => {
     const ctx = {} as ApiContext;
     let queries = 0;
     let server: Server | undefined;

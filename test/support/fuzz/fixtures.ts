@@ -1,0 +1,125 @@
+import fc from 'fast-check';
+import type { Operation } from './operations';
+import type { RawAnswer } from './raw-http';
+import { valueOf } from './schema-arbitrary';
+
+/**
+ * How to make the object a path parameter names, for the paths where the default does not do. The
+ * default, for `/things/{id}/…`, is `POST /things/` with a generated valid body, and the id is the
+ * answer's `id`.
+ */
+export interface FixtureRecipe {
+  /** The operation that makes it (`METHOD /path/`), when it is not POST to the collection. */
+  create?: string;
+  /**
+   * Its body, when a generated one cannot do: it must name other real objects, which `own` gives,
+   * e.g. `own('/api/projects/{id}/')` is the id of a project of the same actor.
+   */
+  body?: (own: (template: string) => Promise<number>) => unknown;
+  /**
+   * Its id, when known before it is made (a user added to a project): then a 400 to the request
+   * that makes it means that it exists already, which does as well.
+   */
+  knownId?: () => string;
+}
+
+/** Sends a request to make a fixture: as `actor`, to `path` (filled in), with a JSON body. */
+export type MakeRequest = (actor: string, operation: Operation, path: string, body: unknown) => Promise<RawAnswer>;
+
+/** Generated bodies a fixture may need before one is accepted (a title that is only spaces…). */
+const ATTEMPTS = 10;
+
+interface Made {
+  actor: string;
+  /** The collection path with the ids before it filled in: `/api/projects/7/members/`. */
+  collection: string;
+  id: string;
+}
+
+const PARAMETER = /\{([^}]+)\}/g;
+
+/**
+ * The objects each actor owns, made on first need and remembered until a DELETE removes them, so
+ * every path parameter of a generated request names a real object.
+ */
+export class Fixtures {
+  private readonly made: Made[] = [];
+  private samples = 0;
+
+  constructor(
+    private readonly operations: Operation[],
+    private readonly recipes: Record<string, FixtureRecipe>,
+    private readonly makeRequest: MakeRequest,
+    private readonly seed: number,
+  ) {}
+
+  /** `template` with each `{parameter}` a real object of `actor`'s, or the segment given for it. */
+  async pathFor(template: string, actor: string, given: Record<string, string> = {}): Promise<string> {
+    let path = '';
+    let real = '';
+    let last = 0;
+    for (const match of template.matchAll(PARAMETER)) {
+      const literal = template.slice(last, match.index);
+      path += literal;
+      real += literal;
+      const id = await this.idOf(actor, template.slice(0, match.index), real, match[1]);
+      path += given[match[1]] ?? id;
+      real += id;
+      last = match.index + match[0].length;
+    }
+    return path + template.slice(last);
+  }
+
+  /** The actor's objects at `path` and below it are gone (a DELETE of it succeeded). */
+  deleted(actor: string, path: string): void {
+    for (let i = this.made.length - 1; i >= 0; i--) {
+      const made = this.made[i];
+      const gone = `${made.collection}${made.id}/` === path || made.collection.startsWith(path);
+      if (made.actor === actor && gone) this.made.splice(i, 1);
+    }
+  }
+
+  /** Forgets the actor's objects: the next request makes fresh ones. */
+  forget(actor: string): void {
+    for (let i = this.made.length - 1; i >= 0; i--) if (this.made[i].actor === actor) this.made.splice(i, 1);
+  }
+
+  private async idOf(actor: string, collectionTemplate: string, collection: string, parameter: string): Promise<string> {
+    const known = this.made.find((made) => made.actor === actor && made.collection === collection);
+    if (known) return known.id;
+    const id = await this.make(actor, collectionTemplate, parameter);
+    this.made.push({ actor, collection, id });
+    return id;
+  }
+
+  private async make(actor: string, collectionTemplate: string, parameter: string): Promise<string> {
+    const key = `${collectionTemplate}{${parameter}}/`;
+    const recipe = this.recipes[key] ?? {};
+    const creatorId = recipe.create ?? `POST ${collectionTemplate}`;
+    const creator = this.operations.find((operation) => operation.id === creatorId);
+    if (!creator) throw new Error(`No fixture for ${key}: there is no ${creatorId}; add a FIXTURES entry for it`);
+    const path = await this.pathFor(creator.path, actor);
+    let answer: RawAnswer | undefined;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const body = recipe.body ? await recipe.body((template) => this.lastIdIn(template, actor)) : this.sample(creator);
+      answer = await this.makeRequest(actor, creator, path, body);
+      if (recipe.knownId && answer.answered && (answer.status < 300 || answer.status === 400)) return recipe.knownId();
+      const id = answer.answered && answer.status < 300 ? (JSON.parse(answer.text) as { id?: unknown }).id : undefined;
+      if (id !== undefined) return String(id);
+    }
+    const got = answer?.answered ? `${answer.status} ${answer.text.slice(0, 300)}` : 'no answer';
+    throw new Error(`No fixture for ${key}: ${creatorId} as ${actor} answered ${got}; add a FIXTURES entry for it`);
+  }
+
+  /** The id that the last parameter of `template` names, of an object of `actor`'s. */
+  private async lastIdIn(template: string, actor: string): Promise<number> {
+    const segments = (await this.pathFor(template, actor)).split('/').filter(Boolean);
+    return Number(segments.at(-1));
+  }
+
+  /** A valid body for `operation`, from the run's seed, so a replay makes the same objects. */
+  private sample(operation: Operation): unknown {
+    if (!operation.body) return undefined;
+    return fc.sample(valueOf(operation.body), { seed: this.seed + this.samples++, numRuns: 1 })[0];
+  }
+}
