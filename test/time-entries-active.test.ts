@@ -83,7 +83,13 @@ describeApi('time entries: one running entry per user', (ctx) => {
     for (const entry of all.filter((e) => !e.is_active)) {
       expect(entry.end_time).not.toBeNull();
       expect(entry.duration).not.toBeNull();
+      expect(Date.parse(entry.end_time!), `entry ${entry.id} ends before it starts`).toBeGreaterThanOrEqual(Date.parse(entry.start_time));
     }
+    // In order of start (then id), each entry was stopped by the next one, at the instant it started:
+    // a chain without gaps or overlaps, the running one last.
+    const chain = await api.listAll(user, 'ordering=start_time&limit=100');
+    for (const [i, entry] of chain.slice(0, -1).entries()) expect(entry.end_time, `entry ${entry.id}`).toBe(chain[i + 1].start_time);
+    expect(chain.at(-1)!.id).toBe(running[0].id);
     // The one running is the one current_active answers, and the database agrees.
     const active = await ctx.http.get('/api/time_entries/current_active/').set(user.auth).expect(200);
     expect(active.body.id).toBe(running[0].id);

@@ -154,6 +154,33 @@ describeApi('time entries: idle periods', (ctx) => {
     expect((await api.get(user, running.id)).is_active).toBe(true);
   });
 
+  it('add-idle takes a period that starts exactly at the entry’s start_time, milliseconds and all', async () => {
+    const { user, project } = await setUp();
+    // Started at …:SS.500: cut to the second, the period's start would seem to be before the entry's.
+    const started = new Date(Math.floor((Date.now() - 10 * MINUTE) / 1000) * 1000 + 500).toISOString();
+    const running = await api.start(user, { title: 'Idle from the start', project: project.id, start_time: started });
+    const res = await ctx.http
+      .post(`/api/time_entries/${running.id}/add-idle/`)
+      .set(user.auth)
+      .send({ start_time: running.start_time, end_time: new Date(Date.parse(started) + 5 * MINUTE).toISOString() })
+      .expect(201);
+    // Recorded in whole seconds: from …:SS.000 to …:SS.000 five minutes on.
+    expect(res.body.total_idle_duration).toBe('00:05:00');
+    const [idle] = (await api.snapshot(user.id)).idle;
+    expect(idle.startTime.getTime()).toBe(Date.parse(started) - 500);
+    // A millisecond earlier is before the entry.
+    const early = await refused(
+      user,
+      () =>
+        ctx.http
+          .post(`/api/time_entries/${running.id}/add-idle/`)
+          .set(user.auth)
+          .send({ start_time: new Date(Date.parse(started) - 1).toISOString(), end_time: new Date(Date.parse(started) + 6 * MINUTE).toISOString() }),
+      400,
+    );
+    expect(Object.keys(early)).toEqual(['start_time']);
+  });
+
   it('runs the addIdleSession example of SPEC.md as written, with fetch and a Bearer token', async () => {
     const { user, project } = await setUp();
     const entry = await api.record(user, project.id, 'Project Development', '2025-11-29T14:30:00.000Z', '2025-11-29T16:45:00.000Z');

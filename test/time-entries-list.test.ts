@@ -129,6 +129,23 @@ describeApi('time entries: list filters', (ctx) => {
     await check('duration_min=00:00:00', (e) => !e.is_active);
   });
 
+  it('filters at the ends of their range: the first and last days of the calendar, the longest durations', async () => {
+    for (const d of ['0001-01-01', '2000-01-01']) {
+      await check(`start_date_after=${d}`, () => true);
+      await check(`end_date_after=${d}`, (e) => !e.is_active);
+      await check(`start_date_before=${d}`, () => false);
+      await check(`end_date_before=${d}`, () => false);
+    }
+    await check('start_date_before=9999-12-31', () => true);
+    await check('end_date_before=9999-12-31', (e) => !e.is_active);
+    await check('start_date_after=9999-12-31', () => false);
+    await check('end_date_after=9999-12-31', () => false);
+    for (const value of ['999999:59:59', '596523:14:07', '596523:14:08', '999999999']) {
+      await check(`duration_max=${value}`, (e) => !e.is_active);
+      await check(`duration_min=${value}`, () => false);
+    }
+  });
+
   it('project: entries of that project for a member (owner or not); 403 for any other id, existing or not', async () => {
     await check(`project=${alpha.id}`, (_, r) => r.projectId === alpha.id);
     await check(`project=${beta.id}`, (_, r) => r.projectId === beta.id);
@@ -180,7 +197,7 @@ describeApi('time entries: list filters', (ctx) => {
   it('every malformed parameter is a 400 naming it', async () => {
     const cases: Array<[string, string]> = [];
     for (const name of ['start_date_after', 'start_date_before', 'end_date_after', 'end_date_before']) {
-      for (const value of ['2025-02-30', '2025-02-29', '2025-1-1', '2025-13-01', '2025-00-10', '2025-04-31', '20250101', '2025-01-01T00:00:00Z', '', 'today', '%202025-01-01', '2025-01-01x', '25-01-01']) {
+      for (const value of ['2025-02-30', '2025-02-29', '0000-01-01', '2025-1-1', '2025-13-01', '2025-00-10', '2025-04-31', '20250101', '2025-01-01T00:00:00Z', '', 'today', '%202025-01-01', '2025-01-01x', '25-01-01']) {
         cases.push([`${name}=${value}`, name]);
       }
     }
@@ -190,10 +207,10 @@ describeApi('time entries: list filters', (ctx) => {
       }
     }
     for (const value of ['abc', '0', '-1', '1.5', '', '01', '2147483648', '1e3']) cases.push([`project=${value}`, 'project']);
-    for (const value of ['a', '1,,2', ',1', '1,', '', '0', '1;2', 'x,1', '-1', '1.5']) cases.push([`tags=${value}`, 'tags']);
+    for (const value of ['a', '1,,2', ',1', '1,', '', '0', '1;2', 'x,1', '-1', '1.5', '9999999999', '1,2147483648']) cases.push([`tags=${value}`, 'tags']);
     for (const value of ['yes', '1', 'True', '', 'null']) cases.push([`is_active=${value}`, 'is_active']);
     for (const value of ['x', 'start', '--title', '%2Btitle', 'Title', '', 'id', '-id', 'title,-start_time']) cases.push([`ordering=${value}`, 'ordering']);
-    for (const value of ['0', '101', 'abc', '-1', '1.5', '', '1000000']) cases.push([`limit=${value}`, 'limit']);
+    for (const value of ['0', '101', 'abc', '-1', '1.5', '', '1000000', '%205', '5%20', '1e1', '0x10', '%2B5']) cases.push([`limit=${value}`, 'limit']);
     cases.push(['is_active=true&is_active=false', 'is_active'], ['ordering=title&ordering=-title', 'ordering'], ['project[x]=1', 'project']);
     for (const name of ['foo', 'page', 'user', 'search', 'offset', 'Project']) cases.push([`${name}=1`, name]);
 

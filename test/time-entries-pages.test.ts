@@ -241,6 +241,29 @@ describeApi('time entries: ordering and cursor pages', (ctx) => {
       expect(Object.keys(res.body), path.slice(0, 200)).toEqual(['cursor']);
       expect(res.body.cursor, path.slice(0, 200)).toEqual([expect.any(String)]);
     }
+    // Cursors of the right shape whose key no cursor of the server can carry for its ordering: times
+    // are ms within Date's range (a running entry's end is 2^53-1), durations seconds up to 2^31-1,
+    // titles and names text, is_active a boolean; ids are at most 2^31-1.
+    const tampered: Record<string, unknown[]> = {
+      start_time: [1e308, -1e308, 2 ** 60, 'x', true],
+      end_time: [1e308, -1e308, 2 ** 60, 'x', true],
+      duration: [1e308, -1e308, 3e9, 'x', true],
+      title: [true, 1e308],
+      project_name: [true, 1e308],
+      is_active: [1e308, 'x'],
+    };
+    const valid: Record<string, unknown> = { start_time: 1, end_time: 1, duration: 1, title: 'x', project_name: 'x', is_active: true };
+    const failures: string[] = [];
+    for (const o of ORDERINGS) {
+      const field = o.replace(/^-/, '');
+      for (const cursor of [...tampered[field].map((k) => ({ o, k, i: 1 })), { o, k: valid[field], i: 2 ** 31 }, { o, k: valid[field], i: 1e20 }]) {
+        const res = await ctx.http.get(`/api/time_entries/?ordering=${o}&cursor=${encodeCursor(cursor)}`).set(user.auth);
+        if (res.status !== 400 || Object.keys(res.body).join() !== 'cursor') {
+          failures.push(`${JSON.stringify(cursor)} → ${res.status} ${JSON.stringify(res.body).slice(0, 60)}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
     // The real one still works where it belongs.
     expect(ids(await api.list(user, `ordering=title&limit=2&cursor=${real}`))).toEqual(expectedOrder(entries, 'title').slice(2, 4));
   });
