@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { openDatabase } from '../db/open-database';
 import { createApp, createServices } from './app';
 import { loadConfig } from './config';
+import { answerClientErrorsAsJson } from './http/client-errors';
 import { sharedRedis } from './limits/shared-redis';
 import { createLogger } from './logger';
 import { InMemoryBus, type NotificationBus } from './realtime/bus';
@@ -27,6 +28,7 @@ if (config.adminUsername && config.adminPassword) {
 }
 
 const server = createApp(deps, services).listen(config.port, config.host);
+answerClientErrorsAsJson(server);
 services.longTimers.start();
 await once(server, 'listening');
 const { port } = server.address() as AddressInfo;

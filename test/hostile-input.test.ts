@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import express from 'express';
@@ -131,6 +133,29 @@ describeApi('hostile input', (ctx) => {
     const bomb = gzipSync(`{"title": "${'x'.repeat(5_000_000)}"}`);
     const refused = await send('/api/projects/', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, body: bomb });
     expect(refused.status).toBe(413);
+  });
+
+  it('answers requests Node’s parser refuses (headers over 16 KB, a malformed request line) as JSON too', async () => {
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(new URL(base).port), '127.0.0.1', () => socket.end(request));
+        let answer = '';
+        socket.on('data', (chunk) => (answer += chunk));
+        socket.on('end', () => resolve(answer));
+        socket.on('error', reject);
+      });
+    const cases: Array<[string, number]> = [
+      [`GET /api/projects/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ['GET /api/projects/ HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n', 400],
+      ['NOT A REQUEST\r\n\r\n', 400],
+    ];
+    for (const [request, status] of cases) {
+      const answer = await raw(request);
+      const [head, body] = answer.split('\r\n\r\n');
+      expect(head.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[status]}`);
+      expect(head).toMatch(/content-type: application\/json/i);
+      expect(JSON.parse(body)).toEqual({ detail: expect.any(String) });
+    }
   });
 
   it('ignores the body of a GET or DELETE: it is never parsed, so it cannot make the answer fail', async () => {

@@ -6,6 +6,7 @@ import supertest from 'supertest';
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { Dialect } from '../../db/open-database';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../../server/app';
+import { answerClientErrorsAsJson } from '../../server/http/client-errors';
 import type { WriteLimit } from '../../server/http/write-limit';
 import type { NotificationBus } from '../../server/realtime/bus';
 import { createTestDatabase, dialects, type TestDatabase } from './databases';
@@ -72,7 +73,10 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
       ctx.createUser = (userOptions) => createUser(ctx, userOptions);
       ctx.queryCount = () => queries;
       ctx.listen = async () => {
-        server ??= app.listen(0, '127.0.0.1');
+        if (!server) {
+          server = app.listen(0, '127.0.0.1');
+          answerClientErrorsAsJson(server);
+        }
         if (!server.listening) await new Promise((resolve) => server!.once('listening', resolve));
         return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       };
