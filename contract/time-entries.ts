@@ -70,7 +70,8 @@ const Day = extendApi(
   z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'Enter a date as YYYY-MM-DD.')
-    .refine(isRealDay, 'Enter a real date.'),
+    // Piped, so that a malformed value gets one message, not this one as well.
+    .pipe(z.string().refine(isRealDay, 'Enter a real date.')),
   { example: '2025-11-29' },
 );
 

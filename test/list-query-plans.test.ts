@@ -124,6 +124,21 @@ describeApi('list query plans', (ctx) => {
     }
   });
 
+  it('serves each filter from an index, not a scan of the table', async () => {
+    const filters = [
+      { start_date_after: '2024-02-01', start_date_before: '2024-02-03' },
+      { end_date_after: '2024-02-01', end_date_before: '2024-02-03' },
+      { duration_min: 2_900, duration_max: 3_000 },
+      { is_active: true },
+      { project: 1 },
+    ];
+    for (const filter of filters) {
+      const plan = await planOf(pageQuery(ctx.database.store, heavy.id, { ordering: '-start_time', limit: 20, ...filter }).rows);
+      expect(plan, JSON.stringify(filter) + '\n' + plan).toMatch(/time_entries_user_\w+_idx/);
+      expect(plan, plan).not.toMatch(/Seq Scan on time_entries|SCAN time_entries\b(?! USING)/);
+    }
+  });
+
   it('reads a deep notifications page as a range of (created_at, id) in the user’s index', async () => {
     let url = '/api/notifications/?limit=100';
     for (let page = 0; page < 10; page++) {

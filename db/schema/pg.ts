@@ -2,6 +2,7 @@
 // test/db/schema-parity.test.ts keeps the two in step.
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, date, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { OPEN_DURATION_S as OPEN_DURATION, OPEN_END_MS as OPEN_END } from './sort-keys';
 
 const instant = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 const createdAt = () => instant('created_at').notNull();
@@ -91,10 +92,8 @@ export const idempotencyKeys = pgTable(
   (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
 );
 
-/** Sorts after every real instant (ms since the epoch): a running entry's end, in sort keys. */
-const OPEN_END_MS = sql.raw('9007199254740991');
-/** Sorts after every real duration (seconds): a running entry's duration, in sort keys. */
-const OPEN_DURATION_S = sql.raw('2147483647');
+const OPEN_END_MS = sql.raw(String(OPEN_END));
+const OPEN_DURATION_S = sql.raw(String(OPEN_DURATION));
 
 export const timeEntries = pgTable(
   'time_entries',

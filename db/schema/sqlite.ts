@@ -1,6 +1,7 @@
 // SQLite tables: the same tables, columns and indexes as db/schema/pg.ts.
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { OPEN_DURATION_S as OPEN_DURATION, OPEN_END_MS as OPEN_END } from './sort-keys';
 
 const instant = (name: string) => integer(name, { mode: 'timestamp_ms' });
 const createdAt = () => instant('created_at').notNull();
@@ -89,10 +90,8 @@ export const idempotencyKeys = sqliteTable(
   (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
 );
 
-/** Sorts after every real instant (ms since the epoch): a running entry's end, in sort keys. */
-const OPEN_END_MS = sql.raw('9007199254740991');
-/** Sorts after every real duration (seconds): a running entry's duration, in sort keys. */
-const OPEN_DURATION_S = sql.raw('2147483647');
+const OPEN_END_MS = sql.raw(String(OPEN_END));
+const OPEN_DURATION_S = sql.raw(String(OPEN_DURATION));
 
 export const timeEntries = sqliteTable(
   'time_entries',

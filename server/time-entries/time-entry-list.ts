@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, lte, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { z } from 'zod';
 import {
   TIME_ENTRY_ORDERINGS,
@@ -8,6 +8,7 @@ import {
   type TimeEntryOrdering,
 } from '../../contract/time-entries';
 import type { Store, Tables } from '../../db/open-database';
+import { OPEN_DURATION_S, OPEN_END_MS } from '../../db/schema/sort-keys';
 import { ValidationFailed } from '../errors';
 import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
 import { reverse, rowsAfter, type SortDirection } from '../pagination/keyset';
@@ -26,10 +27,14 @@ export function filterCondition(t: Tables, userId: number, filters: TimeEntryFil
     // Days are UTC and inclusive: "before 2025-11-30" takes all of the 30th.
     f.start_date_after === undefined ? undefined : gte(e.startTime, startOfDay(f.start_date_after)),
     f.start_date_before === undefined ? undefined : lte(e.startTime, endOfDay(f.start_date_before)),
-    f.end_date_after === undefined ? undefined : gte(e.endTime, startOfDay(f.end_date_after)),
-    f.end_date_before === undefined ? undefined : lte(e.endTime, endOfDay(f.end_date_before)),
-    f.duration_min === undefined ? undefined : gte(e.durationSeconds, f.duration_min),
-    f.duration_max === undefined ? undefined : lte(e.durationSeconds, f.duration_max),
+    // End and duration filters read the sort keys, so that their indexes serve them; a running
+    // entry's keys are the OPEN_* values, which these filters leave out.
+    f.end_date_after === undefined && f.end_date_before === undefined ? undefined : lt(e.endKey, OPEN_END_MS),
+    f.end_date_after === undefined ? undefined : gte(e.endKey, startOfDay(f.end_date_after).getTime()),
+    f.end_date_before === undefined ? undefined : lte(e.endKey, endOfDay(f.end_date_before).getTime()),
+    f.duration_min === undefined && f.duration_max === undefined ? undefined : lt(e.durationKey, OPEN_DURATION_S),
+    f.duration_min === undefined ? undefined : gte(e.durationKey, f.duration_min),
+    f.duration_max === undefined ? undefined : lte(e.durationKey, f.duration_max),
     f.project === undefined ? undefined : eq(e.projectId, f.project),
     f.is_active === undefined ? undefined : eq(e.isActive, f.is_active),
     f.tags === undefined
@@ -45,8 +50,6 @@ export const isFiltered = (filters: TimeEntryFilters) =>
 type Field = (typeof TIME_ENTRY_ORDERINGS)[number];
 
 const MAX_INT = 2_147_483_647;
-/** The end key of a running entry (db/schema: OPEN_END_MS). */
-const OPEN_END_MS = 9_007_199_254_740_991;
 /** Milliseconds of an instant both databases hold: from the year 1 to the last a Date can hold. */
 const CursorInstant = z.number().int().min(-62_135_596_800_000).max(8.64e15);
 
