@@ -121,6 +121,16 @@ describeApi('time entries', (ctx) => {
     const future = await refused(user, post({ title: 'x', project: project.id, start_time: new Date(Date.now() + 3_600_000).toISOString() }), 400);
     expect(Object.keys(future)).toEqual(['start_time']);
 
+    // An entry lasts at most a year (366 days): a longer manual one, or a timer started longer ago, is refused.
+    const year = 366 * 24 * 3_600_000;
+    const longest = await api.start(user, { title: 'a year', project: project.id, start_time: '2024-01-01T00:00:00.000Z', end_time: new Date(Date.parse('2024-01-01T00:00:00.000Z') + year).toISOString() });
+    expect(longest.duration).toBe('8784:00:00');
+    expect(await refused(user, post({ title: 'x', project: project.id, start_time: '2024-01-01T00:00:00.000Z', end_time: '2025-01-01T00:00:00.001Z' }), 400)).toEqual({
+      end_time: ['A time entry can last at most 8784 hours.'],
+    });
+    const ancient = await refused(user, post({ title: 'x', project: project.id, start_time: new Date(Date.now() - year - 60_000).toISOString() }), 400);
+    expect(ancient).toEqual({ start_time: ['A time entry can last at most 8784 hours.'] });
+
     // Malformed bodies: 400 naming each field.
     const cases: Array<[unknown, string[]]> = [
       [{}, ['project', 'title']],
