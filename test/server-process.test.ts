@@ -18,9 +18,17 @@ describe('the server process', () => {
     return server;
   }
 
-  beforeAll(() => {
+  let withAdmin: ChildServer;
+  let toStop: ChildServer;
+
+  // Started together, before the tests (starting a process may take many seconds on a busy machine).
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'punchclock-'));
-  });
+    [withAdmin, toStop] = await Promise.all([
+      start('admin', { ADMIN_USERNAME: admin.username, ADMIN_PASSWORD: admin.password }),
+      start('sigterm'), // a process of its own: the SIGTERM test ends it
+    ]);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all(started.map((server) => server.kill()));
@@ -28,7 +36,7 @@ describe('the server process', () => {
   });
 
   it('creates the admin of ADMIN_USERNAME and ADMIN_PASSWORD at start', async () => {
-    const server = await start('admin', { ADMIN_USERNAME: admin.username, ADMIN_PASSWORD: admin.password });
+    const server = withAdmin;
     expect(server.lines.map((line) => line.msg)).toContain('admin account created');
     const login = await call(server.base, 'POST', '/auth/token/login/', { body: admin });
     expect(login.status).toBe(200);
@@ -37,8 +45,7 @@ describe('the server process', () => {
   });
 
   it('on SIGTERM answers waiting long-polls and ends streams, then exits 0', async () => {
-    // A process of its own: this test ends it.
-    const server = await start('sigterm');
+    const server = toStop;
     // Held by the server (it counts the poll among the user's connections), besides five streams.
     const held = await heldLongPoll(server.base, 60);
     try {

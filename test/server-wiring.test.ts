@@ -22,7 +22,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL || !process.env.TEST_REDIS_URL)('
     [database, redis] = await Promise.all([createTestDatabase('postgres'), RedisServer.start()]);
     const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, CORS_ORIGINS: ORIGIN };
     [one, two] = await Promise.all([startServer(env), startServer(env)]);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all([one?.kill(), two?.kill()]);
