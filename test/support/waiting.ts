@@ -2,16 +2,36 @@ import type { NotificationRow } from '../../server/notifications/notifications.s
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * What a loaded machine (CI runners, two cores shared with other work) may add to a timer or a round
+ * trip: the margin of every timing upper bound. Lower bounds need none: timers never fire early.
+ */
+export const SLACK_MS = 5000;
+
+/** How long `until` waits by default: long enough for a loaded machine, short of the test timeout. */
+export const UNTIL_TIMEOUT_MS = 10_000;
+
+/**
+ * Only before a negative assertion ("nothing more arrived", "still not delivered"): gives a wrong
+ * event the chance to happen. Never what a passing test waits for — wait on a condition (`until`).
+ */
+export const graceForStrayEvents = (ms = 300) => sleep(ms);
+
 /** Waits until the clock has passed `row`'s created_at: the next one is strictly newer. */
 export async function pastCreation(row: NotificationRow): Promise<void> {
-  while (Date.now() <= row.createdAt.getTime()) await sleep(1);
+  await pastTime(row.createdAt.getTime());
+}
+
+/** Waits until Date.now() is past `ms` (a timestamp), so that a later timestamp differs from it. */
+export async function pastTime(ms: number): Promise<void> {
+  while (Date.now() <= ms) await sleep(1);
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function until<T>(
   check: () => T | Promise<T>,
   what: string,
-  timeoutMs = 3000,
+  timeoutMs = UNTIL_TIMEOUT_MS,
 ): Promise<Exclude<T, false | undefined>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
