@@ -1,14 +1,14 @@
 import net from 'node:net';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { REALTIME_DEFAULTS } from '../server/app';
+import { Listeners, type NotificationBus, type Wakeup, type WakeupListener } from '../server/realtime/bus';
 import type { NotificationRow, NotificationType } from '../server/notifications/notifications.service';
-import { pastCreation, sleep, until, wire } from './support/waiting';
-import { alreadyGone, notificationFixtures, stillThere } from './support/notification-fixtures';
-import { describeApi, type TestUser } from './support/api';
+import { graceForStrayEvents, pastCreation, SLACK_MS, until, wire } from './support/waiting';
+import { alreadyGone, BULKY_MESSAGE, notificationFixtures, serveOnUnixSocket, stillThere } from './support/notification-fixtures';
+import { describeApi, type ApiContext, type TestUser } from './support/api';
 
 const POLL = '/api/notifications/long-poll/';
 const CAP = REALTIME_DEFAULTS.maxConnectionsPerUser;
-
 
 const TIMEOUT_BODY = {
   status: 'timeout',
@@ -17,17 +17,45 @@ const TIMEOUT_BODY = {
   message: 'No new notifications in the specified time period',
 };
 
-describeApi('notifications long-poll', (ctx) => {
-  const { freshUser, notify, getNotification, untilDelivered } = notificationFixtures(ctx, 17);
+const newNotificationBody = (...rows: NotificationRow[]) => ({
+  status: 'new_notification',
+  notifications: rows.map(wire),
+  has_new_notifications: true,
+  message: 'New notification received',
+});
+
+/** What the long-poll suites share: starting polls and waiting until they wait. */
+function pollFixtures(ctx: ApiContext, userCount: number) {
+  const fixtures = notificationFixtures(ctx, userCount);
+  const { readsDone, untilReadsDone } = fixtures;
   /** Starts a poll through supertest without waiting for its answer. */
   const startPoll = (user: TestUser, query = '?timeout=10') => ctx.http.get(`${POLL}${query}`).set(user.auth).then((res) => res);
-  const untilSubscribers = (count: number) =>
-    until(() => ctx.services.hub.stats().subscribers === count, `${count} waiting subscribers`);
+  /**
+   * Starts `count` polls of the user's and resolves once each has done its first read: they wait in
+   * the hub, and what the test creates next has to wake them. (The answers are wrapped: awaiting
+   * this does not wait for them.)
+   */
+  const startWaitingPolls = async (user: TestUser, count: number, query = '?timeout=10') => {
+    const before = readsDone(user);
+    const answers = Array.from({ length: count }, () => startPoll(user, query));
+    await untilReadsDone(user, before + count, `${count} polls to have read and to wait`);
+    return { answers };
+  };
+  const startWaitingPoll = async (user: TestUser, query = '?timeout=10') => {
+    const { answers } = await startWaitingPolls(user, 1, query);
+    return { answer: answers[0] };
+  };
   const untilIdle = () =>
     until(() => {
       const stats = ctx.services.hub.stats();
       return stats.users === 0 && stats.subscribers === 0 && stats.connections === 0;
     }, 'the hub to be idle');
+  return { ...fixtures, startPoll, startWaitingPolls, startWaitingPoll, untilIdle };
+}
+
+describeApi('notifications long-poll', (ctx) => {
+  const { freshUser, notify, insertUnannounced, getNotification, untilDelivered, readsDone, lastTaken, untilReadsDone, startPoll, startWaitingPolls, startWaitingPoll, untilIdle } =
+    pollFixtures(ctx, 22);
 
   it('rejects a timeout outside 1..60 or not an integer with 400 {"timeout": [...]}', async () => {
     const ann = freshUser();
@@ -75,28 +103,20 @@ describeApi('notifications long-poll', (ctx) => {
     const again = await ctx.http.get(`${POLL}?timeout=1`).set(ann.auth).expect(200);
     expect(again.body).toEqual(TIMEOUT_BODY);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    expect(Date.now() - started).toBeLessThan(2500);
+    expect(Date.now() - started).toBeLessThan(1000 + SLACK_MS);
   });
 
   it("answers 'new_notification' as soon as one is created while waiting", async () => {
     const ann = freshUser();
-    const started = Date.now();
-    const poll = startPoll(ann, '?timeout=10');
-    await untilSubscribers(1);
-    await sleep(Math.max(0, 300 - (Date.now() - started)));
+    const { answer } = await startWaitingPoll(ann, '?timeout=20');
+    const created = Date.now();
     const row = await notify(ann, 'while you wait', 'SUCCESS');
 
-    const res = await poll;
-    const elapsed = Date.now() - started;
+    const res = await answer;
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({
-      status: 'new_notification',
-      notifications: [wire(row)],
-      has_new_notifications: true,
-      message: 'New notification received',
-    });
-    expect(elapsed).toBeGreaterThanOrEqual(300);
-    expect(elapsed).toBeLessThan(3000);
+    expect(res.body).toEqual(newNotificationBody(row));
+    // Woken by the notification, not at the end of its 20 s.
+    expect(Date.now() - created).toBeLessThan(SLACK_MS);
     await untilDelivered(ann, row.id);
     await untilIdle();
   });
@@ -130,18 +150,17 @@ describeApi('notifications long-poll', (ctx) => {
   it('runs no database query while it waits', async () => {
     const ann = freshUser();
     const started = Date.now();
-    const poll = startPoll(ann, '?timeout=3');
-    await untilSubscribers(1);
-    await sleep(Math.max(0, 300 - (Date.now() - started)));
+    const { answer } = await startWaitingPoll(ann, '?timeout=5');
     const early = ctx.queryCount();
-    await sleep(2500 - (Date.now() - started));
-    expect(Date.now() - started).toBeLessThan(3000);
+    // A query made while the poll waits would show in this time.
+    await graceForStrayEvents(2000);
+    expect(ctx.services.hub.stats().subscribers).toBe(1); // still waiting
     expect(ctx.queryCount()).toBe(early);
 
-    const res = await poll;
+    const res = await answer;
     expect(res.status).toBe(200);
     expect(res.body).toEqual(TIMEOUT_BODY);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(2950);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4950);
     await untilIdle();
   });
 
@@ -156,7 +175,7 @@ describeApi('notifications long-poll', (ctx) => {
       () => 'answered',
       (error: Error) => error.name,
     );
-    await untilSubscribers(1);
+    await untilReadsDone(ann, 1, 'the poll to wait');
     expect(ctx.services.hub.stats()).toEqual({ users: 1, subscribers: 1, connections: 1 });
     controller.abort();
     expect(await aborted).toBe('AbortError');
@@ -164,7 +183,7 @@ describeApi('notifications long-poll', (ctx) => {
     await untilIdle();
 
     const row = await notify(ann, 'nobody listening');
-    await sleep(200);
+    await graceForStrayEvents(); // a delivery to the gone client would show in this time
     expect(await getNotification(ann, row.id)).toEqual(wire(row));
 
     const res = await ctx.http.get(`${POLL}?timeout=5`).set(ann.auth).expect(200);
@@ -172,12 +191,15 @@ describeApi('notifications long-poll', (ctx) => {
     await untilDelivered(ann, row.id);
   });
 
-  it('ends at once, reading nothing more, for a wait whose client is already gone', async () => {
+  it('ends at once, reading nothing, for a wait whose client is already gone', async () => {
     const ann = freshUser();
+    await notify(ann, 'not to be read');
     const started = Date.now();
-    const result = await ctx.services.longPoll.wait(ann.id, 5000, alreadyGone);
+    const result = await ctx.services.longPoll.wait(ann.id, 30_000, alreadyGone);
     expect(result).toEqual({ status: 'timeout', notifications: [] });
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(readsDone(ann)).toBe(0);
+    // At once, not at the end of its 30 s.
+    expect(Date.now() - started).toBeLessThan(SLACK_MS);
     expect(ctx.services.hub.stats()).toEqual({ users: 0, subscribers: 0, connections: 0 });
   });
 
@@ -185,16 +207,25 @@ describeApi('notifications long-poll', (ctx) => {
     const ann = freshUser();
     const { hostname, port } = new URL(await ctx.listen());
     const started = Date.now();
-    // Each client sends its request and is gone while the server is still authenticating it.
-    for (let i = 0; i < CAP; i++) {
-      const socket = net.connect(Number(port), hostname);
-      await new Promise((resolve) => socket.once('connect', resolve));
-      const request = `GET ${POLL}?timeout=20 HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${ann.token}\r\n\r\n`;
-      socket.write(request, () => socket.destroy());
+    const waits = vi.spyOn(ctx.services.longPoll, 'wait');
+    try {
+      // Each client sends its request and is gone while the server is still authenticating it.
+      for (let i = 0; i < CAP; i++) {
+        const socket = net.connect(Number(port), hostname);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        const request = `GET ${POLL}?timeout=20 HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${ann.token}\r\n\r\n`;
+        socket.write(request, () => socket.destroy());
+      }
+      await until(
+        () => waits.mock.settledResults.filter((result, i) => result.type !== 'incomplete' && waits.mock.calls[i][0] === ann.id).length === CAP,
+        `the ${CAP} polls to have started and ended`,
+      );
+    } finally {
+      waits.mockRestore();
     }
-    await sleep(200);
     await untilIdle();
-    expect(Date.now() - started).toBeLessThan(5000);
+    // Ended by their clients' going, well before their 20 s.
+    expect(Date.now() - started).toBeLessThan(20_000 - SLACK_MS);
     // Not locked out by leftovers: a full set of polls is accepted.
     const polls = await Promise.all(Array.from({ length: CAP }, () => startPoll(ann, '?timeout=1')));
     expect(polls.map((res) => res.status)).toEqual(Array(CAP).fill(200));
@@ -207,10 +238,10 @@ describeApi('notifications long-poll', (ctx) => {
 
     const first = await longPoll.wait(ann.id, 5000, stillThere);
     expect(first).toEqual({ status: 'immediate', notifications: [expect.objectContaining({ id: row.id })] });
-    // Not written yet, not lost yet: another poll does not get it again.
-    const second = longPoll.wait(ann.id, 3000, stillThere);
-    await untilSubscribers(1);
-    await sleep(100);
+    // Not written yet, not lost yet: another poll's read leaves it out, and the poll waits.
+    const second = longPoll.wait(ann.id, 20_000, stillThere);
+    await untilReadsDone(ann, 2, "the second poll's first read");
+    expect(lastTaken(ann)).toEqual([]);
     expect(ctx.services.hub.stats().subscribers).toBe(1);
 
     // The first answer never reached its client: the waiting poll is offered it at once.
@@ -226,6 +257,44 @@ describeApi('notifications long-poll', (ctx) => {
     await untilIdle();
   });
 
+  it('offers an answer again, undelivered, whose client reset the connection while it was being written', async () => {
+    const ann = freshUser();
+    const rows: NotificationRow[] = [];
+    for (let i = 0; i < 100; i++) {
+      rows.push(await notify(ann, BULKY_MESSAGE));
+      await pastCreation(rows[i]); // a distinct created_at each: they are sent in creation order
+    }
+    const server = await serveOnUnixSocket(ctx);
+    try {
+      // A real client on a real socket: it sends the poll, reads the start of the answer, and is gone.
+      const client = await server.send(ann, `${POLL}?timeout=5`);
+      const seen = await new Promise<{ start: string; finished: boolean }>((resolve) => {
+        client.once('data', (chunk: Buffer) => {
+          const [res] = server.responses;
+          resolve({ start: chunk.toString('latin1', 0, 15), finished: res.writableFinished });
+          client.destroy();
+        });
+        client.resume();
+      });
+      expect(seen.start).toBe('HTTP/1.1 200 OK');
+      // The whole answer had been written to the response, but the socket had not taken it all.
+      expect(server.responses[0].writableEnded).toBe(true);
+      expect(seen.finished).toBe(false);
+
+      await until(() => server.responses[0].destroyed, 'the server to see the connection gone');
+      await until(() => ctx.services.claims.size() === 0, 'the claim to be handed back');
+      const status = await ctx.http.get('/api/notifications/delivery-status/').set(ann.auth).expect(200);
+      expect(status.body).toMatchObject({ total: 100, delivered: 0, undelivered: 100 });
+
+      const again = await ctx.http.get(`${POLL}?timeout=5`).set(ann.auth).expect(200);
+      expect(again.body.status).toBe('immediate');
+      expect(again.body.notifications.map((n: { id: string }) => n.id)).toEqual(rows.map((row) => row.id));
+      await untilDelivered(ann, rows[99].id);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('leaves a notification undelivered when an error answer went out in place of it', async () => {
     const ann = freshUser();
     // A row the contract cannot serialize (a type outside the enum) makes the answer a 500.
@@ -236,38 +305,38 @@ describeApi('notifications long-poll', (ctx) => {
     expect((await ctx.services.notifications.get(ann.id, row.id)).deliveredAt).toBeNull();
   });
 
-  it('wakes two concurrent polls of one user; the notification is delivered once', async () => {
+  it('wakes two concurrent polls of one user; exactly one of them gets the notification', async () => {
     const ann = freshUser();
-    const started = Date.now();
-    const polls = [startPoll(ann, '?timeout=2'), startPoll(ann, '?timeout=2')];
-    await untilSubscribers(2);
-    const row = await notify(ann, 'for both');
+    const { answers } = await startWaitingPolls(ann, 2, '?timeout=2');
+    const row = await notify(ann, 'for one of them');
 
-    const answers = await Promise.all(polls);
-    for (const res of answers) {
+    const bodies = (await Promise.all(answers)).map((res) => {
       expect(res.status).toBe(200);
-      if (res.body.status === 'new_notification') {
-        expect(res.body.notifications).toEqual([wire(row)]);
-      } else {
-        expect(res.body).toEqual(TIMEOUT_BODY);
-      }
-    }
-    expect(answers.filter((res) => res.body.status === 'new_notification').length).toBeGreaterThanOrEqual(1);
-    expect(Date.now() - started).toBeLessThan(4000);
+      return res.body;
+    });
+    expect(bodies.filter((body) => body.status === 'new_notification')).toEqual([newNotificationBody(row)]);
+    expect(bodies.filter((body) => body.status !== 'new_notification')).toEqual([TIMEOUT_BODY]);
+    // Both were woken and read again; only one read took it.
+    expect(readsDone(ann)).toBe(4);
 
     const delivered = await untilDelivered(ann, row.id);
-    await sleep(300);
-    expect(await getNotification(ann, row.id)).toEqual(delivered);
     const list = await ctx.http.get('/api/notifications/').set(ann.auth).expect(200);
     expect(list.body).toEqual([delivered]);
+    await untilIdle();
+
+    // Two polls that start together while one is pending: one answers it at once, the other waits.
+    const pending = await notify(ann, 'already there');
+    const together = await Promise.all([startPoll(ann, '?timeout=1'), startPoll(ann, '?timeout=1')]);
+    const immediate = together.filter((res) => res.body.status === 'immediate');
+    expect(immediate.map((res) => res.body.notifications)).toEqual([[wire(pending)]]);
+    expect(together.filter((res) => res.body.status !== 'immediate').map((res) => res.body)).toEqual([TIMEOUT_BODY]);
+    await untilDelivered(ann, pending.id);
     await untilIdle();
   });
 
   it(`caps open polls per user at ${CAP} with 429 + Retry-After; other users are unaffected`, async () => {
     const [ann, bob] = [freshUser(), freshUser()];
-    const started = Date.now();
-    const polls = Array.from({ length: CAP }, () => startPoll(ann, '?timeout=3'));
-    await untilSubscribers(CAP);
+    const { answers: polls } = await startWaitingPolls(ann, CAP, '?timeout=3');
     expect(ctx.services.hub.stats()).toEqual({ users: 1, subscribers: CAP, connections: CAP });
 
     const refused = await ctx.http.get(`${POLL}?timeout=1`).set(ann.auth).expect(429);
@@ -279,16 +348,12 @@ describeApi('notifications long-poll', (ctx) => {
     const bobs = await ctx.http.get(`${POLL}?timeout=1`).set(bob.auth).expect(200);
     expect(bobs.body).toEqual({ status: 'immediate', notifications: [wire(forBob)], has_new_notifications: true });
 
-    // One notification wakes all of ann's waits; those that find it taken by another wait out their time.
+    // One notification wakes all of ann's waits: exactly one gets it, the others wait out their time.
     const row = await notify(ann, 'wake them all');
     const answers = await Promise.all(polls);
     expect(answers.map((res) => res.status)).toEqual(Array(CAP).fill(200));
-    expect(answers.filter((res) => res.body.status === 'new_notification').length).toBeGreaterThanOrEqual(1);
-    for (const res of answers) {
-      if (res.body.status === 'new_notification') expect(res.body.notifications).toEqual([wire(row)]);
-      else expect(res.body).toEqual(TIMEOUT_BODY);
-    }
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(answers.filter((res) => res.body.status === 'new_notification').map((res) => res.body)).toEqual([newNotificationBody(row)]);
+    expect(answers.filter((res) => res.body.status !== 'new_notification').map((res) => res.body)).toEqual(Array(CAP - 1).fill(TIMEOUT_BODY));
     await untilIdle();
     await untilDelivered(ann, row.id);
 
@@ -300,8 +365,7 @@ describeApi('notifications long-poll', (ctx) => {
   it("never answers a user's poll with another user's notifications", async () => {
     const [ann, bob] = [freshUser(), freshUser()];
     const started = Date.now();
-    const bobsPoll = startPoll(bob, '?timeout=1');
-    await untilSubscribers(1);
+    const { answer: bobsPoll } = await startWaitingPoll(bob, '?timeout=1');
     const forAnn = await notify(ann, 'for ann only');
     const res = await bobsPoll;
     expect(res.status).toBe(200);
@@ -313,6 +377,28 @@ describeApi('notifications long-poll', (ctx) => {
 
     const annsPoll = await ctx.http.get(`${POLL}?timeout=1`).set(ann.auth).expect(200);
     expect(annsPoll.body.notifications).toEqual([wire(forAnn)]);
+  });
+
+  it('answers a waiting poll when POST delivery-status/ (retry) is asked for an undelivered notification', async () => {
+    const ann = freshUser();
+    const { answer } = await startWaitingPoll(ann, '?timeout=20');
+    // Written without a wake-up (as one whose wake-up was lost): only the retry tells the poll.
+    const row = await insertUnannounced(ann, 'announced by the retry');
+    expect(readsDone(ann)).toBe(1); // still waiting after its first read, which found nothing
+
+    const retried = await ctx.http.post('/api/notifications/delivery-status/').set(ann.auth).send({ notification_ids: [row.id] }).expect(200);
+    expect(retried.body).toEqual({ message: 'Retry initiated for 1 notifications', retry_count: 1 });
+    const res = await answer;
+    expect(res.body).toEqual(newNotificationBody(row));
+    await untilDelivered(ann, row.id);
+
+    // A retry without ids covers all the user's undelivered ones.
+    const { answer: next } = await startWaitingPoll(ann, '?timeout=20');
+    const another = await insertUnannounced(ann, 'announced by a retry of all');
+    await ctx.http.post('/api/notifications/delivery-status/').set(ann.auth).expect(200);
+    expect((await next).body).toEqual(newNotificationBody(another));
+    await untilDelivered(ann, another.id);
+    await untilIdle();
   });
 
   it('answers 401 without a token or with a bad one', async () => {
@@ -334,7 +420,7 @@ describeApi('notifications long-poll', (ctx) => {
     const errors: unknown[] = [];
     const controller = new AbortController();
     let stopped = false;
-    const deadline = Date.now() + 8000;
+    const deadline = Date.now() + 25_000;
     const stop = () => {
       stopped = true;
       controller.abort();
@@ -377,24 +463,102 @@ describeApi('notifications long-poll', (ctx) => {
       }
     }
 
-    const first = await notify(ann, 'before the client starts', 'INFO');
-    void pollNotifications();
-    await sleep(300);
-    const second = await notify(ann, 'while it waits', 'WARNING');
-    await sleep(400);
-    const third = await notify(ann, 'a bit later', 'ERROR');
+    /** The client has shown `count` and its next poll waits (its last read found nothing). */
+    const untilShownAndWaiting = (count: number) =>
+      until(() => shown.length === count && lastTaken(ann)?.length === 0, `the client to show ${count} and poll again`);
 
-    await until(() => stopped, 'the client to receive 3 notifications', 5000);
-    expect(errors).toEqual([]);
-    // An immediate re-poll does not get again what the previous answer carried.
-    expect(duplicates).toBe(0);
-    expect(shown).toEqual([
-      { message: 'before the client starts', type: 'INFO' },
-      { message: 'while it waits', type: 'WARNING' },
-      { message: 'a bit later', type: 'ERROR' },
-    ]);
-    expect([...seen]).toEqual([first.id, second.id, third.id]);
-    for (const row of [first, second, third]) await untilDelivered(ann, row.id);
-    await untilIdle();
+    try {
+      const first = await notify(ann, 'before the client starts', 'INFO');
+      void pollNotifications();
+      await untilShownAndWaiting(1);
+      const second = await notify(ann, 'while it waits', 'WARNING');
+      await untilShownAndWaiting(2);
+      const third = await notify(ann, 'a bit later', 'ERROR');
+
+      await until(() => stopped, 'the client to receive 3 notifications');
+      expect(errors).toEqual([]);
+      // An immediate re-poll does not get again what the previous answer carried.
+      expect(duplicates).toBe(0);
+      expect(shown).toEqual([
+        { message: 'before the client starts', type: 'INFO' },
+        { message: 'while it waits', type: 'WARNING' },
+        { message: 'a bit later', type: 'ERROR' },
+      ]);
+      expect([...seen]).toEqual([first.id, second.id, third.id]);
+      for (const row of [first, second, third]) await untilDelivered(ann, row.id);
+      await untilIdle();
+    } finally {
+      stop();
+    }
   });
 });
+
+/** An in-process bus whose health the test sets, as Redis going away and coming back would. */
+class SwitchableBus implements NotificationBus {
+  healthy = true;
+  private readonly listeners = new Listeners<Wakeup>();
+  private readonly healthListeners = new Listeners<boolean>();
+
+  async publish(wakeup: Wakeup): Promise<void> {
+    this.listeners.emit(wakeup);
+  }
+
+  subscribe(listener: WakeupListener): () => void {
+    return this.listeners.add(listener);
+  }
+
+  onHealthChange(listener: (healthy: boolean) => void): () => void {
+    return this.healthListeners.add(listener);
+  }
+
+  setHealthy(healthy: boolean): void {
+    this.healthy = healthy;
+    this.healthListeners.emit(healthy);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The bus of the suite running now (describeApi runs the dialects one after the other). */
+let switchableBus: SwitchableBus;
+
+describeApi(
+  'notifications long-poll while the bus is down, with the real-time defaults',
+  (ctx) => {
+    const { freshUser, insertUnannounced, startWaitingPoll, untilDelivered, untilIdle } = pollFixtures(ctx, 1);
+
+    it(`looks in the database every ${REALTIME_DEFAULTS.fallbackPollMs} ms for undelivered notifications of waiting polls`, async () => {
+      expect(REALTIME_DEFAULTS.fallbackPollMs).toBe(3000);
+      // Built without overrides: these are what production runs with.
+      expect(ctx.services.realtime).toEqual(REALTIME_DEFAULTS);
+      const ann = freshUser();
+      const { answer } = await startWaitingPoll(ann, '?timeout=30');
+      const lookups = vi.spyOn(ctx.services.notifications, 'usersWithUndelivered');
+      // Only the hub's interval is faked: sockets, the poll's own timeout and the database run as they do.
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+      try {
+        switchableBus.setHealthy(false);
+        // Nothing announces it: only the fallback poll can find it.
+        const row = await insertUnannounced(ann, 'found by the fallback poll');
+        vi.advanceTimersByTime(REALTIME_DEFAULTS.fallbackPollMs - 1);
+        expect(lookups).not.toHaveBeenCalled();
+        vi.advanceTimersByTime(1);
+        expect(lookups).toHaveBeenCalledTimes(1);
+        expect(lookups).toHaveBeenCalledWith([ann.id]);
+        expect((await answer).body).toEqual(newNotificationBody(row));
+        await untilDelivered(ann, row.id);
+      } finally {
+        switchableBus.setHealthy(true);
+        vi.useRealTimers();
+        lookups.mockRestore();
+      }
+      await untilIdle();
+    });
+  },
+  {
+    bus: () => {
+      switchableBus = new SwitchableBus();
+      return switchableBus;
+    },
+  },
+);

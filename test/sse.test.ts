@@ -1,13 +1,13 @@
 import net from 'node:net';
 import { afterEach, expect, it, vi } from 'vitest';
+import { REALTIME_DEFAULTS } from '../server/app';
 import type { NotificationRow } from '../server/notifications/notifications.service';
-import { pastCreation, sleep, until, wire } from './support/waiting';
-import { notificationFixtures, stillThere } from './support/notification-fixtures';
+import { graceForStrayEvents, pastCreation, SLACK_MS, until, wire } from './support/waiting';
+import { BULKY_MESSAGE, notificationFixtures, serveOnUnixSocket, stillThere } from './support/notification-fixtures';
 import { describeApi, type ApiContext, type TestUser } from './support/api';
 
 const SSE = '/api/notifications/sse/';
 const HEARTBEAT_MS = 100;
-
 
 interface SseEvent {
   id: string;
@@ -17,10 +17,18 @@ interface SseEvent {
 /** Streams a test opened and has not closed yet: closed after each test, pass or fail. */
 const openStreams = new Set<Stream>();
 
-/** A fetch-based SSE client, as SPEC.md's example: reads the body and keeps what it got. */
+/**
+ * A fetch-based SSE client, as SPEC.md's example: reads the body and keeps what it got. A stream
+ * that breaks off (reset, aborted by anything but close()) is a failure, not an end: waiting on it
+ * and closing it throw, and so does the afterEach that closes what a test left open.
+ */
 class Stream {
   text = '';
+  /** The server ended the stream (the response completed). */
   ended = false;
+  /** Why reading failed, when it did other than by close(). */
+  failure: unknown;
+  private closing = false;
   private readonly reading: Promise<void>;
 
   constructor(
@@ -40,11 +48,15 @@ class Stream {
         if (done) break;
         this.text += decoder.decode(value, { stream: true });
       }
-    } catch {
-      // aborted by close()
-    } finally {
       this.ended = true;
+    } catch (error) {
+      if (!this.closing) this.failure = error;
     }
+  }
+
+  /** Throws if the stream broke off: whatever a test waits for will not come. */
+  private checkIntact(): void {
+    if (this.failure !== undefined) throw new Error('the SSE stream broke off', { cause: this.failure });
   }
 
   /** The complete blocks (an event or a comment ends with a blank line). */
@@ -68,20 +80,44 @@ class Stream {
     return this.events.map((event) => event.id);
   }
 
-  untilEvents(count: number, timeoutMs = 3000): Promise<SseEvent[]> {
-    return until(() => this.events.length >= count && this.events, `${count} events`, timeoutMs);
+  untilEvents(count: number, timeoutMs?: number): Promise<SseEvent[]> {
+    return until(
+      () => {
+        this.checkIntact();
+        return this.events.length >= count && this.events;
+      },
+      `${count} events`,
+      timeoutMs,
+    );
   }
 
-  /** Ends when the server ends the stream. */
-  untilEnded(timeoutMs = 3000): Promise<true> {
-    return until(() => this.ended, 'the stream to end', timeoutMs);
+  /** Resolves when the server ends the stream; throws if it broke off instead. */
+  untilEnded(timeoutMs?: number): Promise<true> {
+    return until(
+      () => {
+        this.checkIntact();
+        return this.ended;
+      },
+      'the stream to end',
+      timeoutMs,
+    );
   }
 
+  /** Closes the stream from the client's side; throws if it had broken off before. */
   async close(): Promise<void> {
     openStreams.delete(this);
+    this.closing = true;
     this.controller.abort();
     await this.reading;
+    this.checkIntact();
   }
+}
+
+/** Closes the streams a test left open (pass or fail); fails the test if one of them broke off. */
+async function closeOpenStreams(): Promise<void> {
+  const results = await Promise.allSettled([...openStreams].map((stream) => stream.close()));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 async function openStream(ctx: ApiContext, user: TestUser, headers: Record<string, string> = {}): Promise<Stream> {
@@ -101,11 +137,17 @@ const untilRealtimeIdle = (ctx: ApiContext) =>
   until(() => JSON.stringify(realtimeState(ctx)) === JSON.stringify(IDLE), 'the hub to be idle, nothing claimed');
 
 function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
-  const { freshUser, notify, getNotification, untilDelivered } = notificationFixtures(ctx, 18);
-  afterEach(async () => {
-    await Promise.all([...openStreams].map((stream) => stream.close()));
-  });
+  const { freshUser, notify, insertUnannounced, getNotification, untilDelivered, readsDone, taken, lastTaken, untilReadsDone } =
+    notificationFixtures(ctx, 21);
+  afterEach(closeOpenStreams);
   const untilIdle = () => untilRealtimeIdle(ctx);
+  /** Opens a stream and resolves once its first read is done: it waits for what comes next. */
+  const openWaitingStream = async (user: TestUser) => {
+    const before = readsDone(user);
+    const stream = await openStream(ctx, user);
+    await untilReadsDone(user, before + 1, "the stream's first read");
+    return stream;
+  };
 
   it('answers with event-stream headers and a retry hint', async () => {
     const ann = freshUser();
@@ -144,8 +186,8 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     const delivered = await untilDelivered(ann, c.id);
     expect(Date.parse(delivered.delivered_at)).toBeGreaterThanOrEqual(c.createdAt.getTime());
 
-    // Nothing is sent twice on one stream.
-    await sleep(300);
+    // Nothing is sent twice on one stream (a second copy would show in this time).
+    await graceForStrayEvents();
     expect(stream.ids).toEqual([a.id, b.id, c.id]);
     await stream.close();
     await untilIdle();
@@ -159,9 +201,9 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
       await pastCreation(rows[i]);
     }
     const stream = await openStream(ctx, ann);
-    await stream.untilEvents(130, 5000);
+    await stream.untilEvents(130);
     await untilDelivered(ann, rows[129].id);
-    await sleep(200);
+    await graceForStrayEvents(); // a second copy of any would show in this time
     expect(stream.ids).toEqual(rows.map((row) => row.id));
     const left = await ctx.http.get('/api/notifications/?delivered=false').set(ann.auth).expect(200);
     expect(left.body).toEqual([]);
@@ -173,10 +215,11 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     const ann = freshUser();
     const started = Date.now();
     const stream = await openStream(ctx, ann);
-    await until(() => stream.blocks.includes(': heartbeat'), 'a heartbeat', 1000);
-    expect(Date.now() - started).toBeLessThan(1000);
-    await sleep(5 * HEARTBEAT_MS);
-    expect(stream.blocks.filter((block) => block === ': heartbeat').length).toBeGreaterThanOrEqual(3);
+    const heartbeats = () => stream.blocks.filter((block) => block === ': heartbeat').length;
+    await until(() => heartbeats() >= 3, '3 heartbeats');
+    // Not sooner than every HEARTBEAT_MS (the interval itself is checked in the clean-up test).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3 * HEARTBEAT_MS - 5);
+    expect(stream.blocks.every((block) => block === ': heartbeat' || block.startsWith('retry: '))).toBe(true);
     await stream.close();
     await untilIdle();
   });
@@ -189,7 +232,7 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     expect(await getNotification(ann, seen.id)).toEqual({ ...wire(seen), delivered: true, delivered_at: expect.any(String) });
     const after = await notify(ann, 'after the reconnect');
     await stream.untilEvents(1);
-    await sleep(200);
+    await graceForStrayEvents(); // anything sent besides would show in this time
     expect(stream.events).toEqual([{ id: after.id, data: wire(after) }]);
     await stream.close();
     await untilIdle();
@@ -198,7 +241,7 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     const annsOwn = await notify(ann, 'not bob to confirm');
     const bobs = await openStream(ctx, bob, { 'Last-Event-ID': annsOwn.id });
     await until(() => bobs.blocks.length > 0, 'the retry line');
-    await sleep(100);
+    // Last-Event-ID is confirmed before the stream's headers go out: by now it has been, or not at all.
     expect(await getNotification(ann, annsOwn.id)).toEqual(wire(annsOwn));
     expect(bobs.events).toEqual([]);
     await bobs.close();
@@ -227,7 +270,7 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     const clearIntervalSpy = vi.spyOn(globalThis, 'clearInterval');
     try {
       const stream = await openStream(ctx, ann);
-      await until(() => stream.blocks.includes(': heartbeat'), 'a heartbeat', 1000);
+      await until(() => stream.blocks.includes(': heartbeat'), 'a heartbeat');
       expect(ctx.services.hub.stats()).toEqual({ users: 1, subscribers: 1, connections: 1 });
       const heartbeats = setIntervalSpy.mock.calls
         .map((call, i) => ({ ms: call[1], timer: setIntervalSpy.mock.results[i].value }))
@@ -250,17 +293,22 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     const ann = freshUser();
     const pending = await notify(ann, 'still pending');
     const { hostname, port } = new URL(await ctx.listen());
-    // The client sends its request and is gone while the server authenticates it (and, with
-    // Last-Event-ID, confirms that event): the stream must not start on the closed socket.
-    for (const extra of [`Last-Event-ID: ${pending.id}\r\n`, '']) {
-      for (let i = 0; i < 4; i++) {
-        const socket = net.connect(Number(port), hostname);
-        await new Promise((resolve) => socket.once('connect', resolve));
-        const request = `GET ${SSE} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${ann.token}\r\n${extra}\r\n`;
-        socket.write(request, () => socket.destroy());
+    const acquired = vi.spyOn(ctx.services.hub, 'acquireConnection');
+    try {
+      // The client sends its request and is gone while the server authenticates it (and, with
+      // Last-Event-ID, confirms that event): the stream must not start on the closed socket.
+      for (const extra of [`Last-Event-ID: ${pending.id}\r\n`, '']) {
+        for (let i = 0; i < 4; i++) {
+          const socket = net.connect(Number(port), hostname);
+          await new Promise((resolve) => socket.once('connect', resolve));
+          const request = `GET ${SSE} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${ann.token}\r\n${extra}\r\n`;
+          socket.write(request, () => socket.destroy());
+        }
       }
+      await until(() => acquired.mock.calls.filter(([userId]) => userId === ann.id).length === 8, 'the 8 requests to reach the handler');
+    } finally {
+      acquired.mockRestore();
     }
-    await sleep(200);
     await untilIdle();
     // The user is not locked out by leftovers of those.
     const stream = await openStream(ctx, ann);
@@ -276,7 +324,7 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     await stream.close();
     await untilIdle();
     const row = await notify(ann, 'too late');
-    await sleep(300);
+    await graceForStrayEvents(); // a delivery to the closed stream would show in this time
     expect(await getNotification(ann, row.id)).toEqual(wire(row));
 
     // The next stream gets it.
@@ -322,7 +370,7 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     await until(() => ctx.services.hub.stats().subscribers === 2, 'both streams to listen');
     const row = await notify(ann, 'for one of them');
     await untilDelivered(ann, row.id);
-    await sleep(100);
+    await graceForStrayEvents(); // a copy on the other stream would show in this time
     expect([...streams[0].ids, ...streams[1].ids]).toEqual([row.id]);
     for (const stream of streams) await stream.close();
     await untilIdle();
@@ -337,9 +385,9 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     const answer = await ctx.services.longPoll.wait(ann.id, 1000, stillThere);
     expect(answer.notifications.map((n) => n.id)).toEqual([row.id]);
 
-    const stream = await openStream(ctx, ann);
-    await until(() => stream.blocks.length > 0, 'the retry line');
-    await sleep(100);
+    const stream = await openWaitingStream(ann);
+    // Its read left the claimed one out: nothing to send.
+    expect(lastTaken(ann)).toEqual([]);
     expect(stream.ids).toEqual([]);
     // The poll's client never got it: the stream is offered it at once.
     ctx.services.claims.abandon(ann.id, [row.id]);
@@ -357,7 +405,7 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     const live = await notify(ann, 'ann live');
     const forBob = await notify(bob, 'bob live');
     await bobs.untilEvents(1);
-    await sleep(300);
+    await graceForStrayEvents(); // one of ann's would show in this time
     expect(bobs.events).toEqual([{ id: forBob.id, data: wire(forBob) }]);
     for (const row of [pending, live]) expect(await getNotification(ann, row.id)).toEqual(wire(row));
     await bobs.close();
@@ -413,19 +461,81 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     }
 
     const first = await notify(ann, 'before connecting');
-    const deadline = setTimeout(() => controller.abort(), 5000);
+    // Only a stop for a client that would otherwise hang: the test waits on conditions.
+    const deadline = setTimeout(() => controller.abort(), 25_000);
     const client = connectSSE(ann.token).then(
       () => 'ended',
       (error: Error) => error.name,
     );
-    await until(() => received.length === 1, 'the backlog');
-    const second = await notify(ann, 'while connected');
-    await sleep(200);
-    const third = await notify(ann, 'a bit later');
-    expect(await client).toBe('AbortError');
-    clearTimeout(deadline);
-    expect(received.map((n) => [n.id, n.message])).toEqual([first, second, third].map((row) => [row.id, row.message]));
-    for (const row of [first, second, third]) await untilDelivered(ann, row.id);
+    try {
+      await until(() => received.length === 1, 'the backlog');
+      const second = await notify(ann, 'while connected');
+      await until(() => received.length === 2, 'the second');
+      const third = await notify(ann, 'a bit later');
+      expect(await client).toBe('AbortError');
+      expect(received.map((n) => [n.id, n.message])).toEqual([first, second, third].map((row) => [row.id, row.message]));
+      for (const row of [first, second, third]) await untilDelivered(ann, row.id);
+    } finally {
+      clearTimeout(deadline);
+      controller.abort();
+    }
+    await untilIdle();
+  });
+
+  it('sends a waiting stream what POST delivery-status/ (retry) is asked for', async () => {
+    const ann = freshUser();
+    const stream = await openWaitingStream(ann);
+    // Written without a wake-up (as one whose wake-up was lost): only the retry tells the stream.
+    const row = await insertUnannounced(ann, 'announced by the retry');
+    expect(readsDone(ann)).toBe(1); // nothing has woken it
+
+    const retried = await ctx.http.post('/api/notifications/delivery-status/').set(ann.auth).send({ notification_ids: [row.id] }).expect(200);
+    expect(retried.body.retry_count).toBe(1);
+    expect(await stream.untilEvents(1)).toEqual([{ id: row.id, data: wire(row) }]);
+    await untilDelivered(ann, row.id);
+
+    // Without ids: all of the user's undelivered ones.
+    const another = await insertUnannounced(ann, 'announced by a retry of all');
+    await ctx.http.post('/api/notifications/delivery-status/').set(ann.auth).expect(200);
+    expect((await stream.untilEvents(2))[1]).toEqual({ id: another.id, data: wire(another) });
+    await untilDelivered(ann, another.id);
+    await stream.close();
+    await untilIdle();
+  });
+
+  it('leaves undelivered, and sends again, what a stream was still writing when its client reset the connection', async () => {
+    const ann = freshUser();
+    const rows: NotificationRow[] = [];
+    for (let i = 0; i < 100; i++) {
+      rows.push(await notify(ann, BULKY_MESSAGE));
+      await pastCreation(rows[i]); // a distinct created_at each: they are sent in creation order
+    }
+    const server = await serveOnUnixSocket(ctx);
+    try {
+      // A real client on a real socket that reads nothing: the stream writes its backlog at it.
+      const client = await server.send(ann, SSE);
+      // Its first read takes all 100 (a full batch, so it reads once more and finds nothing new).
+      await until(() => taken(ann).flat().length === 100, "the stream's read of the backlog");
+      expect(taken(ann).flat()).toEqual(rows.map((row) => row.id));
+      const socket = server.responses[0].socket!;
+      // Every one of the 100 events is still in the socket's write (none has been taken whole), so
+      // none has been written yet.
+      const eventBytes = rows.reduce((sum, row) => sum + Buffer.byteLength(`id: ${row.id}\ndata: ${JSON.stringify(wire(row))}\n\n`), 0);
+      await until(() => socket.writableLength >= eventBytes, 'the events to be written to the socket');
+
+      client.destroy();
+      await until(() => server.responses[0].destroyed, 'the server to see the connection gone');
+      await until(() => ctx.services.claims.size() === 0, 'the claims to be handed back');
+      const status = await ctx.http.get('/api/notifications/delivery-status/').set(ann.auth).expect(200);
+      expect(status.body).toMatchObject({ total: 100, delivered: 0, undelivered: 100 });
+
+      const again = await openStream(ctx, ann);
+      expect((await again.untilEvents(100)).map((event) => event.id)).toEqual(rows.map((row) => row.id));
+      await untilDelivered(ann, rows[99].id);
+      await again.close();
+    } finally {
+      await server.close();
+    }
     await untilIdle();
   });
 }
@@ -446,19 +556,53 @@ describeApi(
       await until(() => ctx.services.hub.stats().subscribers === 2, 'both to wait');
 
       ctx.services.hub.close();
-      await stream.untilEnded(2000);
+      await stream.untilEnded();
       expect(stream.text.endsWith('\n\n')).toBe(true);
       const res = await poll;
       expect(res.status).toBe(200);
       expect(res.body.status).toBe('timeout');
-      expect(Date.now() - started).toBeLessThan(3000);
+      // Ended by the shutdown, well before its 20 s.
+      expect(Date.now() - started).toBeLessThan(20_000 - SLACK_MS);
       await untilRealtimeIdle(ctx);
 
       // A stream opened after shutdown ends at once.
       const late = await openStream(ctx, ann);
-      await late.untilEnded(2000);
+      await late.untilEnded();
       expect(realtimeState(ctx)).toEqual(IDLE);
     });
   },
   { realtime: { heartbeatMs: HEARTBEAT_MS } },
 );
+
+describeApi('notifications SSE with the real-time defaults', (ctx) => {
+  const { freshUser, notify } = notificationFixtures(ctx, 1);
+  afterEach(closeOpenStreams);
+
+  it(`hints retry: ${REALTIME_DEFAULTS.retryMs} and sends a heartbeat every ${REALTIME_DEFAULTS.heartbeatMs / 1000} s`, async () => {
+    expect(REALTIME_DEFAULTS).toMatchObject({ heartbeatMs: 15_000, retryMs: 3000 });
+    // Built without overrides: these are what production runs with.
+    expect(ctx.services.realtime).toEqual(REALTIME_DEFAULTS);
+    const ann = freshUser();
+    // Only intervals are faked (the heartbeat's): sockets and everything else run as they do.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const stream = await openStream(ctx, ann);
+      await until(() => stream.blocks.length > 0, 'the retry line');
+      expect(stream.blocks[0]).toBe('retry: 3000');
+      const heartbeats = () => stream.blocks.filter((block) => block === ': heartbeat').length;
+
+      vi.advanceTimersByTime(14_999);
+      // A heartbeat due by now would have been written before this event.
+      await notify(ann, 'at 14.999 s');
+      await stream.untilEvents(1);
+      expect(heartbeats()).toBe(0);
+      vi.advanceTimersByTime(1);
+      await until(() => heartbeats() === 1, 'the heartbeat at 15 s');
+      vi.advanceTimersByTime(15_000);
+      await until(() => heartbeats() === 2, 'the heartbeat at 30 s');
+      await stream.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
