@@ -3,7 +3,8 @@ import { and, count, eq } from 'drizzle-orm';
 import type { Response } from 'supertest';
 import { beforeAll, expect, it } from 'vitest';
 import type { NotificationRow, NotificationType } from '../server/notifications/notifications.service';
-import { describeApi, type TestUser } from './support/api';
+import { describeApi, type ApiContext, type TestUser } from './support/api';
+import { pastCreation, pastTime } from './support/waiting';
 
 interface Notification {
   id: string;
@@ -38,122 +39,36 @@ const NOT_FOUND = { detail: expect.any(String) };
 const FIELD_ERROR = [expect.any(String)];
 const NEXT_LINK = /^<([^>]+)>; rel="next"$/;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const b64 = (value: string) => Buffer.from(value).toString('base64url');
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 describeApi('notifications', (ctx) => {
-  // ann and bob: the everyday pair (bob is the intruder); the others each own the notifications of
-  // one topic, so that no test's figures depend on another's. admin and admin2 send.
+  // ann and bob: the everyday pair (bob is the intruder), for tests whose figures no other test's
+  // notifications can change; a test that counts or pages gets a user of its own (fresh()), so that
+  // no test depends on which ran before it. admin and admin2 send.
   let ann: TestUser;
   let bob: TestUser;
-  let filt: TestUser;
-  let pager: TestUser;
-  let ties: TestUser;
-  let many: TestUser;
-  let stats: TestUser;
-  let empty: TestUser;
-  let retrier: TestUser;
   let tester: TestUser;
-  let reader: TestUser;
   let rcpt1: TestUser;
   let rcpt2: TestUser;
   let admin: TestUser;
   let admin2: TestUser;
+  let pool: TestUser[] = [];
 
   beforeAll(async () => {
-    [ann, bob, filt, pager, ties, many, stats, empty, retrier, tester, reader, rcpt1, rcpt2] = await Promise.all(
-      Array.from({ length: 13 }, () => ctx.createUser()),
-    );
+    [ann, bob, tester, rcpt1, rcpt2, ...pool] = await Promise.all(Array.from({ length: 21 }, () => ctx.createUser()));
     [admin, admin2] = await Promise.all([ctx.createUser({ admin: true }), ctx.createUser({ admin: true })]);
   });
 
-  // --- helpers -------------------------------------------------------------------------------
-
-  /** Creates one notification through the service (no HTTP); a pause keeps created_at distinct. */
-  const notify = async (user: TestUser, message = `note ${randomUUID()}`, type: NotificationType = 'INFO') => {
-    const [row] = await ctx.services.notifications.notify([user.id], { type, message });
-    await sleep(3);
-    return row;
+  /** A user of the test's own, with no notifications yet. */
+  const fresh = () => {
+    const user = pool.shift();
+    if (!user) throw new Error('create more users in beforeAll');
+    return user;
   };
 
-  const notifyMany = async (user: TestUser, n: number, prefix = 'n') => {
-    const rows: NotificationRow[] = [];
-    for (let i = 0; i < n; i++) rows.push(await notify(user, `${prefix} ${i}`));
-    return rows;
-  };
-
-  /** Rows written straight to the table, with the created_at we choose. */
-  const insertRows = async (user: TestUser, createdAts: Date[], prefix: string) => {
-    const { store } = ctx.database;
-    const rows = createdAts.map((createdAt, i) => ({
-      id: randomUUID(),
-      userId: user.id,
-      type: 'INFO',
-      message: `${prefix} ${i}`,
-      createdAt,
-      deliveredAt: null,
-      readAt: null,
-    }));
-    await store.insertAll(store.t.notifications, rows);
-    return rows;
-  };
-
-  const deliver = (user: TestUser, ids: string[]) => ctx.services.notifications.confirmDelivery(user.id, ids);
-
-  const list = async (user: TestUser, query = ''): Promise<Notification[]> =>
-    (await ctx.http.get(`/api/notifications/${query}`).set(user.auth).expect(200)).body;
-
-  const listIds = async (user: TestUser, query = '') => (await list(user, query)).map((n) => n.id);
-
-  const getOne = async (user: TestUser, id: string): Promise<Notification> =>
-    (await ctx.http.get(`/api/notifications/${id}/`).set(user.auth).expect(200)).body;
-
-  const status = async (user: TestUser, query = ''): Promise<DeliveryStatus> =>
-    (await ctx.http.get(`/api/notifications/delivery-status/${query}`).set(user.auth).expect(200)).body;
-
-  const unread = async (user: TestUser): Promise<number> =>
-    (await ctx.http.get('/api/notifications/unread-count/').set(user.auth).expect(200)).body.unread;
-
-  /** The path of the Link rel="next" header, or null when there is none. */
-  const nextLink = (res: Response): string | null => {
-    const link = res.headers.link as string | undefined;
-    if (link === undefined) return null;
-    const match = NEXT_LINK.exec(link);
-    expect(match, `malformed Link header: ${link}`).not.toBeNull();
-    return match![1];
-  };
-
-  /** Follows Link rel="next" from `first` to the end; returns every page. */
-  const walk = async (user: TestUser, first: string) => {
-    const pages: Notification[][] = [];
-    const links: string[] = [];
-    let path: string | null = first;
-    while (path) {
-      const res = await ctx.http.get(path).set(user.auth).expect(200);
-      pages.push(res.body);
-      path = nextLink(res);
-      if (path) links.push(path);
-      expect(pages.length).toBeLessThan(50);
-    }
-    return { pages, links, ids: pages.flat().map((n) => n.id) };
-  };
-
-  const rowsInTable = async (userId?: number) => {
-    const { db, t } = ctx.database.store;
-    const [{ n }] = await db
-      .select({ n: count() })
-      .from(t.notifications)
-      .where(userId === undefined ? undefined : eq(t.notifications.userId, userId));
-    return n;
-  };
-
-  const toSummary = (row: NotificationRow): Summary => ({
-    id: row.id,
-    message: row.message,
-    created_at: row.createdAt.toISOString(),
-    type: row.type,
-  });
+  const { notify, notifyMany, insertRows, deliver, list, listIds, getOne, status, unread, nextLink, walk, rowsInTable, toSummary, create, withMessage } =
+    notificationHelpers(ctx);
 
   // --- the notification object ---------------------------------------------------------------
 
@@ -192,6 +107,7 @@ describeApi('notifications', (ctx) => {
   // --- GET /api/notifications/ ---------------------------------------------------------------
 
   it('lists newest first and filters by delivered and read, alone and combined', async () => {
+    const filt = fresh();
     // a: undelivered unread, b: delivered unread, c: undelivered read, d: delivered read.
     const [a, b, c, d] = await notifyMany(filt, 4, 'filter');
     await deliver(filt, [b.id, d.id]);
@@ -219,6 +135,7 @@ describeApi('notifications', (ctx) => {
   });
 
   it('rejects filter values other than true and false, and unknown query parameters', async () => {
+    const filt = fresh();
     for (const field of ['delivered', 'read']) {
       for (const value of ['yes', '1', '0', 'TRUE', 'False', '']) {
         const res = await ctx.http.get(`/api/notifications/?${field}=${value}`).set(filt.auth).expect(400);
@@ -234,6 +151,7 @@ describeApi('notifications', (ctx) => {
   });
 
   it('pages 50 by default and at most 100 a page', async () => {
+    const many = fresh();
     const base = Date.now() - 1_000_000;
     const rows = await insertRows(
       many,
@@ -263,6 +181,7 @@ describeApi('notifications', (ctx) => {
   });
 
   it('walks every page through the Link header: no duplicates, no gaps, newest first', async () => {
+    const pager = fresh();
     const rows = await notifyMany(pager, 7, 'page');
     const newestFirst = [...rows].reverse().map((row) => row.id);
 
@@ -289,6 +208,7 @@ describeApi('notifications', (ctx) => {
   });
 
   it('pages correctly through notifications that share a created_at', async () => {
+    const ties = fresh();
     const at = new Date(Date.now() - 5000);
     const rows = await insertRows(ties, [at, at, at, at, at, new Date(at.getTime() + 1), new Date(at.getTime() - 1)], 'tie');
     const tied = rows.slice(0, 5).sort(byId).reverse();
@@ -301,14 +221,13 @@ describeApi('notifications', (ctx) => {
   });
 
   it('keeps the filters in the Link header', async () => {
+    const pager = fresh();
+    const earlier = await notifyMany(pager, 7, 'earlier');
     const rows = await notifyMany(pager, 6, 'filtered page');
     await deliver(pager, [rows[0].id, rows[2].id, rows[4].id]);
     await ctx.http.post(`/api/notifications/${rows[5].id}/mark_read/`).set(pager.auth).expect(200);
     const undeliveredNewestFirst = [rows[5], rows[3], rows[1]].map((row) => row.id);
-    const previous = (await list(pager, '?delivered=false&limit=100'))
-      .filter((n) => !rows.some((row) => row.id === n.id))
-      .map((n) => n.id);
-    expect(previous).toHaveLength(7);
+    const previous = [...earlier].reverse().map((row) => row.id);
 
     const { pages, links, ids } = await walk(pager, '/api/notifications/?delivered=false&limit=2');
     expect(ids).toEqual([...undeliveredNewestFirst, ...previous]);
@@ -329,6 +248,8 @@ describeApi('notifications', (ctx) => {
   });
 
   it('answers a tampered cursor with 400 {"cursor": [...]}, never 500', async () => {
+    const pager = fresh();
+    await notifyMany(pager, 3, 'cursor');
     const cursors = [
       'garbage',
       '!!!***',
@@ -363,6 +284,7 @@ describeApi('notifications', (ctx) => {
     expect(twice.body).toEqual({ cursor: FIELD_ERROR });
     // An empty cursor is no cursor: the first page.
     const blank = await ctx.http.get('/api/notifications/?cursor=&limit=2').set(pager.auth).expect(200);
+    expect(blank.body).toHaveLength(2);
     expect(blank.body.map((n: Notification) => n.id)).toEqual((await listIds(pager)).slice(0, 2));
   });
 
@@ -452,14 +374,15 @@ describeApi('notifications', (ctx) => {
         read: false,
       },
     });
-    await sleep(10);
+    // Past the first delivered_at: a second one written now would differ from it.
+    await pastTime(Date.parse(first.body.notification.delivered_at));
     const second = await ctx.http.post(`/api/notifications/${row.id}/mark_delivered/`).set(ann.auth).expect(200);
     expect(second.body).toEqual(first.body);
 
     // After an acknowledgement, too, the acknowledgement's time stays.
     const acked = await notify(ann, 'acknowledged, then marked');
     const ack = await ctx.http.post(`/api/notifications/${acked.id}/acknowledge/`).set(ann.auth).expect(200);
-    await sleep(10);
+    await pastTime(Date.parse(ack.body.notification.delivered_at));
     const marked = await ctx.http.post(`/api/notifications/${acked.id}/mark_delivered/`).set(ann.auth).expect(200);
     expect(marked.body).toEqual({ message: 'Notification marked as delivered', notification: ack.body.notification });
     expect((await getOne(ann, acked.id)).delivered_at).toBe(ack.body.notification.delivered_at);
@@ -509,6 +432,7 @@ describeApi('notifications', (ctx) => {
   // --- delivery-status -----------------------------------------------------------------------
 
   it('reports zeros and a rate of 100 for a user without notifications', async () => {
+    const empty = fresh();
     const zero: DeliveryStatus = {
       total: 0,
       delivered: 0,
@@ -525,6 +449,7 @@ describeApi('notifications', (ctx) => {
   });
 
   it('reports totals, the rate with one decimal and the newest undelivered', async () => {
+    const stats = fresh();
     const [a, b, c] = await notifyMany(stats, 3, 'stat');
     await deliver(stats, [a.id]);
     const res = await status(stats);
@@ -575,7 +500,13 @@ describeApi('notifications', (ctx) => {
   });
 
   it('keeps the legacy undelivered list to the newest 100', async () => {
-    // `many` holds 101 undelivered notifications, one a second apart (see the paging test).
+    const many = fresh();
+    const base = Date.now() - 1_000_000;
+    await insertRows(
+      many,
+      Array.from({ length: 101 }, (_, i) => new Date(base + i * 1000)),
+      'many',
+    );
     const res = await status(many);
     expect(res).toMatchObject({ total: 101, delivered: 0, undelivered: 101, delivery_rate: 0 });
     const newest = await list(many, '?limit=100');
@@ -584,6 +515,7 @@ describeApi('notifications', (ctx) => {
   });
 
   it('rejects a bad delivered filter or an unknown parameter on delivery-status', async () => {
+    const stats = fresh();
     for (const value of ['yes', '1', 'TRUE', '']) {
       const res = await ctx.http.get(`/api/notifications/delivery-status/?delivered=${value}`).set(stats.auth).expect(400);
       expect(res.body).toEqual({ delivered: FIELD_ERROR });
@@ -595,6 +527,7 @@ describeApi('notifications', (ctx) => {
   // --- POST delivery-status: retry -----------------------------------------------------------
 
   it("retries the user's undelivered notifications among those given, or all of them", async () => {
+    const retrier = fresh();
     const [u1, u2, u3, d1] = await notifyMany(retrier, 4, 'retry');
     await deliver(retrier, [d1.id]);
     const bobs = await notify(bob, 'bob retry');
@@ -625,6 +558,7 @@ describeApi('notifications', (ctx) => {
   });
 
   it('rejects a retry request with a non-uuid id, a wrong shape or an unknown field', async () => {
+    const retrier = fresh();
     const [u1] = await notifyMany(retrier, 1, 'retry bad');
     const cases: Array<[unknown, string]> = [
       [{ notification_ids: ['abc'] }, 'notification_ids'],
@@ -717,6 +651,7 @@ describeApi('notifications', (ctx) => {
   // --- unread-count and mark_all_read --------------------------------------------------------
 
   it('counts unread and marks all read, only for oneself', async () => {
+    const reader = fresh();
     const rows = await notifyMany(reader, 3, 'unread');
     await notify(bob, 'bob unread');
     const bobUnread = await unread(bob);
@@ -778,14 +713,6 @@ describeApi('notifications', (ctx) => {
   });
 
   // --- POST /api/notifications/ (admins) -----------------------------------------------------
-
-  const create = (as: TestUser, body: object, key?: string) => {
-    const req = ctx.http.post('/api/notifications/').set(as.auth);
-    return (key === undefined ? req : req.set('Idempotency-Key', key)).send(body);
-  };
-
-  const withMessage = async (user: TestUser, message: string) =>
-    (await list(user, '?limit=100')).filter((n) => n.message === message);
 
   it('refuses non-admins with 403 and creates nothing', async () => {
     const before = await rowsInTable();
@@ -962,31 +889,6 @@ describeApi('notifications', (ctx) => {
     expect(await withMessage(rcpt1, message)).toHaveLength(2);
   });
 
-  it('creates one notification for every existing user with all: true', async () => {
-    const { db, t } = ctx.database.store;
-    const users = await db.select({ id: t.users.id }).from(t.users);
-    const before = await rowsInTable();
-    const message = `broadcast ${randomUUID()}`;
-
-    const res = await create(admin, { all: true, type: 'CRITICAL', message }).expect(201);
-    expect(res.body.created).toBe(users.length);
-    expect(res.body.ids).toHaveLength(users.length);
-    expect(new Set(res.body.ids).size).toBe(users.length);
-    expect(await rowsInTable()).toBe(before + users.length);
-    for (const user of [ann, bob, empty, rcpt1, admin, admin2]) {
-      const got = await withMessage(user, message);
-      expect(got).toHaveLength(1);
-      expect(got[0]).toMatchObject({ type: 'CRITICAL', delivered: false, read: false });
-      expect(res.body.ids).toContain(got[0].id);
-    }
-    for (const user of users) expect(await rowsInTable(user.id)).toBeGreaterThan(0);
-
-    const key = `all-${randomUUID()}`;
-    const once = await create(admin, { all: true, type: 'INFO', message: `${message} keyed` }, key).expect(201);
-    expect((await create(admin, { all: true, type: 'INFO', message: `${message} keyed` }, key).expect(201)).body).toEqual(once.body);
-    expect(await withMessage(empty, `${message} keyed`)).toHaveLength(1);
-  });
-
   // --- authentication ------------------------------------------------------------------------
 
   it('accepts Bearer as well as Token', async () => {
@@ -1035,3 +937,141 @@ describeApi('notifications', (ctx) => {
     expect(await getOne(ann, id)).toMatchObject({ delivered: false, read: false });
   });
 });
+
+// A broadcast gives every user of the database a notification: in a database of its own, so that
+// it cannot change the figures of any other test, whichever order they run in.
+describeApi('notifications: sending to all users', (ctx) => {
+  let ann: TestUser;
+  let empty: TestUser;
+  let admin: TestUser;
+
+  beforeAll(async () => {
+    [ann, empty, admin] = await Promise.all([ctx.createUser(), ctx.createUser(), ctx.createUser({ admin: true })]);
+    await ctx.services.notifications.notify([ann.id], { type: 'INFO', message: 'ann has one already' });
+  });
+
+  const { rowsInTable, create, withMessage } = notificationHelpers(ctx);
+
+  it('creates one notification for every existing user with all: true', async () => {
+    const { db, t } = ctx.database.store;
+    const users = await db.select({ id: t.users.id }).from(t.users);
+    const before = await rowsInTable();
+    const message = `broadcast ${randomUUID()}`;
+
+    const res = await create(admin, { all: true, type: 'CRITICAL', message }).expect(201);
+    expect(res.body.created).toBe(users.length);
+    expect(res.body.ids).toHaveLength(users.length);
+    expect(new Set(res.body.ids).size).toBe(users.length);
+    expect(await rowsInTable()).toBe(before + users.length);
+    for (const user of [ann, empty, admin]) {
+      const got = await withMessage(user, message);
+      expect(got).toHaveLength(1);
+      expect(got[0]).toMatchObject({ type: 'CRITICAL', delivered: false, read: false });
+      expect(res.body.ids).toContain(got[0].id);
+    }
+    for (const user of users) expect(await rowsInTable(user.id)).toBeGreaterThan(0);
+
+    const key = `all-${randomUUID()}`;
+    const once = await create(admin, { all: true, type: 'INFO', message: `${message} keyed` }, key).expect(201);
+    expect((await create(admin, { all: true, type: 'INFO', message: `${message} keyed` }, key).expect(201)).body).toEqual(once.body);
+    expect(await withMessage(empty, `${message} keyed`)).toHaveLength(1);
+  });
+});
+
+/** Creating, reading and sending notifications, for a suite's tests. */
+function notificationHelpers(ctx: ApiContext) {
+  /** Creates one notification through the service (no HTTP); the next one's created_at is later. */
+  const notify = async (user: TestUser, message = `note ${randomUUID()}`, type: NotificationType = 'INFO') => {
+    const [row] = await ctx.services.notifications.notify([user.id], { type, message });
+    await pastCreation(row);
+    return row;
+  };
+
+  const notifyMany = async (user: TestUser, n: number, prefix = 'n') => {
+    const rows: NotificationRow[] = [];
+    for (let i = 0; i < n; i++) rows.push(await notify(user, `${prefix} ${i}`));
+    return rows;
+  };
+
+  /** Rows written straight to the table, with the created_at we choose. */
+  const insertRows = async (user: TestUser, createdAts: Date[], prefix: string) => {
+    const { store } = ctx.database;
+    const rows = createdAts.map((createdAt, i) => ({
+      id: randomUUID(),
+      userId: user.id,
+      type: 'INFO',
+      message: `${prefix} ${i}`,
+      createdAt,
+      deliveredAt: null,
+      readAt: null,
+    }));
+    await store.insertAll(store.t.notifications, rows);
+    return rows;
+  };
+
+  const deliver = (user: TestUser, ids: string[]) => ctx.services.notifications.confirmDelivery(user.id, ids);
+
+  const list = async (user: TestUser, query = ''): Promise<Notification[]> =>
+    (await ctx.http.get(`/api/notifications/${query}`).set(user.auth).expect(200)).body;
+
+  const listIds = async (user: TestUser, query = '') => (await list(user, query)).map((n) => n.id);
+
+  const getOne = async (user: TestUser, id: string): Promise<Notification> =>
+    (await ctx.http.get(`/api/notifications/${id}/`).set(user.auth).expect(200)).body;
+
+  const status = async (user: TestUser, query = ''): Promise<DeliveryStatus> =>
+    (await ctx.http.get(`/api/notifications/delivery-status/${query}`).set(user.auth).expect(200)).body;
+
+  const unread = async (user: TestUser): Promise<number> =>
+    (await ctx.http.get('/api/notifications/unread-count/').set(user.auth).expect(200)).body.unread;
+
+  /** The path of the Link rel="next" header, or null when there is none. */
+  const nextLink = (res: Response): string | null => {
+    const link = res.headers.link as string | undefined;
+    if (link === undefined) return null;
+    const match = NEXT_LINK.exec(link);
+    expect(match, `malformed Link header: ${link}`).not.toBeNull();
+    return match![1];
+  };
+
+  /** Follows Link rel="next" from `first` to the end; returns every page. */
+  const walk = async (user: TestUser, first: string) => {
+    const pages: Notification[][] = [];
+    const links: string[] = [];
+    let path: string | null = first;
+    while (path) {
+      const res = await ctx.http.get(path).set(user.auth).expect(200);
+      pages.push(res.body);
+      path = nextLink(res);
+      if (path) links.push(path);
+      expect(pages.length).toBeLessThan(50);
+    }
+    return { pages, links, ids: pages.flat().map((n) => n.id) };
+  };
+
+  const rowsInTable = async (userId?: number) => {
+    const { db, t } = ctx.database.store;
+    const [{ n }] = await db
+      .select({ n: count() })
+      .from(t.notifications)
+      .where(userId === undefined ? undefined : eq(t.notifications.userId, userId));
+    return n;
+  };
+
+  const toSummary = (row: NotificationRow): Summary => ({
+    id: row.id,
+    message: row.message,
+    created_at: row.createdAt.toISOString(),
+    type: row.type,
+  });
+
+  const create = (as: TestUser, body: object, key?: string) => {
+    const req = ctx.http.post('/api/notifications/').set(as.auth);
+    return (key === undefined ? req : req.set('Idempotency-Key', key)).send(body);
+  };
+
+  const withMessage = async (user: TestUser, message: string) =>
+    (await list(user, '?limit=100')).filter((n) => n.message === message);
+
+  return { notify, notifyMany, insertRows, deliver, list, listIds, getOne, status, unread, nextLink, walk, rowsInTable, toSummary, create, withMessage };
+}
