@@ -25,8 +25,8 @@ export class RedisServer {
     return this.process !== undefined;
   }
 
-  /** Starts redis-server on this server's port and resolves once it answers PING. */
-  async start(timeoutMs = 10_000): Promise<void> {
+  /** Starts redis-server on this server's port and resolves once it answers PING (20 s at most: a loaded machine). */
+  async start(timeoutMs = 20_000): Promise<void> {
     if (this.process) return;
     const child = spawn(
       'redis-server',
@@ -51,7 +51,7 @@ export class RedisServer {
       for (;;) {
         if (await Promise.race([ping(this.port), exited])) return;
         if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer PING in ${timeoutMs} ms`);
-        await Promise.race([sleep(50), exited]);
+        await Promise.race([sleep(50), exited]); // the pace of asking again, not a wait for readiness
       }
     } catch (error) {
       await this.stop();
@@ -90,7 +90,8 @@ function ping(port: number): Promise<boolean> {
       socket.destroy();
       resolve(ok);
     };
-    socket.setTimeout(500, () => done(false));
+    // Unanswered for a while: counts as no answer yet, and start() asks again until its deadline.
+    socket.setTimeout(1000, () => done(false));
     socket.once('error', () => done(false));
     socket.once('connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
