@@ -99,12 +99,26 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
   };
 }
 
+/**
+ * CORS for the allowed origins only. The origin is decided by a function, because with a list
+ * `cors` treats every OPTIONS as a preflight (answering 204 without Allow, even for unknown paths,
+ * and sending its headers to any origin); a function answering false makes it step aside, so other
+ * requests go on to the routes, the 405 handler and the 404.
+ */
+function corsFor(origins: string[]) {
+  const allowed = new Set(origins);
+  return cors({
+    origin: (origin, decide) => decide(null, origin !== undefined && allowed.has(origin)),
+    exposedHeaders: ['X-Request-Id', 'Link', 'Retry-After'],
+  });
+}
+
 /** The HTTP app: no port, no process concerns, so tests drive it with supertest. */
 export function createApp(deps: AppDependencies, services: Services = createServices(deps)): Express {
   const app = express();
   app.disable('x-powered-by');
   useRequestLogging(app, deps.logger);
-  if (deps.corsOrigins?.length) app.use(cors({ origin: deps.corsOrigins, exposedHeaders: ['X-Request-Id', 'Link', 'Retry-After'] }));
+  if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));
   app.use(parseJsonBody());
   app.use(docsRouter());
 
