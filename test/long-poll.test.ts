@@ -307,7 +307,8 @@ describeApi('notifications long-poll', (ctx) => {
 
   it('wakes two concurrent polls of one user; exactly one of them gets the notification', async () => {
     const ann = freshUser();
-    const { answers } = await startWaitingPolls(ann, 2, '?timeout=2');
+    // 4 s: time enough for a loaded machine to create the notification before the polls end.
+    const { answers } = await startWaitingPolls(ann, 2, '?timeout=4');
     const row = await notify(ann, 'for one of them');
 
     const bodies = (await Promise.all(answers)).map((res) => {
@@ -336,7 +337,8 @@ describeApi('notifications long-poll', (ctx) => {
 
   it(`caps open polls per user at ${CAP} with 429 + Retry-After; other users are unaffected`, async () => {
     const [ann, bob] = [freshUser(), freshUser()];
-    const { answers: polls } = await startWaitingPolls(ann, CAP, '?timeout=3');
+    // 6 s: time enough for a loaded machine to make the checks below while all of them are open.
+    const { answers: polls } = await startWaitingPolls(ann, CAP, '?timeout=6');
     expect(ctx.services.hub.stats()).toEqual({ users: 1, subscribers: CAP, connections: CAP });
 
     const refused = await ctx.http.get(`${POLL}?timeout=1`).set(ann.auth).expect(429);

@@ -339,7 +339,8 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     const [ann, bob] = [freshUser(), freshUser()];
     const base = await ctx.listen();
     const streams = [await openStream(ctx, ann)];
-    const poll = ctx.http.get('/api/notifications/long-poll/?timeout=2').set(ann.auth).then((res) => res);
+    // 5 s: time enough for a loaded machine to make the checks below while the poll is open.
+    const poll = ctx.http.get('/api/notifications/long-poll/?timeout=5').set(ann.auth).then((res) => res);
     await until(() => ctx.services.hub.stats().connections === maxConnectionsPerUser, 'the cap to be reached');
     expect(maxConnectionsPerUser).toBe(2);
 
