@@ -23,9 +23,12 @@ export function whenClientGone(res: Response, listener: () => void): () => void 
 
 /**
  * Calls `written` once the response has been handed to the socket ('finish'), or `lost` if the
- * client went away before that.
+ * client went away before that. Node emits 'finish' also for an answer that was still being
+ * written when the client reset the connection (a large answer to a client that reads slowly): its
+ * socket is destroyed by then, and what had not reached it is lost, so that counts as lost too.
  */
 export function whenResponseSettles(res: Response, outcome: { written: () => void; lost: () => void }): void {
-  if (!lostBeforeFinished(res)) res.once('finish', outcome.written);
+  const socket = res.socket;
+  if (!lostBeforeFinished(res)) res.once('finish', () => (socket?.destroyed ? outcome.lost() : outcome.written()));
   whenClientGone(res, outcome.lost);
 }

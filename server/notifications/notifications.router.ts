@@ -44,15 +44,10 @@ export const notificationsRouter = ({ notifications, longPoll, claims, idempoten
       const ids = result.notifications.map((row) => row.id);
       if (ids.length > 0) {
         // Delivered means the answer reached the socket: a client gone before that gets them again.
-        const socket = res.socket;
         whenResponseSettles(res, {
           written: () => {
             // An error answer written in its place (the body failed to serialize) carried nothing.
             if (res.statusCode !== 200) return claims.abandon(user.id, ids);
-            // Node emits 'finish' also for an answer still being written when the client reset the
-            // connection (a large answer to a client that reads slowly): the socket is destroyed by
-            // then, and what had not reached it is lost.
-            if (socket?.destroyed) return claims.abandon(user.id, ids);
             claims.confirm(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed'));
           },
           lost: () => claims.abandon(user.id, ids),

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, lte, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { z } from 'zod';
 import {
   TIME_ENTRY_ORDERINGS,
@@ -36,7 +36,9 @@ export function filterCondition(t: Tables, userId: number, filters: TimeEntryFil
     f.duration_min === undefined ? undefined : gte(e.durationKey, f.duration_min),
     f.duration_max === undefined ? undefined : lte(e.durationKey, f.duration_max),
     f.project === undefined ? undefined : eq(e.projectId, f.project),
-    f.is_active === undefined ? undefined : eq(e.isActive, f.is_active),
+    // Said of end_time itself: SQLite cannot tell that is_active = 1 is the one-running-entry
+    // index's `end_time is null`, and would read all of the user's entries instead.
+    f.is_active === undefined ? undefined : f.is_active ? isNull(e.endTime) : isNotNull(e.endTime),
     f.tags === undefined
       ? undefined
       : sql`exists (select 1 from ${t.timeEntryTags} where ${t.timeEntryTags.timeEntryId} = ${e.id} and ${inArray(t.timeEntryTags.tagId, f.tags)})`,
