@@ -335,6 +335,37 @@ describeApi('notifications long-poll', (ctx) => {
     await untilIdle();
   });
 
+  it('leaves out of a read still in flight what another connection delivered meanwhile (no second copy)', async () => {
+    const ann = freshUser();
+    const row = await notify(ann, 'read by two');
+    const { claims, notifications } = ctx.services;
+    // One read is held after it has read, until another connection has taken, sent and confirmed
+    // the notification: its rows predate the delivered_at, and the claim is already gone.
+    const undelivered = notifications.undelivered.bind(notifications);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reads = 0;
+    const spy = vi.spyOn(notifications, 'undelivered').mockImplementation(async (...args) => {
+      const rows = await undelivered(...args);
+      if (++reads === 1) await held;
+      return rows;
+    });
+    try {
+      const slow = claims.take(ann.id, 100);
+      await until(() => reads === 1, 'the held read to have read');
+      const fast = await claims.take(ann.id, 100);
+      expect(fast.map((taken) => taken.id)).toEqual([row.id]);
+      await claims.confirm(ann.id, [row.id]);
+      release();
+      expect(await slow).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(claims.size()).toBe(0);
+    // Later reads see it delivered in the database.
+    expect(await claims.take(ann.id, 100)).toEqual([]);
+  });
+
   it(`caps open polls per user at ${CAP} with 429 + Retry-After; other users are unaffected`, async () => {
     const [ann, bob] = [freshUser(), freshUser()];
     // 6 s: time enough for a loaded machine to make the checks below while all of them are open.
