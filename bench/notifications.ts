@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { BenchProcess } from './support/bench-process';
 import { LongPollClients } from './support/long-poll-clients';
+import { log, now, percentile, sleep, withDeadline } from './support/measure';
 import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
 
 // ---------------------------------------------------------------------------------------------
@@ -54,29 +55,7 @@ const SERVER_NODE_OPTIONS = process.env.BENCH_SERVER_NODE_OPTIONS?.trim() || 'no
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-const now = () => performance.now();
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const runId = randomBytes(4).toString('hex');
-
-function log(message: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
-
-async function withDeadline<T>(name: string, ms: number, work: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`phase "${name}" exceeded its deadline of ${ms / 1000} s`)), ms);
-  });
-  const started = now();
-  log(`${name} …`);
-  try {
-    const result = await Promise.race([work(), deadline]);
-    log(`${name} done in ${((now() - started) / 1000).toFixed(1)} s`);
-    return result;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Polls `condition` every 50 ms until it holds; rejects after `ms`. */
 async function until(what: string, ms: number, condition: () => boolean | Promise<boolean>): Promise<void> {
@@ -85,12 +64,6 @@ async function until(what: string, ms: number, condition: () => boolean | Promis
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(50);
   }
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
 
 function summarize(values: number[]) {
