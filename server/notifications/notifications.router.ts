@@ -3,7 +3,7 @@ import { contract } from '../../contract';
 import { currentUser } from '../auth/authenticate';
 import { whenClientGone, whenResponseSettles } from '../http/response-lifecycle';
 import type { IdempotencyService } from '../idempotency/idempotency.service';
-import { nextPageLink } from '../pagination/link-header';
+import { pagedAnswer } from '../pagination/link-header';
 import type { DeliveryClaims } from './delivery-claims';
 import type { LongPoll, LongPollResult } from './long-poll';
 import { serializeNotification, serializeSummary } from './notification.serializer';
@@ -24,11 +24,7 @@ export interface NotificationsDeps {
 
 export const notificationsRouter = ({ notifications, longPoll, claims, idempotency }: NotificationsDeps) =>
   s.router(servedNotificationsContract, {
-    list: async ({ query, req, res }) => {
-      const page = await notifications.list(currentUser(req).id, query);
-      if (page.nextCursor) res.setHeader('Link', nextPageLink(req.originalUrl, page.nextCursor));
-      return { status: 200, body: page.items.map(serializeNotification) };
-    },
+    list: async ({ query, req, res }) => pagedAnswer(await notifications.list(currentUser(req).id, query), serializeNotification, req, res),
     create: async ({ body, headers, req }) => {
       const user = currentUser(req);
       const send = async () => {

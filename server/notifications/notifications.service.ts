@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { NOTIFICATION_TYPES } from '../../contract/notifications';
 import type { Store } from '../../db/open-database';
 import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../errors';
-import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
+import { decodeCursor, pageOf } from '../pagination/keyset-cursor';
 import { rowsAfter } from '../pagination/keyset';
 import type { NotificationBus } from '../realtime/bus';
 import { TickBatcher } from '../realtime/tick-batcher';
@@ -85,10 +85,7 @@ export class NotificationsService {
   /** Newest first, with the cursor of the next page when there is one. */
   async list(userId: number, filter: ListFilter): Promise<{ items: NotificationRow[]; nextCursor: string | null }> {
     const rows = await this.pageQuery(userId, filter);
-    const items = rows.slice(0, filter.limit);
-    const last = items.at(-1);
-    const nextCursor = rows.length > filter.limit && last ? encodeCursor({ at: last.createdAt.getTime(), id: last.id }) : null;
-    return { items, nextCursor };
+    return pageOf(rows, filter.limit, (last) => ({ at: last.createdAt.getTime(), id: last.id }));
   }
 
   /** The query of one page of the list (limit + 1 rows, to tell whether another page follows). */

@@ -18,3 +18,16 @@ export function decodeCursor<T>(cursor: string, shape: z.ZodType<T>): T {
   }
   throw ValidationFailed.field('cursor', 'Invalid cursor.');
 }
+
+/** One page of a keyset list: its items, and the cursor of the next page when there is one. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** The page of `rows`, read with one row more than `limit`, and the cursor after its last item. */
+export function pageOf<T>(rows: T[], limit: number, positionOf: (last: T) => Record<string, unknown>): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(positionOf(last)) : null };
+}
