@@ -1,5 +1,6 @@
 import { initContract } from '@ts-rest/core';
 import { authContract } from './auth';
+import { featureFlagsContract } from './feature-flags';
 import { healthContract } from './health';
 import { notificationsContract } from './notifications';
 import { projectsContract } from './projects';
@@ -8,6 +9,7 @@ import { timeEntriesContract } from './time-entries';
 
 export * from './common';
 export * from './auth';
+export * from './feature-flags';
 export * from './health';
 export * from './notifications';
 export * from './projects';
@@ -24,6 +26,7 @@ export const contract = c.router(
     tags: tagsContract,
     timeEntries: timeEntriesContract,
     notifications: notificationsContract,
+    featureFlags: featureFlagsContract,
     health: healthContract,
   },
   { strictStatusCodes: true },

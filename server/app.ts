@@ -8,6 +8,8 @@ import type { Store } from '../db/open-database';
 import { authRouter } from './auth/auth.router';
 import { AuthService } from './auth/auth.service';
 import { authenticate } from './auth/authenticate';
+import { featureFlagsRouter } from './feature-flags/feature-flags.router';
+import { FeatureFlagsService } from './feature-flags/feature-flags.service';
 import { LoginThrottle } from './auth/login-throttle';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { parseJsonBody, requireJsonBody } from './http/json-body';
@@ -68,6 +70,7 @@ export interface Services {
   /** Started by the process (server/main.ts), not by the app: tests sweep by hand. */
   longTimers: LongTimerWarnings;
   notifications: NotificationsService;
+  featureFlags: FeatureFlagsService;
   idempotency: IdempotencyService;
   hub: DeliveryHub;
   health: HealthService;
@@ -90,6 +93,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
     timeEntryReports: new TimeEntryReports(store, projects),
     longTimers: new LongTimerWarnings(store, notifications, logger),
     notifications,
+    featureFlags: new FeatureFlagsService(store),
     idempotency: new IdempotencyService(store),
     hub,
     health: new HealthService(store, bus),
@@ -138,6 +142,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
       tags: tagsRouter(services.tags),
       timeEntries: timeEntriesRouter(services.timeEntries, services.timeEntryReports),
       notifications: notificationsRouter(services),
+      featureFlags: featureFlagsRouter(services.featureFlags),
       health: healthRouter(services.health),
     }),
     app,

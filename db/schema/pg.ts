@@ -173,3 +173,57 @@ export const timeEntryCounts = pgTable('time_entry_counts', {
     .references(() => users.id, { onDelete: 'cascade' }),
   entries: integer('entries').notNull(),
 });
+
+export const featureFlags = pgTable('feature_flags', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  key: text('key').notNull().unique(),
+  name: text('name').notNull(),
+  description: text('description').notNull(),
+  isEnabled: boolean('is_enabled').notNull(),
+  rolloutPercentage: integer('rollout_percentage').notNull(),
+  createdAt: createdAt(),
+  updatedAt: instant('updated_at').notNull(),
+});
+
+/** Explicit access: the users a flag is granted to. */
+export const featureFlagUsers = pgTable(
+  'feature_flag_users',
+  {
+    flagId: integer('flag_id').notNull().references(() => featureFlags.id, { onDelete: 'cascade' }),
+    userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.flagId, t.userId] }), index('feature_flag_users_user_idx').on(t.userId)],
+);
+
+/** One row per log-access call: the usage analytics. */
+export const featureAccessEvents = pgTable(
+  'feature_access_events',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    flagId: integer('flag_id').notNull().references(() => featureFlags.id, { onDelete: 'cascade' }),
+    userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    accessedAt: instant('accessed_at').notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+  },
+  (t) => [index('feature_access_events_flag_time_idx').on(t.flagId, t.accessedAt)],
+);
+
+/**
+ * Every change to a flag or its access, with who made it and the state before and after (JSON).
+ * Keyed by the flag's key, not its id, so the history of a deleted flag stays readable.
+ */
+export const featureFlagAudit = pgTable(
+  'feature_flag_audit',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    flagKey: text('flag_key').notNull(),
+    actorId: integer('actor_id').references(() => users.id, { onDelete: 'set null' }),
+    action: text('action').notNull(),
+    before: text('before'),
+    after: text('after'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('feature_flag_audit_flag_idx').on(t.flagKey, t.id)],
+);

@@ -156,3 +156,51 @@ export const timeEntryCounts = sqliteTable('time_entry_counts', {
     .references(() => users.id, { onDelete: 'cascade' }),
   entries: integer('entries').notNull(),
 });
+
+export const featureFlags = sqliteTable('feature_flags', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  key: text('key').notNull().unique(),
+  name: text('name').notNull(),
+  description: text('description').notNull(),
+  isEnabled: integer('is_enabled', { mode: 'boolean' }).notNull(),
+  rolloutPercentage: integer('rollout_percentage').notNull(),
+  createdAt: createdAt(),
+  updatedAt: instant('updated_at').notNull(),
+});
+
+export const featureFlagUsers = sqliteTable(
+  'feature_flag_users',
+  {
+    flagId: integer('flag_id').notNull().references(() => featureFlags.id, { onDelete: 'cascade' }),
+    userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.flagId, t.userId] }), index('feature_flag_users_user_idx').on(t.userId)],
+);
+
+export const featureAccessEvents = sqliteTable(
+  'feature_access_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    flagId: integer('flag_id').notNull().references(() => featureFlags.id, { onDelete: 'cascade' }),
+    userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    accessedAt: instant('accessed_at').notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+  },
+  (t) => [index('feature_access_events_flag_time_idx').on(t.flagId, t.accessedAt)],
+);
+
+export const featureFlagAudit = sqliteTable(
+  'feature_flag_audit',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    flagKey: text('flag_key').notNull(),
+    actorId: integer('actor_id').references(() => users.id, { onDelete: 'set null' }),
+    action: text('action').notNull(),
+    before: text('before'),
+    after: text('after'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('feature_flag_audit_flag_idx').on(t.flagKey, t.id)],
+);

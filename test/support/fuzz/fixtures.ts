@@ -21,6 +21,10 @@ export interface FixtureRecipe {
    * that makes it means that it exists already, which does as well.
    */
   knownId?: () => string;
+  /** Who makes it, when not the actor whose request needs it (flags are made by an admin). */
+  madeBy?: string;
+  /** The answer's field that the path parameter takes, when it is not `id` (a flag's `key`). */
+  idField?: string;
 }
 
 /** Sends a request to make a fixture: as `actor`, to `path` (filled in), with a JSON body. */
@@ -98,17 +102,19 @@ export class Fixtures {
     const creatorId = recipe.create ?? `POST ${collectionTemplate}`;
     const creator = this.operations.find((operation) => operation.id === creatorId);
     if (!creator) throw new Error(`No fixture for ${key}: there is no ${creatorId}; add a FIXTURES entry for it`);
-    const path = await this.pathFor(creator.path, actor);
+    const maker = recipe.madeBy ?? actor;
+    const path = await this.pathFor(creator.path, maker);
     let answer: RawAnswer | undefined;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const body = recipe.body ? await recipe.body((template) => this.lastIdIn(template, actor)) : this.sample(creator);
-      answer = await this.makeRequest(actor, creator, path, body);
+      const body = recipe.body ? await recipe.body((template) => this.lastIdIn(template, maker)) : this.sample(creator);
+      answer = await this.makeRequest(maker, creator, path, body);
       if (recipe.knownId && answer.answered && (answer.status < 300 || answer.status === 400)) return recipe.knownId();
-      const id = answer.answered && answer.status < 300 ? (JSON.parse(answer.text) as { id?: unknown }).id : undefined;
+      const made = answer.answered && answer.status < 300 ? (JSON.parse(answer.text) as Record<string, unknown>) : undefined;
+      const id = made?.[recipe.idField ?? 'id'];
       if (id !== undefined) return String(id);
     }
     const got = answer?.answered ? `${answer.status} ${answer.text.slice(0, 300)}` : 'no answer';
-    throw new Error(`No fixture for ${key}: ${creatorId} as ${actor} answered ${got}; add a FIXTURES entry for it`);
+    throw new Error(`No fixture for ${key}: ${creatorId} as ${maker} answered ${got}; add a FIXTURES entry for it`);
   }
 
   /** The id that the last parameter of `template` names, of an object of `actor`'s. */

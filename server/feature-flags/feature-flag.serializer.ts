@@ -1,0 +1,51 @@
+import type { UserRow } from '../auth/auth.service';
+import type { AuditAction, AuditRow, Flag, FlagCheck } from './feature-flags.service';
+
+export const serializeFlag = (flag: Flag) => ({
+  id: flag.id,
+  key: flag.key,
+  name: flag.name,
+  description: flag.description,
+  is_enabled: flag.isEnabled,
+  rollout_percentage: flag.rolloutPercentage,
+  user_count: flag.userCount,
+  created_at: flag.createdAt.toISOString(),
+  updated_at: flag.updatedAt.toISOString(),
+});
+
+export const serializeCheck = ({ flag, userHasAccess, isEnabled }: FlagCheck) => ({
+  feature_key: flag.key,
+  feature_name: flag.name,
+  is_enabled: isEnabled,
+  feature_enabled_globally: flag.isEnabled,
+  user_has_access: userHasAccess,
+});
+
+/** SPEC's 404 body of the check: the key asked for, and nothing known about it. */
+export const serializeUnknownFlag = (key: string) => ({
+  feature_key: key,
+  feature_name: null,
+  is_enabled: false,
+  feature_enabled_globally: false,
+  user_has_access: false,
+  error: 'Feature flag not found',
+});
+
+export const serializeFlagUser = ({ user, grantedAt }: { user: UserRow; grantedAt: Date }) => ({
+  id: user.id,
+  username: user.username,
+  first_name: user.firstName,
+  last_name: user.lastName,
+  granted_at: grantedAt.toISOString(),
+});
+
+export const serializeAuditEntry = (entry: AuditRow) => ({
+  id: entry.id,
+  flag_key: entry.flagKey,
+  actor: entry.actor,
+  // The action column only ever holds an AuditAction: the service writes nothing else.
+  action: entry.action as AuditAction,
+  before: entry.before === null ? null : (JSON.parse(entry.before) as Record<string, unknown>),
+  after: entry.after === null ? null : (JSON.parse(entry.after) as Record<string, unknown>),
+  created_at: entry.createdAt.toISOString(),
+});

@@ -1,0 +1,276 @@
+import { and, asc, desc, eq, gt, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import { FLAG_KEY } from '../../contract/feature-flags';
+import { isUniqueViolation } from '../../db/errors';
+import { rowsOf, type Db, type Store, type Transaction } from '../../db/open-database';
+import type { AuthUser } from '../auth/auth.service';
+import { NotFound, ValidationFailed } from '../errors';
+import { decodeCursor, pageOf, type Page } from '../pagination/keyset-cursor';
+import { inRollout } from './rollout';
+
+type FlagRow = Store['t']['featureFlags']['$inferSelect'];
+export type Flag = FlagRow & { userCount: number };
+export type AuditRow = Store['t']['featureFlagAudit']['$inferSelect'] & { actor: string | null };
+export type AuditAction = 'create' | 'update' | 'delete' | 'grant' | 'revoke';
+
+/** What a user is told about one flag. */
+export interface FlagCheck {
+  flag: FlagRow;
+  userHasAccess: boolean;
+  /** Global switch, explicit access and rollout together. */
+  isEnabled: boolean;
+}
+
+export interface FlagInput {
+  key?: string;
+  name: string;
+  description: string;
+  is_enabled: boolean;
+  rollout_percentage: number;
+}
+
+export type FlagChanges = Partial<Omit<FlagInput, 'key'>>;
+
+const duplicateKey = () => ValidationFailed.field('key', 'A feature flag with this key already exists.');
+const IdCursor = z.object({ i: z.number().int().min(1).max(2_147_483_647) }).strict();
+
+/** A key made from the name: lowercase letters and digits, other runs of characters as `_`. */
+export function keyFromName(name: string): string {
+  const key = name
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .slice(0, 64);
+  return FLAG_KEY.test(key) ? key : 'flag';
+}
+
+/**
+ * Feature flags: what each user gets (explicit access, the global switch and a sticky rollout), the
+ * usage they log, and the administrators' management, each change of which is audited in the same
+ * transaction as the change itself.
+ */
+export class FeatureFlagsService {
+  constructor(private readonly store: Store) {}
+
+  /** Regular users: enabled flags they were granted, split by the rollout. Admins: all, split by the switch. */
+  async myFeatures(user: AuthUser): Promise<{ enabled: Flag[]; disabled: Flag[] }> {
+    const { t } = this.store;
+    if (user.isAdmin) {
+      const flags = await this.flagsWhere(undefined);
+      return { enabled: flags.filter((flag) => flag.isEnabled), disabled: flags.filter((flag) => !flag.isEnabled) };
+    }
+    const granted = await this.flagsWhere(
+      and(eq(t.featureFlags.isEnabled, true), sql`exists (select 1 from ${t.featureFlagUsers} where ${t.featureFlagUsers.flagId} = ${t.featureFlags.id} and ${t.featureFlagUsers.userId} = ${user.id})`),
+    );
+    return {
+      enabled: granted.filter((flag) => inRollout(flag, user.id)),
+      disabled: granted.filter((flag) => !inRollout(flag, user.id)),
+    };
+  }
+
+  /** The flag as the user gets it; null when no flag has that key. */
+  async check(user: AuthUser, key: string): Promise<FlagCheck | null> {
+    const { db, t } = this.store;
+    const [row] = await db
+      .select({ flag: t.featureFlags, grantedAt: t.featureFlagUsers.createdAt })
+      .from(t.featureFlags)
+      .leftJoin(t.featureFlagUsers, and(eq(t.featureFlagUsers.flagId, t.featureFlags.id), eq(t.featureFlagUsers.userId, user.id)))
+      .where(eq(t.featureFlags.key, key));
+    if (!row) return null;
+    const userHasAccess = row.grantedAt !== null;
+    return { flag: row.flag, userHasAccess, isEnabled: row.flag.isEnabled && userHasAccess && inRollout(row.flag, user.id) };
+  }
+
+  /** Records one use of the flag by the user; null when no flag has that key. */
+  async logAccess(user: AuthUser, key: string, client: { ip?: string; userAgent?: string }): Promise<FlagRow | null> {
+    const { db, t } = this.store;
+    const [flag] = await db.select().from(t.featureFlags).where(eq(t.featureFlags.key, key));
+    if (!flag) return null;
+    await db.insert(t.featureAccessEvents).values({
+      flagId: flag.id,
+      userId: user.id,
+      accessedAt: new Date(),
+      ip: client.ip?.slice(0, 100) ?? null,
+      userAgent: client.userAgent?.slice(0, 500) ?? null,
+    });
+    return flag;
+  }
+
+  /** Every flag, oldest first, in pages. */
+  async list(query: { limit: number; cursor?: string }): Promise<Page<Flag>> {
+    const { t } = this.store;
+    const after = query.cursor ? decodeCursor(query.cursor, IdCursor) : undefined;
+    const flags = await this.flagsWhere(after && gt(t.featureFlags.id, after.i), query.limit + 1);
+    return pageOf(flags, query.limit, (last) => ({ i: last.id }));
+  }
+
+  async get(key: string): Promise<Flag> {
+    const [flag] = await this.flagsWhere(eq(this.store.t.featureFlags.key, key));
+    if (!flag) throw new NotFound();
+    return flag;
+  }
+
+  async create(actor: AuthUser, input: FlagInput): Promise<Flag> {
+    const { t } = this.store;
+    const now = new Date();
+    const values = {
+      key: input.key ?? keyFromName(input.name),
+      name: input.name,
+      description: input.description,
+      isEnabled: input.is_enabled,
+      rolloutPercentage: input.rollout_percentage,
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      const created = await this.store.transaction(function* (tx) {
+        const [flag] = yield* rowsOf(tx.insert(t.featureFlags).values(values).returning());
+        yield* audit(tx, t, actor, flag.key, 'create', null, snapshot(flag));
+        return flag;
+      });
+      return { ...created, userCount: 0 };
+    } catch (error) {
+      if (isUniqueViolation(error)) throw duplicateKey();
+      throw error;
+    }
+  }
+
+  async update(actor: AuthUser, key: string, changes: FlagChanges): Promise<Flag> {
+    const { t } = this.store;
+    const set = {
+      ...(changes.name !== undefined && { name: changes.name }),
+      ...(changes.description !== undefined && { description: changes.description }),
+      ...(changes.is_enabled !== undefined && { isEnabled: changes.is_enabled }),
+      ...(changes.rollout_percentage !== undefined && { rolloutPercentage: changes.rollout_percentage }),
+      updatedAt: new Date(),
+    };
+    await this.store.transaction(function* (tx) {
+      const before = yield* flagByKey(tx, t, key);
+      const [after] = yield* rowsOf(tx.update(t.featureFlags).set(set).where(eq(t.featureFlags.id, before.id)).returning());
+      yield* audit(tx, t, actor, key, 'update', snapshot(before), snapshot(after));
+    });
+    return this.get(key);
+  }
+
+  async remove(actor: AuthUser, key: string): Promise<void> {
+    const { t } = this.store;
+    await this.store.transaction(function* (tx) {
+      const before = yield* flagByKey(tx, t, key);
+      yield* rowsOf(tx.delete(t.featureFlags).where(eq(t.featureFlags.id, before.id)).returning({ id: t.featureFlags.id }));
+      yield* audit(tx, t, actor, key, 'delete', snapshot(before), null);
+    });
+  }
+
+  /** The users with explicit access, by user id, in pages. */
+  async listUsers(key: string, query: { limit: number; cursor?: string }) {
+    const flag = await this.get(key);
+    const { db, t } = this.store;
+    const after = query.cursor ? decodeCursor(query.cursor, IdCursor) : undefined;
+    const rows = await db
+      .select({ user: t.users, grantedAt: t.featureFlagUsers.createdAt })
+      .from(t.featureFlagUsers)
+      .innerJoin(t.users, eq(t.users.id, t.featureFlagUsers.userId))
+      .where(and(eq(t.featureFlagUsers.flagId, flag.id), after && gt(t.featureFlagUsers.userId, after.i)))
+      .orderBy(asc(t.featureFlagUsers.userId))
+      .limit(query.limit + 1);
+    return pageOf(rows, query.limit, (last) => ({ i: last.user.id }));
+  }
+
+  /** Grants explicit access; returns the ids that did not have it yet, and the flag's user count. */
+  async grant(actor: AuthUser, key: string, userIds: number[]): Promise<{ granted: number[]; userCount: number }> {
+    const { db, t } = this.store;
+    const wanted = [...new Set(userIds)];
+    const known = await db.select({ id: t.users.id }).from(t.users).where(inArray(t.users.id, wanted));
+    const unknown = wanted.filter((id) => !known.some((user) => user.id === id));
+    if (unknown.length > 0) throw ValidationFailed.field('user_ids', `Unknown user ids: ${unknown.join(', ')}.`);
+    const now = new Date();
+    const granted = await this.store.transaction(function* (tx) {
+      const flag = yield* flagByKey(tx, t, key);
+      const rows = yield* rowsOf(
+        tx
+          .insert(t.featureFlagUsers)
+          .values(wanted.map((userId) => ({ flagId: flag.id, userId, createdAt: now })))
+          .onConflictDoNothing()
+          .returning({ userId: t.featureFlagUsers.userId }),
+      );
+      const ids = rows.map((row) => row.userId).sort((a, b) => a - b);
+      if (ids.length > 0) yield* audit(tx, t, actor, key, 'grant', null, { user_ids: ids });
+      return ids;
+    });
+    return { granted, userCount: (await this.get(key)).userCount };
+  }
+
+  async revoke(actor: AuthUser, key: string, userId: number): Promise<void> {
+    const { t } = this.store;
+    await this.store.transaction(function* (tx) {
+      const flag = yield* flagByKey(tx, t, key);
+      const removed = yield* rowsOf(
+        tx
+          .delete(t.featureFlagUsers)
+          .where(and(eq(t.featureFlagUsers.flagId, flag.id), eq(t.featureFlagUsers.userId, userId)))
+          .returning({ userId: t.featureFlagUsers.userId }),
+      );
+      if (removed.length === 0) throw new NotFound('This user has no explicit access to the flag.');
+      yield* audit(tx, t, actor, key, 'revoke', { user_id: userId }, null);
+    });
+  }
+
+  /** The audit log, newest first, in pages; optionally one flag's. */
+  async audit(query: { limit: number; cursor?: string; flag?: string }): Promise<Page<AuditRow>> {
+    const { db, t } = this.store;
+    const a = t.featureFlagAudit;
+    const before = query.cursor ? decodeCursor(query.cursor, IdCursor) : undefined;
+    const rows = await db
+      .select({ entry: a, actor: t.users.username })
+      .from(a)
+      .leftJoin(t.users, eq(t.users.id, a.actorId))
+      .where(and(query.flag === undefined ? undefined : eq(a.flagKey, query.flag), before && lt(a.id, before.i)))
+      .orderBy(desc(a.id))
+      .limit(query.limit + 1);
+    return pageOf(
+      rows.map((row) => ({ ...row.entry, actor: row.actor })),
+      query.limit,
+      (last) => ({ i: last.id }),
+    );
+  }
+
+  /** Flags with their user counts, oldest first (an order that is the same on both dialects). */
+  private flagsWhere(condition: SQL | undefined, limit?: number): Promise<Flag[]> {
+    const { db, t } = this.store;
+    const userCount = sql<number>`(select count(*) from ${t.featureFlagUsers} where ${t.featureFlagUsers.flagId} = ${t.featureFlags.id})`.mapWith(Number);
+    const query = db.select({ flag: t.featureFlags, userCount }).from(t.featureFlags).where(condition).orderBy(asc(t.featureFlags.id));
+    return (limit ? query.limit(limit) : query).then((rows) => rows.map((row) => ({ ...row.flag, userCount: row.userCount })));
+  }
+}
+
+function* flagByKey(tx: Db, t: Store['t'], key: string): Transaction<FlagRow> {
+  const [flag] = yield* rowsOf(tx.select().from(t.featureFlags).where(eq(t.featureFlags.key, key)));
+  if (!flag) throw new NotFound();
+  return flag;
+}
+
+function* audit(tx: Db, t: Store['t'], actor: AuthUser, flagKey: string, action: AuditAction, before: object | null, after: object | null): Transaction<void> {
+  yield* rowsOf(
+    tx
+      .insert(t.featureFlagAudit)
+      .values({
+        flagKey,
+        actorId: actor.id,
+        action,
+        before: before && JSON.stringify(before),
+        after: after && JSON.stringify(after),
+        createdAt: new Date(),
+      })
+      .returning({ id: t.featureFlagAudit.id }),
+  );
+}
+
+/** A flag's settings as the audit log keeps them. */
+const snapshot = (flag: FlagRow) => ({
+  key: flag.key,
+  name: flag.name,
+  description: flag.description,
+  is_enabled: flag.isEnabled,
+  rollout_percentage: flag.rolloutPercentage,
+});

@@ -1,0 +1,266 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { inRollout, rolloutBucket } from '../server/feature-flags/rollout';
+import { describeApi, type TestUser } from './support/api';
+
+const FLAGS = '/api/feature-flags/flags/';
+const MINE = '/api/feature-flags/user-features/my_features/';
+const check = (key: string) => `/api/feature-flags/user-features/${key}/check/`;
+const logAccess = (key: string) => `/api/feature-flags/user-features/${key}/log-access/`;
+
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+describeApi('feature flags', (ctx) => {
+  let admin: TestUser;
+  let ann: TestUser;
+
+  beforeAll(async () => {
+    [admin, ann] = await Promise.all([ctx.createUser({ admin: true }), ctx.createUser()]);
+  });
+
+  let flagCount = 0;
+  /** A flag with a key of its own, made through the admin API. */
+  async function flag(settings: { is_enabled?: boolean; rollout_percentage?: number; description?: string } = {}) {
+    const key = `flag_${process.pid}_${++flagCount}`;
+    const res = await ctx.http.post(FLAGS).set(admin.auth).send({ key, name: `Flag ${flagCount}`, ...settings }).expect(201);
+    return res.body as { id: number; key: string; name: string; is_enabled: boolean; rollout_percentage: number };
+  }
+  const grant = (key: string, ...users: TestUser[]) =>
+    ctx.http.post(`${FLAGS}${key}/users/`).set(admin.auth).send({ user_ids: users.map((user) => user.id) }).expect(200);
+
+  it('creates a flag: 201 with every field, the key made from the name when left out; a taken or malformed key is a 400', async () => {
+    const res = await ctx.http.post(FLAGS).set(admin.auth).send({ name: `New UI Design ${process.pid}`, description: 'The new interface' }).expect(201);
+    expect(res.body).toEqual({
+      id: expect.any(Number),
+      key: `new_ui_design_${process.pid}`,
+      name: `New UI Design ${process.pid}`,
+      description: 'The new interface',
+      is_enabled: false,
+      rollout_percentage: 100,
+      user_count: 0,
+      created_at: expect.stringMatching(TIMESTAMP),
+      updated_at: res.body.created_at,
+    });
+    const again = await ctx.http.post(FLAGS).set(admin.auth).send({ name: `New UI Design ${process.pid}` }).expect(400);
+    expect(again.body).toEqual({ key: ['A feature flag with this key already exists.'] });
+    for (const key of ['Upper', '_leading', 'has space', 'x'.repeat(65), '']) {
+      const bad = await ctx.http.post(FLAGS).set(admin.auth).send({ key, name: 'x' }).expect(400);
+      expect(Object.keys(bad.body)).toEqual(['key']);
+    }
+    for (const [field, value] of [['rollout_percentage', 101], ['rollout_percentage', -1], ['rollout_percentage', 50.5], ['is_enabled', 'yes'], ['name', '']] as const) {
+      const bad = await ctx.http.post(FLAGS).set(admin.auth).send({ name: 'x', [field]: value }).expect(400);
+      expect(Object.keys(bad.body)).toEqual([field]);
+    }
+  });
+
+  it('gets, changes and deletes a flag by key; an unknown key is a 404', async () => {
+    const created = await flag();
+    const got = await ctx.http.get(`${FLAGS}${created.key}/`).set(admin.auth).expect(200);
+    expect(got.body).toEqual({ ...created, user_count: 0 });
+    const changed = await ctx.http.patch(`${FLAGS}${created.key}/`).set(admin.auth).send({ is_enabled: true, rollout_percentage: 30, name: 'Renamed' }).expect(200);
+    expect(changed.body).toMatchObject({ key: created.key, is_enabled: true, rollout_percentage: 30, name: 'Renamed' });
+    expect(Date.parse(changed.body.updated_at)).toBeGreaterThanOrEqual(Date.parse(changed.body.created_at));
+    await ctx.http.patch(`${FLAGS}${created.key}/`).set(admin.auth).send({ key: 'other' }).expect(400);
+    await ctx.http.delete(`${FLAGS}${created.key}/`).set(admin.auth).expect(204);
+    for (const request of [
+      ctx.http.get(`${FLAGS}${created.key}/`),
+      ctx.http.patch(`${FLAGS}${created.key}/`).send({ is_enabled: false }),
+      ctx.http.delete(`${FLAGS}${created.key}/`),
+      ctx.http.get(`${FLAGS}${created.key}/users/`),
+      ctx.http.post(`${FLAGS}${created.key}/users/`).send({ user_ids: [ann.id] }),
+    ]) {
+      expect((await request.set(admin.auth)).status).toBe(404);
+    }
+  });
+
+  it('lists flags oldest first in pages, the next one in the Link header', async () => {
+    const made = [await flag(), await flag(), await flag()];
+    const keys: string[] = [];
+    let url = `${FLAGS}?limit=2`;
+    for (;;) {
+      const res = await ctx.http.get(url).set(admin.auth).expect(200);
+      keys.push(...res.body.map((item: { key: string; id: number }) => `${String(item.id).padStart(9, '0')} ${item.key}`));
+      const next = /<([^>]+)>; rel="next"/.exec(res.headers.link ?? '');
+      if (!next) break;
+      url = next[1];
+    }
+    expect(keys).toEqual([...keys].sort());
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys.map((entry) => entry.split(' ')[1])).toEqual(expect.arrayContaining(made.map((item) => item.key)));
+    await ctx.http.get(`${FLAGS}?cursor=garbage`).set(admin.auth).expect(400);
+  });
+
+  it('refuses every admin route to a regular user with 403, before looking at the body', async () => {
+    const existing = await flag();
+    const requests = [
+      ctx.http.get(FLAGS),
+      ctx.http.post(FLAGS).send({ nonsense: true }),
+      ctx.http.get(`${FLAGS}${existing.key}/`),
+      ctx.http.patch(`${FLAGS}${existing.key}/`).send({ rollout_percentage: 'lots' }),
+      ctx.http.delete(`${FLAGS}${existing.key}/`),
+      ctx.http.get(`${FLAGS}${existing.key}/users/`),
+      ctx.http.post(`${FLAGS}${existing.key}/users/`).send({ user_ids: 'me' }),
+      ctx.http.delete(`${FLAGS}${existing.key}/users/${ann.id}/`),
+      ctx.http.get('/api/feature-flags/audit/'),
+    ];
+    for (const request of requests) {
+      const res = await request.set(ann.auth);
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({ detail: expect.any(String) });
+    }
+    expect((await ctx.http.get(`${FLAGS}${existing.key}/`).set(admin.auth).expect(200)).body).toEqual({ ...existing, user_count: 0 });
+  });
+
+  it('answers the access matrix: admin or regular × switch on or off × access or not × rollout 0, 50, 100', async () => {
+    const bob = await ctx.createUser();
+    for (const is_enabled of [true, false]) {
+      for (const rollout_percentage of [0, 50, 100]) {
+        const item = await flag({ is_enabled, rollout_percentage, description: 'secret plan' });
+        await grant(item.key, ann, admin);
+        for (const [user, access] of [
+          [ann, true],
+          [bob, false],
+          [admin, true],
+        ] as const) {
+          const res = await ctx.http.get(check(item.key)).set(user.auth).expect(200);
+          const rolledIn = inRollout({ key: item.key, rolloutPercentage: rollout_percentage }, user.id);
+          expect(res.body, `${user === admin ? 'admin' : 'regular'} ${JSON.stringify({ is_enabled, rollout_percentage, access })}`).toEqual({
+            feature_key: item.key,
+            feature_name: item.name,
+            is_enabled: is_enabled && access && rolledIn,
+            feature_enabled_globally: is_enabled,
+            user_has_access: access,
+          });
+          expect(JSON.stringify(res.body)).not.toContain('secret plan');
+        }
+        // At 0 nobody is in, at 100 everybody with access.
+        if (rollout_percentage === 0) expect((await ctx.http.get(check(item.key)).set(ann.auth)).body.is_enabled).toBe(false);
+        if (rollout_percentage === 100) expect((await ctx.http.get(check(item.key)).set(ann.auth)).body.is_enabled).toBe(is_enabled);
+      }
+    }
+  });
+
+  it('lists a regular user’s granted, enabled flags split by the rollout; an admin’s every flag split by the switch', async () => {
+    const user = await ctx.createUser();
+    const on = await flag({ is_enabled: true, rollout_percentage: 100 });
+    const off = await flag({ is_enabled: false });
+    const rolledOut = await flag({ is_enabled: true, rollout_percentage: 0 });
+    const notGranted = await flag({ is_enabled: true });
+    for (const item of [on, off, rolledOut]) await grant(item.key, user);
+
+    const mine = (await ctx.http.get(MINE).set(user.auth).expect(200)).body;
+    expect(mine.enabled_features.map((item: { key: string }) => item.key)).toEqual([on.key]);
+    expect(mine.disabled_features.map((item: { key: string }) => item.key)).toEqual([rolledOut.key]);
+    expect(mine.total_features).toBe(2);
+    expect(mine.enabled_features[0]).toEqual({ ...on, user_count: 1 });
+
+    const all = (await ctx.http.get(MINE).set(admin.auth).expect(200)).body;
+    const keysOf = (items: Array<{ key: string }>) => items.map((item) => item.key);
+    expect(keysOf(all.enabled_features)).toEqual(expect.arrayContaining([on.key, rolledOut.key, notGranted.key]));
+    expect(keysOf(all.disabled_features)).toContain(off.key);
+    expect(all.enabled_features.every((item: { is_enabled: boolean }) => item.is_enabled)).toBe(true);
+    expect(all.disabled_features.every((item: { is_enabled: boolean }) => !item.is_enabled)).toBe(true);
+    expect(all.total_features).toBe(all.enabled_features.length + all.disabled_features.length);
+  });
+
+  it('answers an unknown flag with SPEC’s 404 bodies', async () => {
+    const res = await ctx.http.get(check('unknown_feature')).set(ann.auth).expect(404);
+    expect(res.body).toEqual({
+      feature_key: 'unknown_feature',
+      feature_name: null,
+      is_enabled: false,
+      feature_enabled_globally: false,
+      user_has_access: false,
+      error: 'Feature flag not found',
+    });
+    expect((await ctx.http.post(logAccess('unknown_feature')).set(ann.auth).expect(404)).body).toEqual({ error: 'Feature flag not found' });
+  });
+
+  it('records one access event per log-access call, with the address and user agent; 50 at once record 50', async () => {
+    const item = await flag({ is_enabled: true });
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => ctx.http.post(logAccess(item.key)).set(ann.auth).set('User-Agent', 'flag-test/1.0')),
+    );
+    expect(answers.map((res) => res.status)).toEqual(Array(50).fill(200));
+    expect(answers[0].body).toEqual({ message: 'Feature access logged successfully', feature_key: item.key, feature_name: item.name });
+    const { db, t } = ctx.database.store;
+    const events = await db.select().from(t.featureAccessEvents);
+    const mine = events.filter((event) => event.flagId === item.id);
+    expect(mine).toHaveLength(50);
+    expect(mine.every((event) => event.userId === ann.id && event.userAgent === 'flag-test/1.0' && event.ip !== null)).toBe(true);
+  });
+
+  it('grants, lists and revokes explicit access; unknown users are a 400, revoking what was not granted a 404', async () => {
+    const item = await flag({ is_enabled: true });
+    const [bob, cat] = [await ctx.createUser(), await ctx.createUser()];
+    const first = await ctx.http.post(`${FLAGS}${item.key}/users/`).set(admin.auth).send({ user_ids: [bob.id, cat.id, bob.id] }).expect(200);
+    expect(first.body).toEqual({ granted: [bob.id, cat.id].sort((a, b) => a - b), user_count: 2 });
+    const again = await ctx.http.post(`${FLAGS}${item.key}/users/`).set(admin.auth).send({ user_ids: [bob.id] }).expect(200);
+    expect(again.body).toEqual({ granted: [], user_count: 2 });
+    const unknown = await ctx.http.post(`${FLAGS}${item.key}/users/`).set(admin.auth).send({ user_ids: [bob.id, 2_000_000_000] }).expect(400);
+    expect(unknown.body).toEqual({ user_ids: [expect.stringContaining('2000000000')] });
+
+    const listed = (await ctx.http.get(`${FLAGS}${item.key}/users/`).set(admin.auth).expect(200)).body;
+    expect(listed.map((user: { username: string }) => user.username)).toEqual([bob, cat].sort((a, b) => a.id - b.id).map((user) => user.username));
+    expect(listed[0]).toEqual({ id: expect.any(Number), username: expect.any(String), first_name: expect.any(String), last_name: '', granted_at: expect.stringMatching(TIMESTAMP) });
+    expect((await ctx.http.get(check(item.key)).set(bob.auth)).body.user_has_access).toBe(true);
+
+    await ctx.http.delete(`${FLAGS}${item.key}/users/${bob.id}/`).set(admin.auth).expect(204);
+    await ctx.http.delete(`${FLAGS}${item.key}/users/${bob.id}/`).set(admin.auth).expect(404);
+    expect((await ctx.http.get(check(item.key)).set(bob.auth)).body).toMatchObject({ user_has_access: false, is_enabled: false });
+    expect((await ctx.http.get(`${FLAGS}${item.key}/`).set(admin.auth)).body.user_count).toBe(1);
+  });
+
+  it('keeps an audit entry for every change: who, when, what before and after; by flag, newest first, in pages', async () => {
+    const item = await flag();
+    await ctx.http.patch(`${FLAGS}${item.key}/`).set(admin.auth).send({ is_enabled: true }).expect(200);
+    await grant(item.key, ann);
+    await ctx.http.delete(`${FLAGS}${item.key}/users/${ann.id}/`).set(admin.auth).expect(204);
+    await ctx.http.delete(`${FLAGS}${item.key}/`).set(admin.auth).expect(204);
+    // A refused change leaves no entry.
+    await ctx.http.post(FLAGS).set(admin.auth).send({ key: item.key.replace('flag', 'other'), name: '' }).expect(400);
+
+    const entries: Array<Record<string, any>> = [];
+    let url = `/api/feature-flags/audit/?flag=${item.key}&limit=2`;
+    for (;;) {
+      const res = await ctx.http.get(url).set(admin.auth).expect(200);
+      entries.push(...res.body);
+      const next = /<([^>]+)>; rel="next"/.exec(res.headers.link ?? '');
+      if (!next) break;
+      url = next[1];
+    }
+    expect(entries.map((entry) => entry.action)).toEqual(['delete', 'revoke', 'grant', 'update', 'create']);
+    expect(entries.every((entry) => entry.actor === admin.username && entry.flag_key === item.key && TIMESTAMP.test(entry.created_at))).toBe(true);
+    const [deleted, revoked, granted, updated, created] = entries;
+    expect(created).toMatchObject({ before: null, after: { key: item.key, is_enabled: false, rollout_percentage: 100 } });
+    expect(updated).toMatchObject({ before: { is_enabled: false }, after: { is_enabled: true } });
+    expect(granted).toMatchObject({ before: null, after: { user_ids: [ann.id] } });
+    expect(revoked).toMatchObject({ before: { user_id: ann.id }, after: null });
+    expect(deleted).toMatchObject({ before: { key: item.key, is_enabled: true }, after: null });
+    await ctx.http.get('/api/feature-flags/audit/?flag=NOT_A_KEY').set(admin.auth).expect(400);
+  });
+
+  it('answers 401 without a valid token on the user routes', async () => {
+    for (const request of [ctx.http.get(MINE), ctx.http.get(check('x')), ctx.http.post(logAccess('x'))]) {
+      expect((await request.set('Authorization', 'Token nope')).status).toBe(401);
+    }
+  });
+});
+
+describe('feature flag rollout', () => {
+  it('puts each user in a stable bucket: the share of 10,000 users in lands within 2 points of the percentage, and raising it only adds users', () => {
+    const users = Array.from({ length: 10_000 }, (_, i) => i + 1);
+    let previous = new Set<number>();
+    for (const percentage of [0, 1, 10, 25, 50, 75, 99, 100]) {
+      const inside = new Set(users.filter((id) => inRollout({ key: 'checkout_v2', rolloutPercentage: percentage }, id)));
+      expect(Math.abs((inside.size / users.length) * 100 - percentage), `${percentage} %`).toBeLessThanOrEqual(2);
+      for (const id of previous) expect(inside.has(id), `user ${id} left at ${percentage} %`).toBe(true);
+      previous = inside;
+    }
+    expect(previous.size).toBe(users.length);
+    // Deterministic (the same bucket every time) and per flag (another key buckets users anew).
+    expect(users.slice(0, 100).map((id) => rolloutBucket('checkout_v2', id))).toEqual(users.slice(0, 100).map((id) => rolloutBucket('checkout_v2', id)));
+    const same = users.filter((id) => rolloutBucket('checkout_v2', id) === rolloutBucket('search_v3', id)).length;
+    expect(same).toBeLessThan(300);
+    expect(rolloutBucket('checkout_v2', 1)).toBe(rolloutBucket('checkout_v2', 1));
+  });
+});
