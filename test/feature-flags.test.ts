@@ -239,6 +239,22 @@ describeApi('feature flags', (ctx) => {
     await ctx.http.get('/api/feature-flags/audit/?flag=NOT_A_KEY').set(admin.auth).expect(400);
   });
 
+  it('answers the two user GETs with an ETag, 304 to If-None-Match while nothing changed, and the new answer once something did', async () => {
+    const user = await ctx.createUser();
+    const item = await flag({ is_enabled: true });
+    await grant(item.key, user);
+    for (const url of [MINE, check(item.key)]) {
+      const first = await ctx.http.get(url).set(user.auth).expect(200);
+      expect(first.headers.etag).toMatch(/^W\/".+"$/);
+      const unchanged = await ctx.http.get(url).set(user.auth).set('If-None-Match', first.headers.etag).expect(304);
+      expect(unchanged.text).toBe('');
+      await ctx.http.delete(`${FLAGS}${item.key}/users/${user.id}/`).set(admin.auth).expect(204);
+      const changed = await ctx.http.get(url).set(user.auth).set('If-None-Match', first.headers.etag).expect(200);
+      expect(changed.headers.etag).not.toBe(first.headers.etag);
+      await grant(item.key, user);
+    }
+  });
+
   it('answers 401 without a valid token on the user routes', async () => {
     for (const request of [ctx.http.get(MINE), ctx.http.get(check('x')), ctx.http.post(logAccess('x'))]) {
       expect((await request.set('Authorization', 'Token nope')).status).toBe(401);

@@ -1,4 +1,4 @@
-import { isAppRoute, type AppRoute, type AppRouter } from '@ts-rest/core';
+import { initContract, isAppRoute, isAppRouteOtherResponse, type AppRoute, type AppRouter } from '@ts-rest/core';
 import { BadRequest, Detail, routeAccess } from '../../contract';
 import { takesBody } from '../http/json-body';
 import { countsAsWrite } from '../http/write-limit';
@@ -10,6 +10,8 @@ import { countsAsWrite } from '../http/write-limit';
  * - a body is read (POST, PUT, PATCH): 400 malformed or undecodable, 413 too large, 415 not JSON;
  * - a query is parsed: 400; a path names an object: 404 (also for a malformed or foreign id);
  * - a token is needed: 401; administrators only: 403; a user's write: 429 (the write limit);
+ * - a GET answered with JSON: 304 to a client whose `If-None-Match` names the answer's ETag (express
+ *   sets one on every body it sends whole; streams and CSV have none);
  * - anything: 500 (`{"detail": "Internal server error"}`).
  * A 405 is never the answer to a documented operation: it answers a method the path does not have.
  */
@@ -17,6 +19,7 @@ export function implicitResponses(route: AppRoute): AppRoute['responses'] {
   const access = routeAccess(route);
   const readsBody = takesBody(route.method);
   const responses: AppRoute['responses'] = { 500: Detail };
+  if (route.method === 'GET' && !isAppRouteOtherResponse(route.responses[200])) responses[304] = initContract().noBody();
   if (readsBody || route.query) responses[400] = BadRequest;
   if (!access.public) responses[401] = Detail;
   if (access.adminOnly) responses[403] = Detail;

@@ -25,6 +25,7 @@ const RESPONSE_DESCRIPTIONS: Record<string, string> = {
   200: 'OK',
   201: 'Created',
   204: 'No content',
+  304: 'Not modified: the answer is the one the `If-None-Match` ETag names',
   400: 'Invalid input: `{"field": ["message"]}`, or `{"detail": "…"}` for the request as a whole',
   401: 'Missing or invalid token',
   403: 'Not allowed for this user',
