@@ -198,6 +198,27 @@ export const featureFlagsContract = c.router(
       body: c.noBody(),
       responses: { 204: c.noBody(), ...errors.forbidden, ...errors.notFound },
     },
+    stats: {
+      method: 'GET',
+      path: '/api/feature-flags/flags/:key/stats/',
+      summary: 'Accesses logged per UTC day, and distinct users (administrators)',
+      description: 'The last `days` days, today included; days without an access are listed with zeros.',
+      metadata: ADMIN,
+      pathParams: FlagParams,
+      query: z.object({ days: extendApi(z.string().regex(/^\d{1,3}$/, 'A valid integer is required.').transform(Number).pipe(z.number().int().min(1).max(365)).default('30'), { type: 'integer', minimum: 1, maximum: 365, default: 30 }) }).strict(),
+      responses: {
+        200: z.object({
+          feature_key: z.string(),
+          days: z.number().int(),
+          total_accesses: z.number().int(),
+          distinct_users: z.number().int(),
+          per_day: z.array(z.object({ day: extendApi(z.string(), { example: '2025-11-29' }), accesses: z.number().int(), distinct_users: z.number().int() })),
+        }),
+        ...errors.badRequest,
+        ...errors.forbidden,
+        ...errors.notFound,
+      },
+    },
     audit: {
       method: 'GET',
       path: '/api/feature-flags/audit/',

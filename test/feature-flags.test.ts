@@ -255,6 +255,31 @@ describeApi('feature flags', (ctx) => {
     }
   });
 
+  it('counts accesses per UTC day and distinct users over the last days asked for', async () => {
+    const item = await flag({ is_enabled: true });
+    const bob = await ctx.createUser();
+    const { db, t } = ctx.database.store;
+    const daysAgo = (n: number) => new Date(Date.now() - n * 86_400_000);
+    // Logged through the API today; two days ago and 40 days ago written as they would have been.
+    for (const user of [ann, ann, bob]) await ctx.http.post(logAccess(item.key)).set(user.auth).expect(200);
+    await db.insert(t.featureAccessEvents).values([
+      { flagId: item.id, userId: ann.id, accessedAt: daysAgo(2), ip: null, userAgent: null },
+      { flagId: item.id, userId: ann.id, accessedAt: daysAgo(40), ip: null, userAgent: null },
+    ]);
+    const res = await ctx.http.get(`${FLAGS}${item.key}/stats/?days=7`).set(admin.auth).expect(200);
+    expect(res.body).toMatchObject({ feature_key: item.key, days: 7, total_accesses: 4, distinct_users: 2 });
+    expect(res.body.per_day).toHaveLength(7);
+    expect(res.body.per_day.at(-1)).toEqual({ day: new Date().toISOString().slice(0, 10), accesses: 3, distinct_users: 2 });
+    expect(res.body.per_day.at(-3)).toEqual({ day: daysAgo(2).toISOString().slice(0, 10), accesses: 1, distinct_users: 1 });
+    expect(res.body.per_day.filter((day: { accesses: number }) => day.accesses === 0)).toHaveLength(5);
+    const month = await ctx.http.get(`${FLAGS}${item.key}/stats/`).set(admin.auth).expect(200);
+    expect(month.body).toMatchObject({ days: 30, total_accesses: 4 });
+    expect((await ctx.http.get(`${FLAGS}${item.key}/stats/?days=365`).set(admin.auth).expect(200)).body.total_accesses).toBe(5);
+    for (const days of ['0', '366', 'x', '1e1']) await ctx.http.get(`${FLAGS}${item.key}/stats/?days=${days}`).set(admin.auth).expect(400);
+    await ctx.http.get(`${FLAGS}zz-none/stats/`).set(admin.auth).expect(404);
+    await ctx.http.get(`${FLAGS}${item.key}/stats/`).set(ann.auth).expect(403);
+  });
+
   it('answers 401 without a valid token on the user routes', async () => {
     for (const request of [ctx.http.get(MINE), ctx.http.get(check('x')), ctx.http.post(logAccess('x'))]) {
       expect((await request.set('Authorization', 'Token nope')).status).toBe(401);

@@ -206,6 +206,8 @@ export const featureAccessEvents = pgTable(
     accessedAt: instant('accessed_at').notNull(),
     ip: text('ip'),
     userAgent: text('user_agent'),
+    /** The UTC day of the access, YYYY-MM-DD (the stats' days). */
+    accessedDay: date('accessed_day', { mode: 'string' }).generatedAlwaysAs(sql`(accessed_at at time zone 'UTC')::date`),
   },
   (t) => [index('feature_access_events_flag_time_idx').on(t.flagId, t.accessedAt)],
 );

@@ -187,6 +187,7 @@ export const featureAccessEvents = sqliteTable(
     accessedAt: instant('accessed_at').notNull(),
     ip: text('ip'),
     userAgent: text('user_agent'),
+    accessedDay: text('accessed_day').generatedAlwaysAs(sql`strftime('%Y-%m-%d', accessed_at / 1000, 'unixepoch')`, { mode: 'virtual' }),
   },
   (t) => [index('feature_access_events_flag_time_idx').on(t.flagId, t.accessedAt)],
 );

@@ -1,5 +1,5 @@
 import type { UserRow } from '../auth/auth.service';
-import type { AuditAction, AuditRow, Flag, FlagCheck } from './feature-flags.service';
+import type { AuditAction, AuditRow, FeatureFlagsService, Flag, FlagCheck } from './feature-flags.service';
 
 export const serializeFlag = (flag: Flag) => ({
   id: flag.id,
@@ -48,4 +48,12 @@ export const serializeAuditEntry = (entry: AuditRow) => ({
   before: entry.before === null ? null : (JSON.parse(entry.before) as Record<string, unknown>),
   after: entry.after === null ? null : (JSON.parse(entry.after) as Record<string, unknown>),
   created_at: entry.createdAt.toISOString(),
+});
+
+export const serializeStats = (stats: Awaited<ReturnType<FeatureFlagsService['stats']>>) => ({
+  feature_key: stats.flag.key,
+  days: stats.days,
+  total_accesses: stats.totalAccesses,
+  distinct_users: stats.distinctUsers,
+  per_day: stats.perDay.map((day) => ({ day: day.day, accesses: day.accesses, distinct_users: day.distinctUsers })),
 });

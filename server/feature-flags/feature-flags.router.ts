@@ -8,6 +8,7 @@ import {
   serializeCheck,
   serializeFlag,
   serializeFlagUser,
+  serializeStats,
   serializeUnknownFlag,
 } from './feature-flag.serializer';
 
@@ -52,5 +53,6 @@ export const featureFlagsRouter = (flags: FeatureFlagsService) =>
       await flags.revoke(currentUser(req), params.key, params.user_id);
       return { status: 204, body: undefined };
     },
+    stats: async ({ params, query }) => ({ status: 200, body: serializeStats(await flags.stats(params.key, query.days)) }),
     audit: async ({ query, req, res }) => pagedAnswer(await flags.audit(query), serializeAuditEntry, req, res),
   });

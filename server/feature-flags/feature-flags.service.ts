@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, countDistinct, desc, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { FLAG_KEY } from '../../contract/feature-flags';
 import { isUniqueViolation } from '../../db/errors';
@@ -214,6 +214,31 @@ export class FeatureFlagsService {
       if (removed.length === 0) throw new NotFound('This user has no explicit access to the flag.');
       yield* audit(tx, t, actor, key, 'revoke', { user_id: userId }, null);
     });
+  }
+
+  /** Accesses per UTC day over the last `days` days (today included, empty days as zeros), and distinct users. */
+  async stats(key: string, days: number, now = new Date()) {
+    const flag = await this.get(key);
+    const { db, t } = this.store;
+    const e = t.featureAccessEvents;
+    const dayList = Array.from({ length: days }, (_, i) => new Date(now.getTime() - (days - 1 - i) * 86_400_000).toISOString().slice(0, 10));
+    const since = and(eq(e.flagId, flag.id), gte(e.accessedAt, new Date(`${dayList[0]}T00:00:00.000Z`)));
+    const [perDay, [total]] = await Promise.all([
+      db
+        .select({ day: e.accessedDay, accesses: count(), distinctUsers: countDistinct(e.userId) })
+        .from(e)
+        .where(since)
+        .groupBy(e.accessedDay),
+      db.select({ accesses: count(), distinctUsers: countDistinct(e.userId) }).from(e).where(since),
+    ]);
+    const byDay = new Map(perDay.map((row) => [row.day, row]));
+    return {
+      flag,
+      days,
+      totalAccesses: total?.accesses ?? 0,
+      distinctUsers: total?.distinctUsers ?? 0,
+      perDay: dayList.map((day) => ({ day, accesses: byDay.get(day)?.accesses ?? 0, distinctUsers: byDay.get(day)?.distinctUsers ?? 0 })),
+    };
   }
 
   /** The audit log, newest first, in pages; optionally one flag's. */

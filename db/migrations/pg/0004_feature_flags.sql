@@ -4,7 +4,8 @@ CREATE TABLE "feature_access_events" (
 	"user_id" integer NOT NULL,
 	"accessed_at" timestamp (3) with time zone NOT NULL,
 	"ip" text,
-	"user_agent" text
+	"user_agent" text,
+	"accessed_day" date GENERATED ALWAYS AS ((accessed_at at time zone 'UTC')::date) STORED
 );
 --> statement-breakpoint
 CREATE TABLE "feature_flag_audit" (

@@ -5,6 +5,7 @@ CREATE TABLE `feature_access_events` (
 	`accessed_at` integer NOT NULL,
 	`ip` text,
 	`user_agent` text,
+	`accessed_day` text GENERATED ALWAYS AS (strftime('%Y-%m-%d', accessed_at / 1000, 'unixepoch')) VIRTUAL,
 	FOREIGN KEY (`flag_id`) REFERENCES `feature_flags`(`id`) ON UPDATE no action ON DELETE cascade,
 	FOREIGN KEY (`user_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade
 );
