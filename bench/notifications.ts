@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { BenchProcess } from './support/bench-process';
 import { LongPollClients } from './support/long-poll-clients';
-import { log, now, percentile, sleep, withDeadline } from './support/measure';
+import { log, now, percentile, sleep, summarize, withDeadline, type LatencySummary } from './support/measure';
 import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
 
 // ---------------------------------------------------------------------------------------------
@@ -66,20 +66,6 @@ async function until(what: string, ms: number, condition: () => boolean | Promis
   }
 }
 
-function summarize(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const round = (n: number) => Math.round(n * 100) / 100;
-  return {
-    samples: sorted.length,
-    p50Ms: round(percentile(sorted, 50)),
-    p90Ms: round(percentile(sorted, 90)),
-    p99Ms: round(percentile(sorted, 99)),
-    minMs: round(sorted[0] ?? Number.NaN),
-    maxMs: round(sorted.at(-1) ?? Number.NaN),
-    meanMs: round(sorted.reduce((sum, v) => sum + v, 0) / (sorted.length || 1)),
-  };
-}
-type LatencySummary = ReturnType<typeof summarize>;
 
 function postJson(
   agent: http.Agent,
