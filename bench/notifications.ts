@@ -23,10 +23,10 @@ import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { BenchProcess } from './support/bench-process';
 import { LongPollClients } from './support/long-poll-clients';
 import { log, now, percentile, sleep, summarize, withDeadline, type LatencySummary } from './support/measure';
+import { createThrowawayDatabase } from './support/throwaway-database';
 import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
 
 // ---------------------------------------------------------------------------------------------
@@ -554,27 +554,13 @@ async function runSqliteNaive(dir: string): Promise<NaiveRun> {
   });
 }
 
-async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 10_000 });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 async function runPostgres(): Promise<PostgresRun> {
-  const name = `bench_${randomBytes(6).toString('hex')}`;
-  await withAdminClient((client) => client.query(`create database "${name}"`));
-  const drop = () => withAdminClient((client) => client.query(`drop database if exists "${name}" with (force)`)).then(() => {});
-  const forget = onCleanup(`drop database ${name}`, drop);
+  const database = await createThrowawayDatabase(POSTGRES_URL, 'bench');
+  const forget = onCleanup(`drop database ${database.name}`, database.drop);
   try {
-    const url = new URL(POSTGRES_URL);
-    url.pathname = `/${name}`;
-    return { database: name, ...(await runReal('real/postgres+redis', url.toString(), REDIS_URL)) };
+    return { database: database.name, ...(await runReal('real/postgres+redis', database.url, REDIS_URL)) };
   } finally {
-    await drop();
+    await database.drop();
     forget();
   }
 }

@@ -21,7 +21,6 @@
 //   BENCH_SKIP_POSTGRES  "1" to leave out Postgres
 //   BENCH_MAX_MINUTES    the run is stopped after this, default 15
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http, { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,7 +28,6 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { asc, count as countAll, desc, eq, sql, type SQLWrapper } from 'drizzle-orm';
-import pg from 'pg';
 import { pino } from 'pino';
 import { timeEntriesContract, type TimeEntryListQuery, type TimeEntryOrdering } from '../contract/time-entries';
 import { openDatabase, type Store } from '../db/open-database';
@@ -37,6 +35,7 @@ import { createApp, createServices } from '../server/app';
 import { encodeCursor } from '../server/pagination/keyset-cursor';
 import { filterCondition, pageQuery, parseOrdering } from '../server/time-entries/time-entry-list';
 import { Cleanups, count, fmt, getJson, log, machine, now, sampleInterleaved, table, withDeadline, type LatencySummary, type Machine } from './support/measure';
+import { createThrowawayDatabase } from './support/throwaway-database';
 import { seedTimeEntries, type Seeded } from './support/time-entry-seed';
 
 // ---------------------------------------------------------------------------------------------
@@ -485,27 +484,13 @@ async function runDialect(label: string, databaseUrl: string, database: string):
   }
 }
 
-async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 10_000 });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 async function runPostgres(): Promise<DialectRun> {
-  const name = `bench_te_${randomBytes(6).toString('hex')}`;
-  await withAdminClient((client) => client.query(`create database "${name}"`));
-  const drop = () => withAdminClient((client) => client.query(`drop database if exists "${name}" with (force)`)).then(() => {});
-  const forget = cleanups.add(`drop database ${name}`, drop);
+  const database = await createThrowawayDatabase(POSTGRES_URL, 'bench_te');
+  const forget = cleanups.add(`drop database ${database.name}`, database.drop);
   try {
-    const url = new URL(POSTGRES_URL);
-    url.pathname = `/${name}`;
-    return await runDialect('postgres', url.toString(), name);
+    return await runDialect('postgres', database.url, database.name);
   } finally {
-    await drop();
+    await database.drop();
     forget();
   }
 }
