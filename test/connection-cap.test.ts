@@ -18,17 +18,31 @@ interface Connection {
 function open(base: string, user: TestUser, kind: 'long-poll' | 'sse'): Connection {
   const controller = new AbortController();
   const path = kind === 'sse' ? '/api/notifications/sse/' : '/api/notifications/long-poll/?timeout=60';
-  const response = fetch(base + path, { headers: user.auth, signal: controller.signal });
-  const status = response.then((res) => res.status);
+  // The response is held for as long as the connection: fetch closes the connection of a response
+  // that is garbage-collected with its body unread, which would free its place behind the test's back.
+  let held: Response | undefined;
+  const status = fetch(base + path, { headers: user.auth, signal: controller.signal }).then((res) => {
+    held = res;
+    return res.status;
+  });
   status.catch(() => {}); // aborted by close()
-  return { status, close: () => controller.abort() };
+  return {
+    status,
+    close: () => {
+      controller.abort();
+      held?.body?.cancel().catch(() => {});
+      held = undefined;
+    },
+  };
 }
 
 /** Opens one more connection for the user; its status and headers (a long-poll's whole answer, after its 1 s). */
 async function oneMore(base: string, user: TestUser, kind: 'long-poll' | 'sse') {
   const path = kind === 'sse' ? '/api/notifications/sse/' : '/api/notifications/long-poll/?timeout=1';
   const res = await fetch(base + path, { headers: user.auth, signal: AbortSignal.timeout(10_000) });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() };
+  // A stream that was let in never ends: its body is read only when it was refused.
+  const body = kind === 'sse' && res.status === 200 ? void (await res.body?.cancel()) : await res.json();
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body };
 }
 
 describeApi(
