@@ -10,6 +10,7 @@ import { AuthService } from './auth/auth.service';
 import { authenticate } from './auth/authenticate';
 import { featureFlagsRouter } from './feature-flags/feature-flags.router';
 import { FeatureFlagsService } from './feature-flags/feature-flags.service';
+import { FlagCache, type FlagCacheOptions } from './feature-flags/flag-cache';
 import { LoginThrottle } from './auth/login-throttle';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { parseJsonBody, requireJsonBody } from './http/json-body';
@@ -33,7 +34,7 @@ import { timeEntriesRouter } from './time-entries/time-entries.router';
 import { TimeEntriesService } from './time-entries/time-entries.service';
 import { TimeEntryReports } from './time-entries/time-entry-reports';
 import { LongTimerWarnings } from './time-entries/long-timer-warnings';
-import { InMemoryBus, type NotificationBus } from './realtime/bus';
+import { InMemoryBus, type InstanceBus } from './realtime/bus';
 import { DeliveryHub, type DeliveryHubOptions } from './realtime/delivery-hub';
 
 export interface AppDependencies {
@@ -42,12 +43,14 @@ export interface AppDependencies {
   /** RATE_LIMITS=off turns every request-rate limit off (load tests). */
   rateLimits: boolean;
   corsOrigins?: string[];
-  /** Fans notification wake-ups out; in-memory (one process) unless given, e.g. Redis. */
-  bus?: NotificationBus;
+  /** Carries notification wake-ups and feature-flag changes to every instance; in-memory (one process) unless given, e.g. Redis. */
+  bus?: InstanceBus;
   /** Where state shared by all instances lives (login failure counts); in-process when absent. */
   redis?: Redis;
   /** Overrides of the real-time defaults (tests shorten the heartbeat, say). */
   realtime?: Partial<RealtimeOptions>;
+  /** Overrides of the feature-flag cache's lifetime and size (tests shorten the lifetime). */
+  flagCache?: FlagCacheOptions;
   /** Override of WRITE_LIMIT (tests lower it). */
   writeLimit?: WriteLimit;
 }
@@ -79,7 +82,7 @@ export interface Services {
   realtime: RealtimeOptions;
 }
 
-export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime }: AppDependencies): Services {
+export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache }: AppDependencies): Services {
   const options = { ...REALTIME_DEFAULTS, ...realtime };
   const notifications = new NotificationsService(store, bus);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
@@ -93,7 +96,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
     timeEntryReports: new TimeEntryReports(store, projects),
     longTimers: new LongTimerWarnings(store, notifications, logger),
     notifications,
-    featureFlags: new FeatureFlagsService(store),
+    featureFlags: new FeatureFlagsService(store, new FlagCache(bus, flagCache)),
     idempotency: new IdempotencyService(store),
     hub,
     health: new HealthService(store, bus),

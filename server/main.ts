@@ -7,13 +7,13 @@ import { loadConfig } from './config';
 import { answerClientErrorsAsJson } from './http/client-errors';
 import { sharedRedis } from './limits/shared-redis';
 import { createLogger } from './logger';
-import { InMemoryBus, type NotificationBus } from './realtime/bus';
+import { InMemoryBus, type InstanceBus } from './realtime/bus';
 import { RedisBus } from './realtime/redis-bus';
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel);
 const store = await openDatabase(config.databaseUrl);
-const bus: NotificationBus = config.redisUrl ? await RedisBus.connect(config.redisUrl, logger) : new InMemoryBus();
+const bus: InstanceBus = config.redisUrl ? await RedisBus.connect(config.redisUrl, logger) : new InMemoryBus();
 const redis = config.redisUrl ? sharedRedis(config.redisUrl, logger) : undefined;
 const deps = { store, logger, bus, redis, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins };
 const services = createServices(deps);

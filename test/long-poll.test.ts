@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { expect, it, vi } from 'vitest';
 import { REALTIME_DEFAULTS } from '../server/app';
-import { Listeners, type NotificationBus, type Wakeup, type WakeupListener } from '../server/realtime/bus';
+import { SwitchableBus } from './support/switchable-bus';
 import type { NotificationRow, NotificationType } from '../server/notifications/notifications.service';
 import { graceForStrayEvents, pastCreation, SLACK_MS, until, wire } from './support/waiting';
 import { alreadyGone, BULKY_MESSAGE, notificationFixtures, serveOnUnixSocket, stillThere } from './support/notification-fixtures';
@@ -525,32 +525,6 @@ describeApi('notifications long-poll', (ctx) => {
     }
   });
 });
-
-/** An in-process bus whose health the test sets, as Redis going away and coming back would. */
-class SwitchableBus implements NotificationBus {
-  healthy = true;
-  private readonly listeners = new Listeners<Wakeup>();
-  private readonly healthListeners = new Listeners<boolean>();
-
-  async publish(wakeup: Wakeup): Promise<void> {
-    this.listeners.emit(wakeup);
-  }
-
-  subscribe(listener: WakeupListener): () => void {
-    return this.listeners.add(listener);
-  }
-
-  onHealthChange(listener: (healthy: boolean) => void): () => void {
-    return this.healthListeners.add(listener);
-  }
-
-  setHealthy(healthy: boolean): void {
-    this.healthy = healthy;
-    this.healthListeners.emit(healthy);
-  }
-
-  async close(): Promise<void> {}
-}
 
 /** The bus of the suite running now (describeApi runs the dialects one after the other). */
 let switchableBus: SwitchableBus;

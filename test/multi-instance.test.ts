@@ -6,7 +6,7 @@ import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Store } from '../db/open-database';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../server/app';
-import type { Wakeup } from '../server/realtime/bus';
+import type { BusMessage } from '../server/realtime/bus';
 import { sharedRedis } from '../server/limits/shared-redis';
 import { RedisBus } from '../server/realtime/redis-bus';
 import { createTestDatabase, type TestDatabase } from './support/databases';
@@ -359,6 +359,40 @@ describe.skipIf(!REDIS_URL)('RedisBus', () => {
     expect(heardByTwo).toEqual([fromOne, fromTwo]);
   });
 
+  it('carries feature-flag changes on a channel of their own, and sends one that failed again once the publisher is back', async () => {
+    // A redis-server of the test's own: other test files change flags on the shared one.
+    const redis = await RedisServer.start();
+    ownRedis.push(redis);
+    const [one, two] = await Promise.all([RedisBus.connect(redis.url, logger), RedisBus.connect(redis.url, logger)]);
+    buses.push(one, two);
+    const heard: BusMessage[] = [];
+    two.subscribe((message) => heard.push(message));
+    // What an instance that knows only wake-ups hears: its channel, where a flag change never goes.
+    const wakeupsOnly = new Redis(redis.url);
+    wakeupsOnly.on('error', () => {});
+    const onWakeupChannel: unknown[] = [];
+    wakeupsOnly.on('message', (_channel: string, raw: string) => onWakeupChannel.push(JSON.parse(raw).wakeup));
+    await wakeupsOnly.subscribe('punchclock:notifications');
+
+    await one.publish({ flagsChanged: true });
+    await waitFor(() => heard.length === 1, 10_000, 'the other bus to hear the flag change');
+    expect(heard).toEqual([{ flagsChanged: true }]);
+
+    publisherOf(one).disconnect();
+    await waitFor(() => publisherOf(one).status === 'end', 10_000, 'the publisher to be closed');
+    await one.publish({ flagsChanged: true });
+    await one.publish({ userIds: [5] });
+    await one.publish({ flagsChanged: true });
+    expect(heard).toHaveLength(1);
+    await publisherOf(one).connect();
+    // Kept while unsent: the flag changes as one message, the wake-ups merged into one.
+    await waitFor(() => heard.length === 3, 10_000, 'the unsent messages to arrive');
+    expect(heard).toEqual([{ flagsChanged: true }, { flagsChanged: true }, { userIds: [5] }]);
+    await waitFor(() => onWakeupChannel.length === 1, 10_000, 'the wake-up on its channel');
+    expect(onWakeupChannel).toEqual([{ userIds: [5] }]);
+    wakeupsOnly.disconnect();
+  });
+
   it('PINGs Redis every 2 s and counts it down when a PING is not answered within 1 s (the defaults)', async () => {
     // A redis-server of the test's own, to freeze: the shared one serves other test files.
     const redis = await RedisServer.start();
@@ -577,7 +611,7 @@ async function undeliveredCount(instance: Instance, user: User): Promise<number>
 
 function record(bus: RedisBus, userIds: number[]): number[] {
   const heard: number[] = [];
-  bus.subscribe((wakeup: Wakeup) => {
+  bus.subscribe((wakeup: BusMessage) => {
     if ('userIds' in wakeup) heard.push(...wakeup.userIds.filter((id) => userIds.includes(id)));
   });
   return heard;

@@ -17,7 +17,7 @@ import { hashPassword } from '../../server/auth/passwords';
 import { newToken } from '../../server/auth/tokens';
 import { errorHandler } from '../../server/http/error-handler';
 import { useRequestLogging } from '../../server/http/request-logging';
-import { InMemoryBus, type NotificationBus } from '../../server/realtime/bus';
+import { InMemoryBus, type InstanceBus } from '../../server/realtime/bus';
 import { RedisBus } from '../../server/realtime/redis-bus';
 import { naiveLongPoll, type NaiveLongPoll } from './naive-long-poll';
 import type { BenchMode, BenchReply, BenchRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
@@ -39,7 +39,7 @@ const sqliteSynchronousInEffect =
     : null;
 // Only what the services run from here on counts.
 queries = 0;
-const bus: NotificationBus = process.env.REDIS_URL ? await RedisBus.connect(process.env.REDIS_URL, logger) : new InMemoryBus();
+const bus: InstanceBus = process.env.REDIS_URL ? await RedisBus.connect(process.env.REDIS_URL, logger) : new InMemoryBus();
 const deps: AppDependencies = { store, logger, rateLimits: false, bus, realtime: { maxConnectionsPerUser: 6 } };
 const services: Services = createServices(deps);
 const realApp = createApp(deps, services);

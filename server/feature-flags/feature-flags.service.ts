@@ -1,11 +1,12 @@
 import { and, asc, count, countDistinct, desc, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { FLAG_KEY } from '../../contract/feature-flags';
-import { isUniqueViolation } from '../../db/errors';
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors';
 import { rowsOf, type Db, type Store, type Transaction } from '../../db/open-database';
 import type { AuthUser } from '../auth/auth.service';
 import { NotFound, ValidationFailed } from '../errors';
 import { decodeCursor, pageOf, type Page } from '../pagination/keyset-cursor';
+import type { FlagCache } from './flag-cache';
 import { inRollout } from './rollout';
 
 type FlagRow = Store['t']['featureFlags']['$inferSelect'];
@@ -48,21 +49,23 @@ export function keyFromName(name: string): string {
 /**
  * Feature flags: what each user gets (explicit access, the global switch and a sticky rollout), the
  * usage they log, and the administrators' management, each change of which is audited in the same
- * transaction as the change itself.
+ * transaction as the change itself. What users' evaluations read comes from the cache, which every
+ * change drops on every instance; administrators' reads go to the database.
  */
 export class FeatureFlagsService {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly cache: FlagCache,
+  ) {}
 
   /** Regular users: enabled flags they were granted, split by the rollout. Admins: all, split by the switch. */
   async myFeatures(user: AuthUser): Promise<{ enabled: Flag[]; disabled: Flag[] }> {
-    const { t } = this.store;
+    const { list } = await this.allFlags();
     if (user.isAdmin) {
-      const flags = await this.flagsWhere(undefined);
-      return { enabled: flags.filter((flag) => flag.isEnabled), disabled: flags.filter((flag) => !flag.isEnabled) };
+      return { enabled: list.filter((flag) => flag.isEnabled), disabled: list.filter((flag) => !flag.isEnabled) };
     }
-    const granted = await this.flagsWhere(
-      and(eq(t.featureFlags.isEnabled, true), sql`exists (select 1 from ${t.featureFlagUsers} where ${t.featureFlagUsers.flagId} = ${t.featureFlags.id} and ${t.featureFlagUsers.userId} = ${user.id})`),
-    );
+    const grants = await this.grantsOf(user.id);
+    const granted = list.filter((flag) => flag.isEnabled && grants.has(flag.id));
     return {
       enabled: granted.filter((flag) => inRollout(flag, user.id)),
       disabled: granted.filter((flag) => !inRollout(flag, user.id)),
@@ -71,29 +74,29 @@ export class FeatureFlagsService {
 
   /** The flag as the user gets it; null when no flag has that key. */
   async check(user: AuthUser, key: string): Promise<FlagCheck | null> {
-    const { db, t } = this.store;
-    const [row] = await db
-      .select({ flag: t.featureFlags, grantedAt: t.featureFlagUsers.createdAt })
-      .from(t.featureFlags)
-      .leftJoin(t.featureFlagUsers, and(eq(t.featureFlagUsers.flagId, t.featureFlags.id), eq(t.featureFlagUsers.userId, user.id)))
-      .where(eq(t.featureFlags.key, key));
-    if (!row) return null;
-    const userHasAccess = row.grantedAt !== null;
-    return { flag: row.flag, userHasAccess, isEnabled: row.flag.isEnabled && userHasAccess && inRollout(row.flag, user.id) };
+    const [{ byKey }, grants] = await Promise.all([this.allFlags(), this.grantsOf(user.id)]);
+    const flag = byKey.get(key);
+    if (!flag) return null;
+    const userHasAccess = grants.has(flag.id);
+    return { flag, userHasAccess, isEnabled: flag.isEnabled && userHasAccess && inRollout(flag, user.id) };
   }
 
-  /** Records one use of the flag by the user; null when no flag has that key. */
+  /** Records one use of the flag by the user; null when no flag has that key (or it was just deleted). */
   async logAccess(user: AuthUser, key: string, client: { ip?: string; userAgent?: string }): Promise<FlagRow | null> {
-    const { db, t } = this.store;
-    const [flag] = await db.select().from(t.featureFlags).where(eq(t.featureFlags.key, key));
+    const flag = (await this.allFlags()).byKey.get(key);
     if (!flag) return null;
-    await db.insert(t.featureAccessEvents).values({
-      flagId: flag.id,
-      userId: user.id,
-      accessedAt: new Date(),
-      ip: client.ip?.slice(0, 100) ?? null,
-      userAgent: client.userAgent?.slice(0, 500) ?? null,
-    });
+    try {
+      await this.store.db.insert(this.store.t.featureAccessEvents).values({
+        flagId: flag.id,
+        userId: user.id,
+        accessedAt: new Date(),
+        ip: client.ip?.slice(0, 100) ?? null,
+        userAgent: client.userAgent?.slice(0, 500) ?? null,
+      });
+    } catch (error) {
+      if (isForeignKeyViolation(error)) return null;
+      throw error;
+    }
     return flag;
   }
 
@@ -129,6 +132,7 @@ export class FeatureFlagsService {
         yield* audit(tx, t, actor, flag.key, 'create', null, snapshot(flag));
         return flag;
       });
+      await this.cache.changed();
       return { ...created, userCount: 0 };
     } catch (error) {
       if (isUniqueViolation(error)) throw duplicateKey();
@@ -150,6 +154,7 @@ export class FeatureFlagsService {
       const [after] = yield* rowsOf(tx.update(t.featureFlags).set(set).where(eq(t.featureFlags.id, before.id)).returning());
       yield* audit(tx, t, actor, key, 'update', snapshot(before), snapshot(after));
     });
+    await this.cache.changed();
     return this.get(key);
   }
 
@@ -160,6 +165,7 @@ export class FeatureFlagsService {
       yield* rowsOf(tx.delete(t.featureFlags).where(eq(t.featureFlags.id, before.id)).returning({ id: t.featureFlags.id }));
       yield* audit(tx, t, actor, key, 'delete', snapshot(before), null);
     });
+    await this.cache.changed();
   }
 
   /** The users with explicit access, by user id, in pages. */
@@ -198,6 +204,7 @@ export class FeatureFlagsService {
       if (ids.length > 0) yield* audit(tx, t, actor, key, 'grant', null, { user_ids: ids });
       return ids;
     });
+    if (granted.length > 0) await this.cache.changed();
     return { granted, userCount: (await this.get(key)).userCount };
   }
 
@@ -214,6 +221,7 @@ export class FeatureFlagsService {
       if (removed.length === 0) throw new NotFound('This user has no explicit access to the flag.');
       yield* audit(tx, t, actor, key, 'revoke', { user_id: userId }, null);
     });
+    await this.cache.changed();
   }
 
   /** Accesses per UTC day over the last `days` days (today included, empty days as zeros), and distinct users. */
@@ -258,6 +266,23 @@ export class FeatureFlagsService {
       query.limit,
       (last) => ({ i: last.id }),
     );
+  }
+
+  /** Every flag, oldest first, and by key: what all evaluations read. */
+  private allFlags(): Promise<{ list: Flag[]; byKey: Map<string, Flag> }> {
+    return this.cache.get('flags', async () => {
+      const list = await this.flagsWhere(undefined);
+      return { list, byKey: new Map(list.map((flag) => [flag.key, flag])) };
+    });
+  }
+
+  /** The ids of the flags the user was given explicit access to. */
+  private grantsOf(userId: number): Promise<Set<number>> {
+    return this.cache.get(`grants:${userId}`, async () => {
+      const { db, t } = this.store;
+      const rows = await db.select({ flagId: t.featureFlagUsers.flagId }).from(t.featureFlagUsers).where(eq(t.featureFlagUsers.userId, userId));
+      return new Set(rows.map((row) => row.flagId));
+    });
   }
 
   /** Flags with their user counts, oldest first (an order that is the same on both dialects). */

@@ -1,5 +1,5 @@
 import type { Store } from '../../db/open-database';
-import type { NotificationBus } from '../realtime/bus';
+import type { InstanceBus } from '../realtime/bus';
 
 export interface Health {
   /** The database answered a trivial query within the time allowed. */
@@ -14,7 +14,7 @@ const DATABASE_TIMEOUT_MS = 1000;
 export class HealthService {
   constructor(
     private readonly store: Store,
-    private readonly bus: NotificationBus,
+    private readonly bus: InstanceBus,
     private readonly databaseTimeoutMs = DATABASE_TIMEOUT_MS,
   ) {}
 

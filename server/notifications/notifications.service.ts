@@ -6,7 +6,7 @@ import type { Store } from '../../db/open-database';
 import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../errors';
 import { decodeCursor, pageOf } from '../pagination/keyset-cursor';
 import { rowsAfter } from '../pagination/keyset';
-import type { NotificationBus } from '../realtime/bus';
+import type { InstanceBus } from '../realtime/bus';
 import { TickBatcher } from '../realtime/tick-batcher';
 
 export type NotificationRow = Store['t']['notifications']['$inferSelect'];
@@ -50,7 +50,7 @@ export class NotificationsService {
 
   constructor(
     private readonly store: Store,
-    private readonly bus: NotificationBus,
+    private readonly bus: InstanceBus,
   ) {}
 
   /** Creates one notification per user and wakes their clients; the service other domains call. */

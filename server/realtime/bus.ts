@@ -4,11 +4,23 @@
  */
 export type Wakeup = { userIds: number[] } | { all: true };
 
-export type WakeupListener = (wakeup: Wakeup) => void;
+/** An administrator changed feature flags: every instance drops what it cached of them. */
+export type FlagsChanged = { flagsChanged: true };
 
-export interface NotificationBus {
-  publish(wakeup: Wakeup): Promise<void>;
-  subscribe(listener: WakeupListener): () => void;
+export type BusMessage = Wakeup | FlagsChanged;
+
+export type BusListener = (message: BusMessage) => void;
+
+export const isWakeup = (message: BusMessage): message is Wakeup => !('flagsChanged' in message);
+
+/**
+ * What the instances of one deployment tell each other. Every listener gets every message and
+ * picks the kinds it cares for: there are few kinds and few listeners, and one channel keeps the
+ * order in which they were published.
+ */
+export interface InstanceBus {
+  publish(message: BusMessage): Promise<void>;
+  subscribe(listener: BusListener): () => void;
   /** False while the bus may be missing messages (Redis down); listeners then poll the database. */
   readonly healthy: boolean;
   /** Called with the new health whenever it changes. */
@@ -35,15 +47,15 @@ export class Listeners<T> {
 }
 
 /** One process: publishing wakes this process's listeners, and nothing is ever missed. */
-export class InMemoryBus implements NotificationBus {
+export class InMemoryBus implements InstanceBus {
   readonly healthy = true;
-  private readonly listeners = new Listeners<Wakeup>();
+  private readonly listeners = new Listeners<BusMessage>();
 
-  async publish(wakeup: Wakeup): Promise<void> {
-    this.listeners.emit(wakeup);
+  async publish(message: BusMessage): Promise<void> {
+    this.listeners.emit(message);
   }
 
-  subscribe(listener: WakeupListener): () => void {
+  subscribe(listener: BusListener): () => void {
     return this.listeners.add(listener);
   }
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { TooManyRequests } from '../errors';
-import type { NotificationBus, Wakeup } from './bus';
+import { isWakeup, type InstanceBus, type Wakeup } from './bus';
 
 export interface DeliveryHubOptions {
   /** Long-polls and streams one user may hold open at once (a guard of memory, not a rate limit). */
@@ -34,12 +34,12 @@ export class DeliveryHub {
   private readonly detach: Array<() => void>;
 
   constructor(
-    bus: NotificationBus,
+    bus: InstanceBus,
     private readonly findUsersWithUndelivered: FindUsersWithUndelivered,
     private readonly options: DeliveryHubOptions,
   ) {
     this.detach = [
-      bus.subscribe((wakeup) => this.deliver(wakeup)),
+      bus.subscribe((message) => isWakeup(message) && this.deliver(message)),
       bus.onHealthChange((healthy) => this.onBusHealth(healthy)),
     ];
     if (!bus.healthy) this.startFallbackPolling();

@@ -1,16 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Listeners, type NotificationBus, type Wakeup, type WakeupListener } from './bus';
+import { isWakeup, Listeners, type BusListener, type BusMessage, type InstanceBus, type Wakeup } from './bus';
 
-const CHANNEL = 'punchclock:notifications';
+/**
+ * One channel per kind of message, on the same two connections: an instance of a version that does
+ * not know a kind is not subscribed to its channel, so instances of two versions can run side by side.
+ */
+const WAKEUPS = 'punchclock:notifications';
+const FLAGS_CHANGED = 'punchclock:feature-flags';
 /** How long a Redis command may take before Redis counts as not answering. */
 const COMMAND_TIMEOUT_MS = 1000;
 const HEALTH_CHECK_MS = 2000;
 
 interface Envelope {
   from: string;
-  wakeup: Wakeup;
+  /** Only on the wake-ups' channel; the other kinds carry nothing but their channel. */
+  wakeup?: Wakeup;
+}
+
+/** What failed to go out, kept small: one wake-up merged from all of them, and whether flags changed. */
+interface Unsent {
+  wakeup?: Wakeup;
+  flagsChanged?: boolean;
 }
 
 /**
@@ -21,15 +33,15 @@ interface Envelope {
  * once the publisher is back: the other instances' subscribers may never have been down (only this
  * connection dropped), and then nothing else would wake their waiters.
  */
-export class RedisBus implements NotificationBus {
+export class RedisBus implements InstanceBus {
   private readonly instanceId = randomUUID();
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
-  private readonly listeners = new Listeners<Wakeup>();
+  private readonly listeners = new Listeners<BusMessage>();
   private readonly healthListeners = new Listeners<boolean>();
   private isHealthy = false;
-  /** Wake-ups whose publish failed, sent again when the publisher is ready. */
-  private unsent: Wakeup | undefined;
+  /** Messages whose publish failed, sent again when the publisher is ready. */
+  private unsent: Unsent = {};
   /** Whether Redis has confirmed the subscription on the subscriber's current connection. */
   private subscribed = false;
   /** Whether the last PING on the subscriber's connection was answered in time. */
@@ -63,7 +75,7 @@ export class RedisBus implements NotificationBus {
       this.subscribed = false;
       this.updateHealth();
     });
-    this.subscriber.on('message', (_channel: string, raw: string) => this.receive(raw));
+    this.subscriber.on('message', (channel: string, raw: string) => this.receive(channel, raw));
     // A Redis that keeps the connection open but has stopped answering (frozen, overloaded) closes
     // nothing: only a PING that goes unanswered tells, and then the hub polls the database.
     this.healthCheck = setInterval(() => void this.checkAnswering(), healthCheckMs);
@@ -86,12 +98,12 @@ export class RedisBus implements NotificationBus {
     return this.isHealthy;
   }
 
-  async publish(wakeup: Wakeup): Promise<void> {
-    this.listeners.emit(wakeup);
-    await this.send(wakeup);
+  async publish(message: BusMessage): Promise<void> {
+    this.listeners.emit(message);
+    await this.send(message);
   }
 
-  subscribe(listener: WakeupListener): () => void {
+  subscribe(listener: BusListener): () => void {
     return this.listeners.add(listener);
   }
 
@@ -105,31 +117,37 @@ export class RedisBus implements NotificationBus {
     this.publisher.disconnect();
   }
 
-  private async send(wakeup: Wakeup): Promise<void> {
-    const envelope: Envelope = { from: this.instanceId, wakeup };
+  private async send(message: BusMessage): Promise<void> {
+    const [channel, envelope]: [string, Envelope] = isWakeup(message)
+      ? [WAKEUPS, { from: this.instanceId, wakeup: message }]
+      : [FLAGS_CHANGED, { from: this.instanceId }];
     try {
-      await this.publisher.publish(CHANNEL, JSON.stringify(envelope));
+      await this.publisher.publish(channel, JSON.stringify(envelope));
     } catch (error) {
-      this.unsent = mergeWakeups(this.unsent, wakeup);
+      this.unsent = isWakeup(message)
+        ? { ...this.unsent, wakeup: mergeWakeups(this.unsent.wakeup, message) }
+        : { ...this.unsent, flagsChanged: true };
       this.logger.warn({ err: error }, 'redis publish failed; sent again when Redis is back');
     }
   }
 
   private async publishUnsent(): Promise<void> {
-    const unsent = this.unsent;
-    if (!unsent) return;
-    this.unsent = undefined;
-    await this.send(unsent);
+    const { wakeup, flagsChanged } = this.unsent;
+    this.unsent = {};
+    if (flagsChanged) await this.send({ flagsChanged: true });
+    if (wakeup) await this.send(wakeup);
   }
 
-  private receive(raw: string): void {
+  private receive(channel: string, raw: string): void {
     let envelope: Envelope;
     try {
       envelope = JSON.parse(raw);
     } catch {
       return;
     }
-    if (envelope.from !== this.instanceId) this.listeners.emit(envelope.wakeup);
+    if (envelope.from === this.instanceId) return;
+    if (channel === FLAGS_CHANGED) this.listeners.emit({ flagsChanged: true });
+    else if (envelope.wakeup) this.listeners.emit(envelope.wakeup);
   }
 
   /**
@@ -138,7 +156,7 @@ export class RedisBus implements NotificationBus {
    * stops its database fallback) only once the subscription is confirmed.
    */
   private async subscribeChannel(): Promise<void> {
-    await this.subscriber.subscribe(CHANNEL);
+    await this.subscriber.subscribe(WAKEUPS, FLAGS_CHANGED);
     this.subscribed = true;
     this.updateHealth();
   }

@@ -6,9 +6,10 @@ import supertest from 'supertest';
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { Dialect } from '../../db/open-database';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../../server/app';
+import type { FlagCacheOptions } from '../../server/feature-flags/flag-cache';
 import { answerClientErrorsAsJson } from '../../server/http/client-errors';
 import type { WriteLimit } from '../../server/http/write-limit';
-import type { NotificationBus } from '../../server/realtime/bus';
+import type { InstanceBus } from '../../server/realtime/bus';
 import { createTestDatabase, dialects, type TestDatabase } from './databases';
 
 export interface TestUser {
@@ -35,8 +36,9 @@ export interface ApiContext {
 export interface ApiOptions {
   rateLimits?: boolean;
   realtime?: Partial<RealtimeOptions>;
-  bus?: () => Promise<NotificationBus> | NotificationBus;
+  bus?: () => Promise<InstanceBus> | InstanceBus;
   writeLimit?: WriteLimit;
+  flagCache?: FlagCacheOptions;
   /** The dialects to run on, of those configured (default: all of them). */
   dialects?: Dialect[];
 }
@@ -55,7 +57,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
     const ctx = {} as ApiContext;
     let queries = 0;
     let server: Server | undefined;
-    let bus: NotificationBus | undefined;
+    let bus: InstanceBus | undefined;
     beforeAll(async () => {
       ctx.database = await createTestDatabase(dialect, { onQuery: () => void queries++ });
       bus = await options.bus?.();
@@ -65,6 +67,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         rateLimits: options.rateLimits ?? true,
         realtime: options.realtime,
         writeLimit: options.writeLimit,
+        flagCache: options.flagCache,
         bus,
       };
       ctx.services = createServices(deps);
@@ -94,7 +97,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
   });
 }
 
-async function createUser(ctx: ApiContext, options: { admin?: boolean; firstName?: string } = {}): Promise<TestUser> {
+export async function createUser(ctx: Pick<ApiContext, 'services' | 'http'>, options: { admin?: boolean; firstName?: string } = {}): Promise<TestUser> {
   const username = uniqueName();
   const user = await ctx.services.auth.register({
     username,
