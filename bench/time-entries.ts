@@ -20,7 +20,6 @@
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   BENCH_SKIP_POSTGRES  "1" to leave out Postgres
 //   BENCH_MAX_MINUTES    the run is stopped after this, default 15
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http, { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -34,7 +33,7 @@ import { openDatabase, type Store } from '../db/open-database';
 import { createApp, createServices } from '../server/app';
 import { encodeCursor } from '../server/pagination/keyset-cursor';
 import { filterCondition, pageQuery, parseOrdering } from '../server/time-entries/time-entry-list';
-import { Cleanups, count, fmt, getJson, log, machine, now, sampleInterleaved, table, withDeadline, type LatencySummary, type Machine } from './support/measure';
+import { Cleanups, codeUnderTest, count, fmt, getJson, log, machine, now, sampleInterleaved, table, withDeadline, type CodeUnderTest, type LatencySummary, type Machine } from './support/measure';
 import { createThrowawayDatabase } from './support/throwaway-database';
 import { seedTimeEntries, type Seeded } from './support/time-entry-seed';
 
@@ -342,7 +341,7 @@ async function runDialect(label: string, databaseUrl: string, database: string):
     }
 
     // The real app on loopback.
-    const deps = { store, logger: pino({ level: 'silent' }), rateLimits: false };
+    const deps = { store, logger: pino({ level: 'silent' }), rateLimits: false, checkAnswers: false };
     const app = createApp(deps, createServices(deps));
     const server: Server = createServer(app);
     await new Promise<void>((resolve, reject) => {
@@ -502,7 +501,7 @@ interface Results {
   date: string;
   machine: Machine;
   /** The code measured: HEAD, and the files under server/, db/ and contract/ changed from it at the start. */
-  code: { commit: string; uncommitted: string[] };
+  code: CodeUnderTest;
   config: {
     heavyEntries: number;
     lightUsers: number;
@@ -669,18 +668,6 @@ function markdown(results: Results): string {
 
 // ---------------------------------------------------------------------------------------------
 // Main
-
-function codeUnderTest(): Results['code'] {
-  const git = (...args: string[]) => {
-    try {
-      return execFileSync('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' }).trim();
-    } catch {
-      return '';
-    }
-  };
-  const uncommitted = git('status', '--porcelain', '--', 'server', 'db', 'contract');
-  return { commit: git('rev-parse', '--short', 'HEAD') || 'unknown', uncommitted: uncommitted ? uncommitted.split('\n') : [] };
-}
 
 async function main(): Promise<number> {
   const started = now();

@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, Description, errors, IdField, IntId, PageLimit, Timestamp, type RouteAccess } from './common';
+import { authenticatedErrors, Description, Detail, errors, IdField, IntId, PageLimit, Timestamp, type RouteAccess } from './common';
 
 const c = initContract();
 
@@ -51,6 +51,9 @@ const FlagNotFound = extendApi(FlagCheck.extend({ error: z.string() }), {
 });
 
 /** The user routes take any key up to 200 characters: an unknown one is answered with SPEC's 404 body. */
+/** The 404 of a path that names no key at all (a broken percent-escape, a key over 200 characters). */
+const MalformedPath = Detail;
+
 const UserFlagParams = z.object({ feature_key: z.string().min(1).max(200) });
 const FlagParams = z.object({ key: FlagKey });
 
@@ -111,7 +114,7 @@ export const featureFlagsContract = c.router(
       path: '/api/feature-flags/user-features/:feature_key/check/',
       summary: 'Whether a flag is on for the current user',
       pathParams: UserFlagParams,
-      responses: { 200: FlagCheck, 404: FlagNotFound },
+      responses: { 200: FlagCheck, 404: z.union([FlagNotFound, MalformedPath]) },
     },
     logAccess: {
       method: 'POST',
@@ -121,7 +124,7 @@ export const featureFlagsContract = c.router(
       body: c.noBody(),
       responses: {
         200: z.object({ message: z.string(), feature_key: z.string(), feature_name: z.string() }),
-        404: extendApi(z.object({ error: z.string() }), { example: { error: 'Feature flag not found' } }),
+        404: z.union([extendApi(z.object({ error: z.string() }), { example: { error: 'Feature flag not found' } }), MalformedPath]),
       },
     },
     list: {

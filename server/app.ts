@@ -12,6 +12,7 @@ import { featureFlagsRouter } from './feature-flags/feature-flags.router';
 import { FeatureFlagsService } from './feature-flags/feature-flags.service';
 import { FlagCache, type FlagCacheOptions } from './feature-flags/flag-cache';
 import { LoginThrottle } from './auth/login-throttle';
+import { checkAnswersAgainstContract } from './http/answer-check';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { parseJsonBody, requireJsonBody } from './http/json-body';
 import { healthRouter } from './health/health.router';
@@ -51,6 +52,12 @@ export interface AppDependencies {
   realtime?: Partial<RealtimeOptions>;
   /** Overrides of the feature-flag cache's lifetime and size (tests shorten the lifetime). */
   flagCache?: FlagCacheOptions;
+  /**
+   * Check every answer against the contract, failing those that do not match it exactly (see
+   * http/answer-check.ts). On unless turned off: the server (main.ts) and the benchmarks turn it
+   * off, so that every test app checks.
+   */
+  checkAnswers?: boolean;
   /** Override of WRITE_LIMIT (tests lower it). */
   writeLimit?: WriteLimit;
 }
@@ -125,6 +132,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   const app = express();
   app.disable('x-powered-by');
   useRequestLogging(app, deps.logger);
+  if (deps.checkAnswers ?? true) app.use(checkAnswersAgainstContract);
   if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));
   app.use(parseJsonBody());
   app.use(docsRouter());
@@ -155,7 +163,8 @@ export function createApp(deps: AppDependencies, services: Services = createServ
         requireJsonBody,
         ...(deps.rateLimits ? [writeLimit(deps.writeLimit ?? WRITE_LIMIT, deps.redis)] : []),
       ],
-      responseValidation: true,
+      // Answers are not validated while serving: see checkAnswers.
+      responseValidation: false,
       // Validation errors go to errorHandler with every other error.
       requestValidationErrorHandler: (error, _req, _res, next) => next(error),
     },

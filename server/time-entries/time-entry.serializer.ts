@@ -44,7 +44,7 @@ const serializeTotals = (totals: Totals) => ({
 
 export const serializeSummary = (summary: { groupBy: SummaryGroup; groups: GroupTotals[]; total: Totals }) => ({
   group_by: summary.groupBy,
-  groups: summary.groups.map((group) => ({ key: group.key, label: group.label, ...serializeTotals(group) })),
+  groups: summary.groups.map((group) => ({ ...serializeTotals(group), key: group.key, label: group.label })),
   total: serializeTotals(summary.total),
 });
 
