@@ -1,7 +1,9 @@
 // Small pieces a benchmark needs: timing sequential samples, summarizing them, logging phases with a
 // deadline, cleaning up what a run opened, describing the machine, and markdown tables.
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 export const now = () => performance.now();
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -35,6 +37,9 @@ export function percentile(sorted: number[], p: number): number {
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
+
+/** The middle value (the lower of the two middle ones for an even count): always one of `values`. */
+export const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
 export interface LatencySummary {
   samples: number;
@@ -230,6 +235,25 @@ export function machine(): Machine {
     node: process.version,
     loadAverageAtStart: os.loadavg().map((n) => Math.round(n * 100) / 100),
   };
+}
+
+export interface CodeUnderTest {
+  commit: string;
+  /** Uncommitted changes to what is measured (server, db, contract), as `git status --porcelain` lists them. */
+  uncommitted: string[];
+}
+
+/** The commit measured, and whether the working tree differed from it. */
+export function codeUnderTest(): CodeUnderTest {
+  const git = (...args: string[]) => {
+    try {
+      return execFileSync('git', args, { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8' }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const uncommitted = git('status', '--porcelain', '--', 'server', 'db', 'contract');
+  return { commit: git('rev-parse', '--short', 'HEAD') || 'unknown', uncommitted: uncommitted ? uncommitted.split('\n') : [] };
 }
 
 export const fmt = (n: number | undefined, digits = 1) =>

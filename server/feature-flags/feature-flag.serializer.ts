@@ -1,7 +1,19 @@
 import type { UserRow } from '../auth/auth.service';
 import type { AuditAction, AuditRow, FeatureFlagsService, Flag, FlagCheck } from './feature-flags.service';
 
-export const serializeFlag = (flag: Flag) => ({
+/**
+ * Flags come from the evaluation cache as the same (never changed) objects request after request:
+ * each is serialized once while it is cached, and forgotten with it.
+ */
+const serializedFlags = new WeakMap<Flag, ReturnType<typeof toWire>>();
+
+export function serializeFlag(flag: Flag) {
+  let wire = serializedFlags.get(flag);
+  if (!wire) serializedFlags.set(flag, (wire = toWire(flag)));
+  return wire;
+}
+
+const toWire = (flag: Flag) => ({
   id: flag.id,
   key: flag.key,
   name: flag.name,
