@@ -12,6 +12,7 @@ import { featureFlagsRouter } from './feature-flags/feature-flags.router';
 import { FeatureFlagsService } from './feature-flags/feature-flags.service';
 import { FlagCache, type FlagCacheOptions } from './feature-flags/flag-cache';
 import { LoginThrottle } from './auth/login-throttle';
+import { SessionCache, type SessionCacheOptions } from './auth/session-cache';
 import { checkAnswersAgainstContract } from './http/answer-check';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { parseJsonBody, requireJsonBody } from './http/json-body';
@@ -52,6 +53,8 @@ export interface AppDependencies {
   realtime?: Partial<RealtimeOptions>;
   /** Overrides of the feature-flag cache's lifetime and size (tests shorten the lifetime). */
   flagCache?: FlagCacheOptions;
+  /** Overrides of the token cache's lifetime and size. */
+  sessionCache?: SessionCacheOptions;
   /**
    * Check every answer against the contract, failing those that do not match it exactly (see
    * http/answer-check.ts). On unless turned off: the server (main.ts) and the benchmarks turn it
@@ -89,14 +92,14 @@ export interface Services {
   realtime: RealtimeOptions;
 }
 
-export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache }: AppDependencies): Services {
+export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache }: AppDependencies): Services {
   const options = { ...REALTIME_DEFAULTS, ...realtime };
   const notifications = new NotificationsService(store, bus);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   const claims = new DeliveryClaims(notifications, hub);
   const projects = new ProjectsService(store);
   return {
-    auth: new AuthService(store, new LoginThrottle(rateLimits, redis)),
+    auth: new AuthService(store, new LoginThrottle(rateLimits, redis), new SessionCache(bus, sessionCache)),
     projects,
     tags: new TagsService(store),
     timeEntries: new TimeEntriesService(store, projects),

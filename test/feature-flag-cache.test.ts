@@ -1,15 +1,11 @@
 import { eq } from 'drizzle-orm';
-import { pino } from 'pino';
 import supertest from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Store } from '../db/open-database';
-import { createApp, createServices, type Services } from '../server/app';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../db/open-database';
 import type { AuthUser } from '../server/auth/auth.service';
-import { RedisBus } from '../server/realtime/redis-bus';
 import { createUser, describeApi, type TestUser } from './support/api';
-import { createTestDatabase, type TestDatabase } from './support/databases';
-import { RedisServer } from './support/redis-server';
 import { SwitchableBus } from './support/switchable-bus';
+import { canRunTwoInstances, useTwoInstances, type Instance } from './support/two-instances';
 import { until } from './support/waiting';
 
 const FLAGS = '/api/feature-flags/flags/';
@@ -159,44 +155,19 @@ describeApi(
   { flagCache: { ttlMs: 300 } },
 );
 
-interface Instance {
-  services: Services;
-  http: supertest.Agent;
-  bus: RedisBus;
-}
-
 // Two instances only share a cache's invalidations through a database they both open (Postgres) and
 // Redis: without TEST_DATABASE_URL and TEST_REDIS_URL there is nothing to run this against. Skipped
-// then, never passed: global-setup fails the run when CI=true. The Redis is one of the test's own,
-// so that no other test file's flag changes drop these caches.
-describe.skipIf(!process.env.TEST_DATABASE_URL || !process.env.TEST_REDIS_URL)('feature flag cache on two instances over Redis', () => {
-  let database: TestDatabase;
-  let redis: RedisServer;
-  let secondStore: Store;
+// then, never passed: global-setup fails the run when CI=true.
+describe.skipIf(!canRunTwoInstances)('feature flag cache on two instances over Redis', () => {
+  const two = useTwoInstances();
   let a: Instance;
   let b: Instance;
   let admin: TestUser;
   let ann: TestUser;
-  const logger = pino({ level: 'silent' });
-
-  async function startInstance(store: Store): Promise<Instance> {
-    const instanceBus = await RedisBus.connect(redis.url, logger, { healthCheckMs: 200 });
-    const deps = { store, logger, rateLimits: false, bus: instanceBus };
-    const services = createServices(deps);
-    return { services, http: supertest.agent(createApp(deps, services)), bus: instanceBus };
-  }
 
   beforeAll(async () => {
-    [database, redis] = await Promise.all([createTestDatabase('postgres'), RedisServer.start()]);
-    secondStore = await openDatabase(database.url);
-    [a, b] = await Promise.all([startInstance(database.store), startInstance(secondStore)]);
+    ({ a, b } = two);
     [admin, ann] = [await createUser(a, { admin: true }), await createUser(a)];
-  });
-
-  afterAll(async () => {
-    for (const instance of [a, b]) instance?.services.hub.close();
-    await Promise.allSettled([a?.bus.close(), b?.bus.close(), secondStore?.close()]);
-    await Promise.allSettled([redis?.stop(), database?.drop()]);
   });
 
   it('a revoked user loses access on the very next request on the other instance; a grant, a switch and a delete show there at once too', async () => {
@@ -204,7 +175,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL || !process.env.TEST_REDIS_URL)('
     const key = await grantedFlag(a.http, admin, ann, bob);
     expect(await access(b.http, ann, key)).toEqual({ status: 200, enabled: true, access: true });
     // b's answer comes from its cache: this change behind the back does not show on b ...
-    await behindTheBack(database.store).disable(key);
+    await behindTheBack(two.database.store).disable(key);
     expect(await access(b.http, ann, key)).toMatchObject({ enabled: true });
     // ... until an administrator's change on a, whatever it is, drops every cache.
     await a.http.patch(`${FLAGS}${key}/`).set(admin.auth).send({ description: 'reworded' }).expect(200);
@@ -232,7 +203,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL || !process.env.TEST_REDIS_URL)('
   it('while Redis is down both instances read the database, and nothing stale survives its return', async () => {
     const key = await grantedFlag(a.http, admin, ann);
     expect(await access(b.http, ann, key)).toMatchObject({ enabled: true });
-    await redis.stop();
+    await two.redis.stop();
     try {
       await until(() => !a.bus.healthy && !b.bus.healthy, 'both buses to notice Redis is gone');
       await a.http.delete(`${FLAGS}${key}/users/${ann.id}/`).set(admin.auth).expect(204);
@@ -240,7 +211,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL || !process.env.TEST_REDIS_URL)('
       await a.http.post(`${FLAGS}${key}/users/`).set(admin.auth).send({ user_ids: [ann.id] }).expect(200);
       expect(await access(b.http, ann, key)).toMatchObject({ access: true, enabled: true });
     } finally {
-      await redis.start();
+      await two.redis.start();
     }
     await until(() => a.bus.healthy && b.bus.healthy, 'both buses to be back');
     expect(await access(b.http, ann, key)).toMatchObject({ access: true, enabled: true });

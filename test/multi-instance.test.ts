@@ -359,7 +359,7 @@ describe.skipIf(!REDIS_URL)('RedisBus', () => {
     expect(heardByTwo).toEqual([fromOne, fromTwo]);
   });
 
-  it('carries feature-flag changes on a channel of their own, and sends one that failed again once the publisher is back', async () => {
+  it('carries feature-flag and user changes on channels of their own, and sends those that failed again once the publisher is back', async () => {
     // A redis-server of the test's own: other test files change flags on the shared one.
     const redis = await RedisServer.start();
     ownRedis.push(redis);
@@ -382,12 +382,14 @@ describe.skipIf(!REDIS_URL)('RedisBus', () => {
     await waitFor(() => publisherOf(one).status === 'end', 10_000, 'the publisher to be closed');
     await one.publish({ flagsChanged: true });
     await one.publish({ userIds: [5] });
+    await one.publish({ usersChanged: [7] });
     await one.publish({ flagsChanged: true });
+    await one.publish({ usersChanged: [8, 7] });
     expect(heard).toHaveLength(1);
     await publisherOf(one).connect();
-    // Kept while unsent: the flag changes as one message, the wake-ups merged into one.
-    await waitFor(() => heard.length === 3, 10_000, 'the unsent messages to arrive');
-    expect(heard).toEqual([{ flagsChanged: true }, { flagsChanged: true }, { userIds: [5] }]);
+    // Kept while unsent: the flag changes as one message, the changed users and the wake-ups each merged into one.
+    await waitFor(() => heard.length === 4, 10_000, 'the unsent messages to arrive');
+    expect(heard).toEqual([{ flagsChanged: true }, { flagsChanged: true }, { usersChanged: [7, 8] }, { userIds: [5] }]);
     await waitFor(() => onWakeupChannel.length === 1, 10_000, 'the wake-up on its channel');
     expect(onWakeupChannel).toEqual([{ userIds: [5] }]);
     wakeupsOnly.disconnect();

@@ -2,6 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import { Username } from '../../contract/auth';
 import type { Store } from '../../db/open-database';
 import { Unauthenticated, ValidationFailed } from '../errors';
+import { SessionCache } from './session-cache';
 import type { LoginThrottle } from './login-throttle';
 import { hashPassword, verifyAgainstDecoy, verifyPassword } from './passwords';
 import { passwordProblems } from './password-policy';
@@ -41,6 +42,7 @@ export class AuthService {
   constructor(
     private readonly store: Store,
     private readonly throttle: LoginThrottle,
+    private readonly sessions: SessionCache = new SessionCache(),
   ) {
     this.userByTokenDigest = prepareUserByTokenDigest(store);
   }
@@ -98,7 +100,11 @@ export class AuthService {
 
   async logout(token: string): Promise<void> {
     const { db, t } = this.store;
-    await db.delete(t.authTokens).where(eq(t.authTokens.digest, digestToken(token)));
+    const deleted = await db
+      .delete(t.authTokens)
+      .where(eq(t.authTokens.digest, digestToken(token)))
+      .returning({ userId: t.authTokens.userId });
+    if (deleted.length > 0) await this.sessions.changed(deleted.map((row) => row.userId));
   }
 
   /** The user an `Authorization` header authenticates, with the token it carried. */
@@ -108,9 +114,13 @@ export class AuthService {
     if (!token) throw new Unauthenticated('Invalid token header.');
     // The digest is looked up through a unique index: equality on a SHA-256 of the token leaks
     // nothing useful by its timing, unlike comparing the token itself.
-    const [row] = await this.userByTokenDigest.execute({ digest: digestToken(token) });
-    if (!row) throw new Unauthenticated('Invalid token.');
-    return { user: withoutSecrets(row.user), token };
+    const digest = digestToken(token);
+    const user = await this.sessions.userOf(digest, async () => {
+      const [row] = await this.userByTokenDigest.execute({ digest });
+      return row && withoutSecrets(row.user);
+    });
+    if (!user) throw new Unauthenticated('Invalid token.');
+    return { user, token };
   }
 
   async updateNames(userId: number, names: { firstName?: string; lastName?: string }): Promise<AuthUser> {
@@ -120,6 +130,7 @@ export class AuthService {
       ? db.update(t.users).set(changes).where(eq(t.users.id, userId)).returning()
       : db.select().from(t.users).where(eq(t.users.id, userId));
     const [user] = await query;
+    if (Object.keys(changes).length) await this.sessions.changed([userId]);
     return withoutSecrets(user);
   }
 

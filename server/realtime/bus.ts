@@ -7,11 +7,14 @@ export type Wakeup = { userIds: number[] } | { all: true };
 /** An administrator changed feature flags: every instance drops what it cached of them. */
 export type FlagsChanged = { flagsChanged: true };
 
-export type BusMessage = Wakeup | FlagsChanged;
+/** These users' sessions or details changed (a logout, new names): every instance drops what it cached of them. */
+export type UsersChanged = { usersChanged: number[] };
+
+export type BusMessage = Wakeup | FlagsChanged | UsersChanged;
 
 export type BusListener = (message: BusMessage) => void;
 
-export const isWakeup = (message: BusMessage): message is Wakeup => !('flagsChanged' in message);
+export const isWakeup = (message: BusMessage): message is Wakeup => 'userIds' in message || 'all' in message;
 
 /**
  * What the instances of one deployment tell each other. Every listener gets every message and

@@ -9,20 +9,68 @@ import { isWakeup, Listeners, type BusListener, type BusMessage, type InstanceBu
  */
 const WAKEUPS = 'punchclock:notifications';
 const FLAGS_CHANGED = 'punchclock:feature-flags';
+const USERS_CHANGED = 'punchclock:users';
+const CHANNELS = [WAKEUPS, FLAGS_CHANGED, USERS_CHANGED];
 /** How long a Redis command may take before Redis counts as not answering. */
 const COMMAND_TIMEOUT_MS = 1000;
 const HEALTH_CHECK_MS = 2000;
 
 interface Envelope {
   from: string;
-  /** Only on the wake-ups' channel; the other kinds carry nothing but their channel. */
+  /** On the wake-ups' channel. */
   wakeup?: Wakeup;
+  /** On the users' channel. */
+  userIds?: number[];
 }
 
-/** What failed to go out, kept small: one wake-up merged from all of them, and whether flags changed. */
-interface Unsent {
-  wakeup?: Wakeup;
-  flagsChanged?: boolean;
+/** The channel and envelope that carry `message`. */
+function wireOf(message: BusMessage, from: string): [string, Envelope] {
+  if (isWakeup(message)) return [WAKEUPS, { from, wakeup: message }];
+  if ('flagsChanged' in message) return [FLAGS_CHANGED, { from }];
+  return [USERS_CHANGED, { from, userIds: message.usersChanged }];
+}
+
+/** The message an envelope on `channel` carries; undefined for one it cannot (from a newer version, say). */
+function messageOf(channel: string, envelope: Envelope): BusMessage | undefined {
+  if (channel === WAKEUPS) return envelope.wakeup;
+  if (channel === FLAGS_CHANGED) return { flagsChanged: true };
+  if (channel === USERS_CHANGED && Array.isArray(envelope.userIds)) return { usersChanged: envelope.userIds };
+  return undefined;
+}
+
+/** Past this many users a pending wake-up becomes "everyone": what is kept stays small. */
+const MAX_UNSENT_USERS = 10_000;
+
+/** Messages whose publish failed, merged: one wake-up, one flag change, one set of changed users. */
+class Unsent {
+  private wakeup: Wakeup | undefined;
+  private flagsChanged = false;
+  private readonly usersChanged = new Set<number>();
+
+  add(message: BusMessage): void {
+    if (isWakeup(message)) this.wakeup = mergeWakeups(this.wakeup, message);
+    else if ('flagsChanged' in message) this.flagsChanged = true;
+    else for (const id of message.usersChanged) this.usersChanged.add(id);
+  }
+
+  /** Everything kept, emptying it. */
+  take(): BusMessage[] {
+    const messages: BusMessage[] = [];
+    if (this.flagsChanged) messages.push({ flagsChanged: true });
+    if (this.usersChanged.size > 0) messages.push({ usersChanged: [...this.usersChanged] });
+    if (this.wakeup) messages.push(this.wakeup);
+    this.wakeup = undefined;
+    this.flagsChanged = false;
+    this.usersChanged.clear();
+    return messages;
+  }
+}
+
+function mergeWakeups(pending: Wakeup | undefined, wakeup: Wakeup): Wakeup {
+  if (!pending) return wakeup;
+  if ('all' in pending || 'all' in wakeup) return { all: true };
+  const userIds = [...new Set([...pending.userIds, ...wakeup.userIds])];
+  return userIds.length > MAX_UNSENT_USERS ? { all: true } : { userIds };
 }
 
 /**
@@ -41,7 +89,7 @@ export class RedisBus implements InstanceBus {
   private readonly healthListeners = new Listeners<boolean>();
   private isHealthy = false;
   /** Messages whose publish failed, sent again when the publisher is ready. */
-  private unsent: Unsent = {};
+  private readonly unsent = new Unsent();
   /** Whether Redis has confirmed the subscription on the subscriber's current connection. */
   private subscribed = false;
   /** Whether the last PING on the subscriber's connection was answered in time. */
@@ -118,24 +166,17 @@ export class RedisBus implements InstanceBus {
   }
 
   private async send(message: BusMessage): Promise<void> {
-    const [channel, envelope]: [string, Envelope] = isWakeup(message)
-      ? [WAKEUPS, { from: this.instanceId, wakeup: message }]
-      : [FLAGS_CHANGED, { from: this.instanceId }];
+    const [channel, envelope] = wireOf(message, this.instanceId);
     try {
       await this.publisher.publish(channel, JSON.stringify(envelope));
     } catch (error) {
-      this.unsent = isWakeup(message)
-        ? { ...this.unsent, wakeup: mergeWakeups(this.unsent.wakeup, message) }
-        : { ...this.unsent, flagsChanged: true };
+      this.unsent.add(message);
       this.logger.warn({ err: error }, 'redis publish failed; sent again when Redis is back');
     }
   }
 
   private async publishUnsent(): Promise<void> {
-    const { wakeup, flagsChanged } = this.unsent;
-    this.unsent = {};
-    if (flagsChanged) await this.send({ flagsChanged: true });
-    if (wakeup) await this.send(wakeup);
+    for (const message of this.unsent.take()) await this.send(message);
   }
 
   private receive(channel: string, raw: string): void {
@@ -146,8 +187,8 @@ export class RedisBus implements InstanceBus {
       return;
     }
     if (envelope.from === this.instanceId) return;
-    if (channel === FLAGS_CHANGED) this.listeners.emit({ flagsChanged: true });
-    else if (envelope.wakeup) this.listeners.emit(envelope.wakeup);
+    const message = messageOf(channel, envelope);
+    if (message) this.listeners.emit(message);
   }
 
   /**
@@ -156,7 +197,7 @@ export class RedisBus implements InstanceBus {
    * stops its database fallback) only once the subscription is confirmed.
    */
   private async subscribeChannel(): Promise<void> {
-    await this.subscriber.subscribe(WAKEUPS, FLAGS_CHANGED);
+    await this.subscriber.subscribe(...CHANNELS);
     this.subscribed = true;
     this.updateHealth();
   }
@@ -193,14 +234,4 @@ export class RedisBus implements InstanceBus {
     this.logger[healthy ? 'info' : 'warn']({ healthy }, `redis bus ${healthy ? 'connected' : 'disconnected'}`);
     this.healthListeners.emit(healthy);
   }
-}
-
-/** Past this many users a pending wake-up becomes "everyone": what is kept stays small. */
-const MAX_UNSENT_USERS = 10_000;
-
-function mergeWakeups(pending: Wakeup | undefined, wakeup: Wakeup): Wakeup {
-  if (!pending) return wakeup;
-  if ('all' in pending || 'all' in wakeup) return { all: true };
-  const userIds = [...new Set([...pending.userIds, ...wakeup.userIds])];
-  return userIds.length > MAX_UNSENT_USERS ? { all: true } : { userIds };
 }

@@ -6,6 +6,7 @@ import supertest from 'supertest';
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { Dialect } from '../../db/open-database';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../../server/app';
+import type { SessionCacheOptions } from '../../server/auth/session-cache';
 import type { FlagCacheOptions } from '../../server/feature-flags/flag-cache';
 import { answerClientErrorsAsJson } from '../../server/http/client-errors';
 import type { WriteLimit } from '../../server/http/write-limit';
@@ -39,6 +40,7 @@ export interface ApiOptions {
   bus?: () => Promise<InstanceBus> | InstanceBus;
   writeLimit?: WriteLimit;
   flagCache?: FlagCacheOptions;
+  sessionCache?: SessionCacheOptions;
   /** The dialects to run on, of those configured (default: all of them). */
   dialects?: Dialect[];
 }
@@ -68,6 +70,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         realtime: options.realtime,
         writeLimit: options.writeLimit,
         flagCache: options.flagCache,
+        sessionCache: options.sessionCache,
         bus,
       };
       ctx.services = createServices(deps);

@@ -1,0 +1,57 @@
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { afterAll, beforeAll } from 'vitest';
+import { openDatabase, type Store } from '../../db/open-database';
+import { createApp, createServices, type Services } from '../../server/app';
+import { RedisBus } from '../../server/realtime/redis-bus';
+import { createTestDatabase, type TestDatabase } from './databases';
+import { RedisServer } from './redis-server';
+
+export interface Instance {
+  services: Services;
+  http: supertest.Agent;
+  bus: RedisBus;
+}
+
+export interface TwoInstances {
+  a: Instance;
+  b: Instance;
+  database: TestDatabase;
+  /** A redis-server of the suite's own: other test files' messages cannot drop these instances' caches. */
+  redis: RedisServer;
+}
+
+/** Whether two instances can run here: they share a Postgres database and Redis. */
+export const canRunTwoInstances = Boolean(process.env.TEST_DATABASE_URL && process.env.TEST_REDIS_URL);
+
+/**
+ * Two app instances on one Postgres database and one redis-server of the suite's own (the buses
+ * check Redis's health every 200 ms), started before the suite and stopped after it. The object is
+ * filled in beforeAll.
+ */
+export function useTwoInstances(): TwoInstances {
+  const two = {} as TwoInstances;
+  let secondStore: Store | undefined;
+  const logger = pino({ level: 'silent' });
+
+  async function startInstance(store: Store): Promise<Instance> {
+    const bus = await RedisBus.connect(two.redis.url, logger, { healthCheckMs: 200 });
+    const deps = { store, logger, rateLimits: false, bus };
+    const services = createServices(deps);
+    return { services, http: supertest.agent(createApp(deps, services)), bus };
+  }
+
+  beforeAll(async () => {
+    [two.database, two.redis] = await Promise.all([createTestDatabase('postgres'), RedisServer.start()]);
+    secondStore = await openDatabase(two.database.url);
+    [two.a, two.b] = await Promise.all([startInstance(two.database.store), startInstance(secondStore)]);
+  });
+
+  afterAll(async () => {
+    for (const instance of [two.a, two.b]) instance?.services.hub.close();
+    await Promise.allSettled([two.a?.bus.close(), two.b?.bus.close(), secondStore?.close()]);
+    await Promise.allSettled([two.redis?.stop(), two.database?.drop()]);
+  });
+
+  return two;
+}
