@@ -15,7 +15,7 @@
 //   BENCH_FLAGS          flags the user has, default 50
 //   BENCH_CONNECTIONS    autocannon connections, default 50
 //   BENCH_SECONDS        seconds per case and round, default 5
-//   BENCH_ROUNDS         rounds, default 3 (after one untimed warm-up round of 2 s per case)
+//   BENCH_ROUNDS         rounds, default 5 (after one untimed warm-up round of 2 s per case)
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   BENCH_SKIP_POSTGRES  "1" to leave out Postgres
 //   BENCH_MAX_MINUTES    the run is stopped after this, default 10
@@ -41,7 +41,7 @@ const int = (name: string, fallback: number) => {
 const FLAGS = int('BENCH_FLAGS', 50);
 const CONNECTIONS = int('BENCH_CONNECTIONS', 50);
 const SECONDS = int('BENCH_SECONDS', 5);
-const ROUNDS = int('BENCH_ROUNDS', 3);
+const ROUNDS = int('BENCH_ROUNDS', 5);
 const WARM_UP_SECONDS = 2;
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
