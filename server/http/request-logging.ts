@@ -57,8 +57,11 @@ const requestSummary = (req: Request) => ({
 });
 
 function logCompletion(logger: Logger, req: Request, res: Response, ms: number): void {
+  const errored = res.writableFinished && res.statusCode >= 500;
+  // A line the level would drop is not even built (LOG_LEVEL=warn: only the 5xx lines).
+  if (!logger.isLevelEnabled(errored ? 'error' : 'info')) return;
   const line = { req: requestSummary(req), res: { statusCode: res.statusCode }, responseTime: Math.round(ms) };
   if (!res.writableFinished) logger.info(line, 'request aborted by the client');
-  else if (res.statusCode >= 500) logger.error(line, 'request errored');
+  else if (errored) logger.error(line, 'request errored');
   else logger.info(line, 'request completed');
 }
