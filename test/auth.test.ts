@@ -518,6 +518,18 @@ describeApi('auth login throttle per address, exhausted', (ctx) => {
   });
 });
 
+// An app of its own, as above: it ends with its address refused.
+describeApi('auth login throttle per address, raced', (ctx) => {
+  it('counts concurrent failures from one address: no more than the limit get an answer about the password', async () => {
+    const sprayed = Array.from({ length: PER_ADDRESS + 30 }, () => uniqueName('race'));
+    await insertCheapUsers(ctx, sprayed);
+    const results = await Promise.all(sprayed.map((username) => login(ctx, username, 'Spring2025!')));
+    const statuses = results.map((res) => res.status);
+    expect(statuses.filter((status) => status === 400)).toHaveLength(PER_ADDRESS);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(30);
+  });
+});
+
 describeApi(
   'auth login without rate limits',
   (ctx) => {

@@ -88,11 +88,9 @@ export class AuthService {
     await this.throttle.assertAllowed(username, address);
     const user = await this.findByUsername(username);
     const valid = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDecoy(password);
-    if (!user || !valid) {
-      await this.throttle.recordFailure(username, address);
-      throw ValidationFailed.field('non_field_errors', INVALID_CREDENTIALS);
-    }
-    await this.throttle.recordSuccess(username);
+    // A failure stays counted: assertAllowed counted the attempt.
+    if (!user || !valid) throw ValidationFailed.field('non_field_errors', INVALID_CREDENTIALS);
+    await this.throttle.recordSuccess(username, address);
     const { token, digest } = newToken();
     await this.store.db.insert(this.store.t.authTokens).values({ userId: user.id, digest, createdAt: new Date() });
     return token;

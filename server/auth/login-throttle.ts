@@ -13,9 +13,10 @@ export const LOGIN_LIMITS = {
 
 /**
  * Slows password guessing: only failed attempts count, so a client that logs in many distinct users
- * from one address (a test suite, a load test) is never limited. A success clears its username.
- * An attempt counts against its username from the moment it is allowed (a success then clears it):
- * counted only once it had failed, concurrent guesses would all pass the check before any counted.
+ * from one address (a test suite, a load test) is never limited. An attempt counts against its
+ * username and its address from the moment it is allowed, and a success gives it back (and clears
+ * its username): counted only once it had failed, concurrent guesses would all pass the check
+ * before any counted (300 at once from one address all got an answer about the password).
  * With Redis the counts are shared by every instance (else each instance would allow the limit);
  * while Redis is unreachable each instance counts in memory.
  */
@@ -33,28 +34,25 @@ export class LoginThrottle {
     this.byAddress = createLimiter({ name: 'login-failures:address', points: LOGIN_LIMITS.perAddress, windowSeconds, redis });
   }
 
+  /** Counts the attempt, or refuses it (uncounted) when its username or address is out of attempts. */
   async assertAllowed(username: string, address: string): Promise<void> {
     if (!this.enabled) return;
-    // The username's count includes this attempt (see the class comment), hence the `+ 1`.
-    const [user, ip] = await Promise.all([this.byUsername.penalty(username, 1), this.byAddress.get(address)]);
+    // The counts include this attempt (see the class comment), hence the `+ 1`s.
+    const [user, ip] = await Promise.all([this.byUsername.penalty(username, 1), this.byAddress.penalty(address, 1)]);
     const blocked = [
       exhausted(user, LOGIN_LIMITS.perUsername + 1),
-      exhausted(ip, LOGIN_LIMITS.perAddress),
+      exhausted(ip, LOGIN_LIMITS.perAddress + 1),
     ].filter((state): state is RateLimiterRes => state !== null);
     if (blocked.length === 0) return;
-    await this.byUsername.reward(username, 1); // a refused attempt is not counted
+    // A refused attempt is not counted.
+    await Promise.all([this.byUsername.reward(username, 1), this.byAddress.reward(address, 1)]);
     throw new TooManyRequests(retryAfterSeconds(...blocked), 'Too many failed login attempts. Try again later.');
   }
 
-  async recordFailure(username: string, address: string): Promise<void> {
+  /** The attempt succeeded: it is given back to its address, and its username's failures are forgotten. */
+  async recordSuccess(username: string, address: string): Promise<void> {
     if (!this.enabled) return;
-    // The username's count already holds this attempt: assertAllowed added it.
-    await this.byAddress.penalty(address, 1);
-  }
-
-  async recordSuccess(username: string): Promise<void> {
-    if (!this.enabled) return;
-    await this.byUsername.delete(username);
+    await Promise.all([this.byUsername.delete(username), this.byAddress.reward(address, 1)]);
   }
 }
 
