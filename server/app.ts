@@ -18,7 +18,7 @@ import { errorHandler, notFoundHandler } from './http/error-handler';
 import { parseJsonBody, requireJsonBody } from './http/json-body';
 import { healthRouter } from './health/health.router';
 import { HealthService } from './health/health.service';
-import { methodNotAllowed } from './http/method-not-allowed';
+import { methodNotAllowed, refuseHead } from './http/method-not-allowed';
 import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
 import { IdempotencyService } from './idempotency/idempotency.service';
@@ -140,6 +140,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   app.use(parseJsonBody());
   app.use(docsRouter());
 
+  app.use(refuseHead([contract.notifications.longPoll.path, contract.notifications.sse.path], authenticate(services.auth)));
   app.get(
     contract.notifications.sse.path,
     authenticate(services.auth),

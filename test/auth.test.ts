@@ -167,6 +167,8 @@ describeApi('auth', (ctx) => {
     const user = await ctx.createUser(); // the real path: registered with a real hash
     const res = await login(ctx, user.username, user.password).expect(200);
     expect(Object.keys(res.body)).toEqual(['auth_token']);
+    // No cache between client and server may keep it.
+    expect(res.headers['cache-control']).toBe('no-store');
     const token: string = res.body.auth_token;
     // README: "tokens are 256 random bits": 32 bytes, sent as unpadded base64url (43 characters).
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);

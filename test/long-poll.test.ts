@@ -66,6 +66,21 @@ describeApi('notifications long-poll', (ctx) => {
     expect(ctx.services.hub.stats()).toEqual({ users: 0, subscribers: 0, connections: 0 });
   });
 
+  it('answers HEAD on the long-poll and SSE routes with 405 and Allow, marking nothing delivered (401 without a token)', async () => {
+    const ann = freshUser();
+    const waiting = await notify(ann, 'not for a HEAD');
+    for (const path of [POLL, '/api/notifications/sse/']) {
+      await ctx.http.head(path).expect(401);
+      const res = await ctx.http.head(path).set(ann.auth).expect(405);
+      expect(res.headers.allow).toBe('GET, OPTIONS');
+    }
+    expect(ctx.services.hub.stats()).toEqual({ users: 0, subscribers: 0, connections: 0 });
+    const status = await ctx.http.get('/api/notifications/delivery-status/').set(ann.auth).expect(200);
+    expect(status.body).toMatchObject({ total: 1, delivered: 0, undelivered: 1 });
+    const res = await ctx.http.get(`${POLL}?timeout=1`).set(ann.auth).expect(200);
+    expect(res.body.notifications).toEqual([wire(waiting)]);
+  });
+
   it('accepts the default timeout (30) and the bounds 1 and 60', async () => {
     const ann = freshUser();
     const first = await notify(ann, 'default timeout');

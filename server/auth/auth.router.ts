@@ -17,8 +17,10 @@ export const authRouter = (auth: AuthService) =>
       });
       return { status: 201, body: serializeUser(user) };
     },
-    login: async ({ body, req }) => {
+    login: async ({ body, req, res }) => {
       const token = await auth.login(body.username, body.password, req.ip ?? 'unknown');
+      // A token must not be kept by any cache between the client and the server.
+      res.set('Cache-Control', 'no-store');
       return { status: 200, body: { auth_token: token } };
     },
     logout: async ({ req }) => {

@@ -1,5 +1,5 @@
 import { isAppRoute, type AppRoute, type AppRouter } from '@ts-rest/core';
-import { Router, type RequestHandler } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import { routeAccess } from '../../contract';
 
 function routesOf(router: AppRouter): AppRoute[] {
@@ -21,11 +21,22 @@ export function methodNotAllowed(contract: AppRouter, authenticate: RequestHandl
   for (const [path, routes] of routesByPath) {
     const allow = [...routes.map((route) => route.method), 'OPTIONS'].join(', ');
     const guards = routes.some((route) => routeAccess(route).public) ? [] : [authenticate];
-    router.all(path, ...guards, (req, res) => {
-      res.set('Allow', allow);
-      if (req.method === 'OPTIONS') res.status(204).end();
-      else res.status(405).json({ detail: `Method "${req.method}" not allowed.` });
-    });
+    router.all(path, ...guards, (req, res) => (req.method === 'OPTIONS' ? res.set('Allow', allow).status(204).end() : refuseMethod(res, req.method, allow)));
   }
   return router;
+}
+
+/**
+ * For the routes that mark what they answer delivered (long-poll, SSE; mount before the routes):
+ * HEAD gets 405, for express would run their GET handler, and a `curl -I` would mark notifications
+ * delivered that nobody received.
+ */
+export function refuseHead(paths: string[], authenticate: RequestHandler): Router {
+  const router = Router();
+  router.head(paths, authenticate, (req, res) => refuseMethod(res, req.method, 'GET, OPTIONS'));
+  return router;
+}
+
+function refuseMethod(res: Response, method: string, allow: string): void {
+  res.set('Allow', allow).status(405).json({ detail: `Method "${method}" not allowed.` });
 }
