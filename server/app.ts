@@ -36,6 +36,7 @@ import { timeEntriesRouter } from './time-entries/time-entries.router';
 import { TimeEntriesService } from './time-entries/time-entries.service';
 import { TimeEntryReports } from './time-entries/time-entry-reports';
 import { LongTimerWarnings } from './time-entries/long-timer-warnings';
+import type { TrustProxy } from './config';
 import { InMemoryBus, type InstanceBus } from './realtime/bus';
 import { DeliveryHub, type DeliveryHubOptions } from './realtime/delivery-hub';
 
@@ -45,6 +46,8 @@ export interface AppDependencies {
   /** RATE_LIMITS=off turns every request-rate limit off (load tests). */
   rateLimits: boolean;
   corsOrigins?: string[];
+  /** express's `trust proxy` (TRUST_PROXY): who may say, in X-Forwarded-For, which address the client has. */
+  trustProxy?: TrustProxy;
   /** Carries notification wake-ups and feature-flag changes to every instance; in-memory (one process) unless given, e.g. Redis. */
   bus?: InstanceBus;
   /** Where state shared by all instances lives (login failure counts); in-process when absent. */
@@ -134,6 +137,7 @@ function corsFor(origins: string[]) {
 export function createApp(deps: AppDependencies, services: Services = createServices(deps)): Express {
   const app = express();
   app.disable('x-powered-by');
+  if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
   useRequestLogging(app, deps.logger);
   if (deps.checkAnswers ?? true) app.use(checkAnswersAgainstContract);
   if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));

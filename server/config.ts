@@ -9,7 +9,11 @@ export interface Config {
   logLevel: string;
   corsOrigins: string[];
   rateLimits: boolean;
+  /** express's `trust proxy`: how many proxies, or which, may say who the client is; undefined: none. */
+  trustProxy: TrustProxy | undefined;
 }
+
+export type TrustProxy = number | string[];
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
@@ -25,7 +29,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .map((origin) => origin.trim())
       .filter(Boolean),
     rateLimits: (env.RATE_LIMITS ?? 'on').toLowerCase() !== 'off',
+    trustProxy: parseTrustProxy(env.TRUST_PROXY ?? ''),
   };
+}
+
+/**
+ * TRUST_PROXY: a hop count (`1` behind one load balancer) or the proxies' addresses and subnets,
+ * comma-separated (`10.0.0.0/8, loopback`, as express takes them). Unset: the socket's address is the
+ * client's, and an X-Forwarded-For from the open internet is ignored. `true` (trust any hop) is
+ * refused: it would let every client choose the address its limits are counted by.
+ */
+function parseTrustProxy(value: string): TrustProxy | undefined {
+  const trimmed = value.trim();
+  if (trimmed === '') return undefined;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  if (/^(true|false)$/i.test(trimmed)) {
+    throw new Error('TRUST_PROXY must be a hop count or the proxies\' addresses, not true or false');
+  }
+  return trimmed.split(',').map((entry) => entry.trim()).filter(Boolean);
 }
 
 function parsePort(value: string): number {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { addressKey } from '../limits/address-key';
 import { createLimiter, retryAfterSeconds } from '../limits/create-limiter';
 import { TooManyRequests } from '../errors';
 
@@ -17,7 +18,7 @@ export const LOGIN_LIMITS = {
  * username and its address from the moment it is allowed, and a success gives it back (and clears
  * its username): counted only once it had failed, concurrent guesses would all pass the check
  * before any counted (300 at once from one address all got an answer about the password).
- * With Redis the counts are shared by every instance (else each instance would allow the limit);
+ * An address is counted by its addressKey (IPv6 by its /64). With Redis the counts are shared by every instance (else each instance would allow the limit);
  * while Redis is unreachable each instance counts in memory.
  */
 export class LoginThrottle {
@@ -35,8 +36,9 @@ export class LoginThrottle {
   }
 
   /** Counts the attempt, or refuses it (uncounted) when its username or address is out of attempts. */
-  async assertAllowed(username: string, address: string): Promise<void> {
+  async assertAllowed(username: string, clientAddress: string): Promise<void> {
     if (!this.enabled) return;
+    const address = addressKey(clientAddress);
     // The counts include this attempt (see the class comment), hence the `+ 1`s.
     const [user, ip] = await Promise.all([this.byUsername.penalty(username, 1), this.byAddress.penalty(address, 1)]);
     const blocked = [
@@ -50,9 +52,9 @@ export class LoginThrottle {
   }
 
   /** The attempt succeeded: it is given back to its address, and its username's failures are forgotten. */
-  async recordSuccess(username: string, address: string): Promise<void> {
+  async recordSuccess(username: string, clientAddress: string): Promise<void> {
     if (!this.enabled) return;
-    await Promise.all([this.byUsername.delete(username), this.byAddress.reward(address, 1)]);
+    await Promise.all([this.byUsername.delete(username), this.byAddress.reward(addressKey(clientAddress), 1)]);
   }
 }
 

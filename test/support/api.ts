@@ -6,6 +6,7 @@ import supertest from 'supertest';
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { Dialect } from '../../db/open-database';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../../server/app';
+import type { TrustProxy } from '../../server/config';
 import type { SessionCacheOptions } from '../../server/auth/session-cache';
 import type { FlagCacheOptions } from '../../server/feature-flags/flag-cache';
 import { answerClientErrorsAsJson } from '../../server/http/client-errors';
@@ -41,6 +42,7 @@ export interface ApiOptions {
   writeLimit?: WriteLimit;
   flagCache?: FlagCacheOptions;
   sessionCache?: SessionCacheOptions;
+  trustProxy?: TrustProxy;
   /** The dialects to run on, of those configured (default: all of them). */
   dialects?: Dialect[];
 }
@@ -71,6 +73,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         writeLimit: options.writeLimit,
         flagCache: options.flagCache,
         sessionCache: options.sessionCache,
+        trustProxy: options.trustProxy,
         bus,
       };
       ctx.services = createServices(deps);
