@@ -12,6 +12,7 @@ import { featureFlagsRouter } from './feature-flags/feature-flags.router';
 import { FeatureFlagsService } from './feature-flags/feature-flags.service';
 import { FlagCache, type FlagCacheOptions } from './feature-flags/flag-cache';
 import { LoginThrottle } from './auth/login-throttle';
+import { RegistrationLimit, type RegistrationLimitSettings } from './auth/registration-limit';
 import { SessionCache, type SessionCacheOptions } from './auth/session-cache';
 import { checkAnswersAgainstContract } from './http/answer-check';
 import { errorHandler, notFoundHandler } from './http/error-handler';
@@ -64,6 +65,8 @@ export interface AppDependencies {
    * off, so that every test app checks.
    */
   checkAnswers?: boolean;
+  /** Override of REGISTRATION_LIMIT (tests that register many users over HTTP raise it). */
+  registrationLimit?: RegistrationLimitSettings;
   /** Override of WRITE_LIMIT (tests lower it). */
   writeLimit?: WriteLimit;
 }
@@ -95,14 +98,19 @@ export interface Services {
   realtime: RealtimeOptions;
 }
 
-export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache }: AppDependencies): Services {
+export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache, registrationLimit }: AppDependencies): Services {
   const options = { ...REALTIME_DEFAULTS, ...realtime };
   const notifications = new NotificationsService(store, bus);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   const claims = new DeliveryClaims(notifications, hub);
   const projects = new ProjectsService(store);
   return {
-    auth: new AuthService(store, new LoginThrottle(rateLimits, redis), new SessionCache(bus, sessionCache)),
+    auth: new AuthService(
+      store,
+      new LoginThrottle(rateLimits, redis),
+      new SessionCache(bus, sessionCache),
+      new RegistrationLimit(rateLimits, redis, registrationLimit),
+    ),
     projects,
     tags: new TagsService(store),
     timeEntries: new TimeEntriesService(store, projects),

@@ -66,7 +66,8 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
     const redis = sharedRedis(stateRedisUrl, logger);
     redisClients.push(redis);
     if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
-    const deps = { store, logger, rateLimits: true, bus, redis, realtime };
+    // Its tests register many users over HTTP from one address.
+    const deps = { store, logger, rateLimits: true, bus, redis, realtime, registrationLimit: { perAddress: 10_000, windowSeconds: 3600 } };
     const services = createServices(deps);
     const server = createApp(deps, services).listen(0, '127.0.0.1');
     const instance: Instance = { name, store, bus, services, reads: watchReads(services.claims), server, base: '' };

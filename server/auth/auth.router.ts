@@ -8,13 +8,11 @@ const s = initServer();
 
 export const authRouter = (auth: AuthService) =>
   s.router(contract.auth, {
-    register: async ({ body }) => {
-      const user = await auth.register({
-        username: body.username,
-        password: body.password,
-        firstName: body.first_name,
-        lastName: body.last_name,
-      });
+    register: async ({ body, req }) => {
+      const user = await auth.register(
+        { username: body.username, password: body.password, firstName: body.first_name, lastName: body.last_name },
+        { address: req.ip ?? 'unknown' },
+      );
       return { status: 201, body: serializeUser(user) };
     },
     login: async ({ body, req, res }) => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import type { Dialect } from '../../db/open-database';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../../server/app';
 import type { TrustProxy } from '../../server/config';
+import type { RegistrationLimitSettings } from '../../server/auth/registration-limit';
 import type { SessionCacheOptions } from '../../server/auth/session-cache';
 import type { FlagCacheOptions } from '../../server/feature-flags/flag-cache';
 import { answerClientErrorsAsJson } from '../../server/http/client-errors';
@@ -43,6 +44,7 @@ export interface ApiOptions {
   flagCache?: FlagCacheOptions;
   sessionCache?: SessionCacheOptions;
   trustProxy?: TrustProxy;
+  registrationLimit?: RegistrationLimitSettings;
   /** The dialects to run on, of those configured (default: all of them). */
   dialects?: Dialect[];
 }
@@ -74,6 +76,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         flagCache: options.flagCache,
         sessionCache: options.sessionCache,
         trustProxy: options.trustProxy,
+        registrationLimit: options.registrationLimit,
         bus,
       };
       ctx.services = createServices(deps);
