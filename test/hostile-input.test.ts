@@ -67,6 +67,26 @@ describeApi('hostile input', (ctx) => {
     assertNoPrototypePollution();
   });
 
+  it('keeps validation answers small: an over-long array is one problem, and at most 20 problems are reported', async () => {
+    const ids = Array(49_000).fill(1); // 98 KB, under the body limit
+    const long = await send('/api/notifications/delivery-status/', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ notification_ids: ids }),
+    });
+    expect(long.status).toBe(400);
+    expect(long.body).toEqual({ notification_ids: [expect.stringMatching(/1000/)] });
+
+    const unknown = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`field_${i}`, i]));
+    const many = await send('/api/projects/', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ title: 'x', ...unknown }) });
+    expect(many.status).toBe(400);
+    const messages = Object.values(many.body as Record<string, string[]>).flat();
+    expect(messages).toHaveLength(21);
+    expect(many.body.non_field_errors).toEqual(['Only the first 20 problems are reported.']);
+    expect(many.text.length).toBeLessThan(2000);
+    expect(await projects()).toHaveLength(1);
+  });
+
   it('answers prototype keys in a query string with 400 "Unknown field." and pollutes nothing', async () => {
     for (const query of ['constructor[prototype]=1', 'constructor[prototype][polluted]=1', 'prototype=1', 'constructor=1&limit=5', 'toString=1']) {
       const res = await send(`/api/notifications/?${query}`, {});
