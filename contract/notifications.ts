@@ -93,7 +93,10 @@ export const notificationsContract = c.router(
       headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
       body: CreateNotifications,
       responses: {
-        201: z.object({ created: z.number().int(), ids: z.array(NotificationId) }),
+        201: z.object({
+          created: z.number().int(),
+          ids: extendApi(z.array(NotificationId), { description: 'The new notifications, one per listed user; absent for `all`.' }).optional(),
+        }),
         ...errors.badRequest,
         ...errors.forbidden,
         409: Detail,

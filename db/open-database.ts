@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +94,8 @@ function openSqlite(file: string, options: OpenOptions): Store {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // Postgres has gen_random_uuid(): the same function here lets one INSERT … SELECT make ids on both.
+  sqlite.function('gen_random_uuid', { deterministic: false }, () => randomUUID());
   const db = drizzleSqlite(sqlite, { schema: sqliteTables, logger: queryLogger(options) });
   migrateSqlite(db, { migrationsFolder: migrationsFolder('sqlite') });
   return {

@@ -118,7 +118,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
     longTimers: new LongTimerWarnings(store, notifications, logger),
     notifications,
     featureFlags: new FeatureFlagsService(store, new FlagCache(bus, flagCache)),
-    idempotency: new IdempotencyService(store),
+    idempotency: new IdempotencyService(store, logger),
     hub,
     health: new HealthService(store, bus),
     claims,

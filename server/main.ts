@@ -30,7 +30,8 @@ if (config.adminUsername && config.adminPassword) {
 
 const server = createApp(deps, services).listen(config.port, config.host);
 answerClientErrorsAsJson(server);
-services.longTimers.start();
+services.longTimers.job.start();
+services.idempotency.purging.start();
 await once(server, 'listening');
 const { port } = server.address() as AddressInfo;
 logger.info(
@@ -44,7 +45,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 async function shutdown(signal: string) {
   logger.info({ signal }, 'shutting down');
   server.close();
-  services.longTimers.stop();
+  services.longTimers.job.stop();
+  services.idempotency.purging.stop();
   // Waiting long-polls answer "timeout" and streams end, so that their connections can close.
   services.hub.close();
   // Keep-alive connections turn idle as their last answers go out: close them as they do.

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import { and, eq, lt } from 'drizzle-orm';
+import type { Logger } from 'pino';
 import type { Store } from '../../db/open-database';
+import { rowsAffected } from '../../db/rows-affected';
 import { Conflict } from '../errors';
+import { PeriodicJob } from '../jobs/periodic-job';
 
 const RETENTION_MS = 24 * 60 * 60 * 1000;
+const PURGE_EVERY_MS = 60 * 60 * 1000;
 
 /**
  * Makes a retried request safe: the first request with a key runs and its answer is kept for 24
@@ -12,7 +16,22 @@ const RETENTION_MS = 24 * 60 * 60 * 1000;
  * both run.
  */
 export class IdempotencyService {
-  constructor(private readonly store: Store) {}
+  /** Purges expired keys every hour once started (server/main.ts): an expired key is otherwise gone only when its admin reuses it. */
+  readonly purging: PeriodicJob;
+
+  constructor(
+    private readonly store: Store,
+    logger: Logger,
+  ) {
+    this.purging = new PeriodicJob('idempotency key purge', PURGE_EVERY_MS, () => this.purgeExpired(), logger);
+  }
+
+  /** Deletes every key older than the 24 hours it is kept; returns how many. */
+  async purgeExpired(now = new Date()): Promise<number> {
+    const { db, t } = this.store;
+    const purged = await db.delete(t.idempotencyKeys).where(lt(t.idempotencyKeys.createdAt, new Date(now.getTime() - RETENTION_MS)));
+    return rowsAffected(purged);
+  }
 
   async once<T>(userId: number, key: string, request: unknown, work: () => Promise<T>): Promise<T> {
     const { db, t } = this.store;

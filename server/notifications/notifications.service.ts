@@ -3,6 +3,7 @@ import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lte, sql, type S
 import { z } from 'zod';
 import type { NOTIFICATION_TYPES } from '../../contract/notifications';
 import type { Store } from '../../db/open-database';
+import { rowsAffected } from '../../db/rows-affected';
 import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../errors';
 import { decodeCursor, pageOf } from '../pagination/keyset-cursor';
 import { rowsAfter } from '../pagination/keyset';
@@ -63,23 +64,37 @@ export class NotificationsService {
     return rows;
   }
 
-  /** The admin API: for the listed users or for all; nobody else may send. */
+  /** The admin API: for the listed users (their new notifications) or for all (how many were made); nobody else may send. */
   async sendAsAdmin(
     sender: { isAdmin: boolean },
     request: NotificationContent & { user_ids?: number[]; all?: true },
-  ): Promise<NotificationRow[]> {
+  ): Promise<{ created: number; rows?: NotificationRow[] }> {
     if (!sender.isAdmin) throw new Forbidden('Only administrators can send notifications to users.');
     const content = { type: request.type, message: request.message };
-    return request.all ? this.notifyAll(content) : this.notify(request.user_ids ?? [], content);
+    if (request.all) return { created: await this.notifyAll(content) };
+    const rows = await this.notify(request.user_ids ?? [], content);
+    return { created: rows.length, rows };
   }
 
-  /** One notification for every user. */
-  async notifyAll(content: NotificationContent): Promise<NotificationRow[]> {
+  /** One notification for every user, made by one INSERT … SELECT however many users there are; returns how many. */
+  async notifyAll(content: NotificationContent): Promise<number> {
     const { db, t } = this.store;
-    const users = await db.select({ id: t.users.id }).from(t.users);
-    const rows = await this.insert(users.map((user) => user.id), content);
+    const n = t.notifications;
+    const created = await db.insert(n).select(
+      db
+        .select({
+          id: sql<string>`gen_random_uuid()`.as('id'),
+          userId: t.users.id,
+          type: sql<string>`${content.type}`.as('type'),
+          message: sql<string>`${content.message}`.as('message'),
+          createdAt: sql<Date>`${sql.param(new Date(), n.createdAt)}`.as('created_at'),
+          deliveredAt: sql<null>`null`.as('delivered_at'),
+          readAt: sql<null>`null`.as('read_at'),
+        })
+        .from(t.users),
+    );
     await this.bus.publish({ all: true });
-    return rows;
+    return rowsAffected(created);
   }
 
   /** Newest first, with the cursor of the next page when there is one. */

@@ -1,6 +1,7 @@
 import { and, eq, isNull, lte } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Store } from '../../db/open-database';
+import { PeriodicJob } from '../jobs/periodic-job';
 import type { NotificationsService } from '../notifications/notifications.service';
 
 export interface LongTimerOptions {
@@ -19,25 +20,16 @@ export const LONG_TIMER_DEFAULTS: LongTimerOptions = { afterMs: 8 * 3600_000, ev
  * written gives its claim back and is tried again on the next sweep.
  */
 export class LongTimerWarnings {
-  private timer?: NodeJS.Timeout;
+  /** Started by the process (server/main.ts); tests sweep by hand. */
+  readonly job: PeriodicJob;
 
   constructor(
     private readonly store: Store,
     private readonly notifications: NotificationsService,
     private readonly logger: Logger,
     private readonly options: LongTimerOptions = LONG_TIMER_DEFAULTS,
-  ) {}
-
-  start(): void {
-    this.timer ??= setInterval(() => {
-      this.sweep().catch((error) => this.logger.error({ err: error }, 'long timer sweep failed'));
-    }, this.options.everyMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+  ) {
+    this.job = new PeriodicJob('long timer sweep', options.everyMs, () => this.sweep(), logger);
   }
 
   /** Claims and warns every timer running longer than the limit at `now`; returns how many. */
