@@ -5,7 +5,7 @@ import type { Store } from '../db/open-database';
 import type { AuthUser } from '../server/auth/auth.service';
 import { createUser, describeApi, type TestUser } from './support/api';
 import { SwitchableBus } from './support/switchable-bus';
-import { canRunTwoInstances, useTwoInstances, type Instance } from './support/two-instances';
+import { afterHeard, canRunTwoInstances, useTwoInstances, type Instance } from './support/two-instances';
 import { until } from './support/waiting';
 
 const FLAGS = '/api/feature-flags/flags/';
@@ -178,24 +178,24 @@ describe.skipIf(!canRunTwoInstances)('feature flag cache on two instances over R
     await behindTheBack(two.database.store).disable(key);
     expect(await access(b.http, ann, key)).toMatchObject({ enabled: true });
     // ... until an administrator's change on a, whatever it is, drops every cache.
-    await a.http.patch(`${FLAGS}${key}/`).set(admin.auth).send({ description: 'reworded' }).expect(200);
+    await afterHeard(b, 'flagsChanged', () => a.http.patch(`${FLAGS}${key}/`).set(admin.auth).send({ description: 'reworded' }).expect(200));
     expect(await access(b.http, ann, key)).toEqual({ status: 200, enabled: false, access: true });
-    await a.http.patch(`${FLAGS}${key}/`).set(admin.auth).send({ is_enabled: true }).expect(200);
+    await afterHeard(b, 'flagsChanged', () => a.http.patch(`${FLAGS}${key}/`).set(admin.auth).send({ is_enabled: true }).expect(200));
     expect(await access(b.http, ann, key)).toEqual({ status: 200, enabled: true, access: true });
 
-    await a.http.delete(`${FLAGS}${key}/users/${ann.id}/`).set(admin.auth).expect(204);
+    await afterHeard(b, 'flagsChanged', () => a.http.delete(`${FLAGS}${key}/users/${ann.id}/`).set(admin.auth).expect(204));
     expect(await access(b.http, ann, key)).toEqual({ status: 200, enabled: false, access: false });
     expect(await myFeatureKeys(b.http, ann)).not.toContain(key);
 
-    await a.http.post(`${FLAGS}${key}/users/`).set(admin.auth).send({ user_ids: [ann.id] }).expect(200);
+    await afterHeard(b, 'flagsChanged', () => a.http.post(`${FLAGS}${key}/users/`).set(admin.auth).send({ user_ids: [ann.id] }).expect(200));
     expect(await access(b.http, ann, key)).toEqual({ status: 200, enabled: true, access: true });
 
     expect(await myFeatureKeys(b.http, bob)).toContain(key);
-    await a.http.patch(`${FLAGS}${key}/`).set(admin.auth).send({ is_enabled: false }).expect(200);
+    await afterHeard(b, 'flagsChanged', () => a.http.patch(`${FLAGS}${key}/`).set(admin.auth).send({ is_enabled: false }).expect(200));
     expect(await myFeatureKeys(b.http, bob)).not.toContain(key);
     expect(await access(b.http, ann, key)).toEqual({ status: 200, enabled: false, access: true });
 
-    await a.http.delete(`${FLAGS}${key}/`).set(admin.auth).expect(204);
+    await afterHeard(b, 'flagsChanged', () => a.http.delete(`${FLAGS}${key}/`).set(admin.auth).expect(204));
     expect((await access(b.http, ann, key)).status).toBe(404);
     await b.http.post(logAccess(key)).set(ann.auth).expect(404);
   });
@@ -215,7 +215,7 @@ describe.skipIf(!canRunTwoInstances)('feature flag cache on two instances over R
     }
     await until(() => a.bus.healthy && b.bus.healthy, 'both buses to be back');
     expect(await access(b.http, ann, key)).toMatchObject({ access: true, enabled: true });
-    await a.http.delete(`${FLAGS}${key}/users/${ann.id}/`).set(admin.auth).expect(204);
+    await afterHeard(b, 'flagsChanged', () => a.http.delete(`${FLAGS}${key}/users/${ann.id}/`).set(admin.auth).expect(204));
     expect(await access(b.http, ann, key)).toMatchObject({ access: false });
   });
 });

@@ -4,7 +4,7 @@ import type { Store } from '../db/open-database';
 import { digestToken } from '../server/auth/tokens';
 import { createUser, describeApi, type TestUser } from './support/api';
 import { SwitchableBus } from './support/switchable-bus';
-import { canRunTwoInstances, useTwoInstances, type Instance } from './support/two-instances';
+import { afterHeard, canRunTwoInstances, useTwoInstances, type Instance } from './support/two-instances';
 import { until } from './support/waiting';
 
 const ME = '/auth/users/me/';
@@ -103,15 +103,15 @@ describe.skipIf(!canRunTwoInstances)('token cache on two instances over Redis', 
     const bob = await createUser(a);
     await b.http.get(ME).set(ann.auth).expect(200);
     await b.http.get(ME).set(bob.auth).expect(200);
-    // b answers from its cache: a deletion behind the back does not show there, a logout does.
+    // b answers from its cache: a deletion behind the back does not show there, a logout does (once b heard of it).
     await deleteTokenBehindTheBack(two.database.store, bob);
     await b.http.get(ME).set(bob.auth).expect(200);
-    await a.http.post(LOGOUT).set(ann.auth).expect(204);
+    await afterHeard(b, 'usersChanged', () => a.http.post(LOGOUT).set(ann.auth).expect(204));
     await b.http.get(ME).set(ann.auth).expect(401);
 
     const carol = await createUser(a);
     await b.http.get(ME).set(carol.auth).expect(200);
-    await a.http.patch(ME).set(carol.auth).send({ last_name: 'Changed' }).expect(200);
+    await afterHeard(b, 'usersChanged', () => a.http.patch(ME).set(carol.auth).send({ last_name: 'Changed' }).expect(200));
     expect((await b.http.get(ME).set(carol.auth).expect(200)).body.last_name).toBe('Changed');
   });
 

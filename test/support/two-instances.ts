@@ -3,6 +3,7 @@ import supertest from 'supertest';
 import { afterAll, beforeAll } from 'vitest';
 import { openDatabase, type Store } from '../../db/open-database';
 import { createApp, createServices, type Services } from '../../server/app';
+import type { BusMessage } from '../../server/realtime/bus';
 import { RedisBus } from '../../server/realtime/redis-bus';
 import { createTestDatabase, type TestDatabase } from './databases';
 import { RedisServer } from './redis-server';
@@ -54,4 +55,24 @@ export function useTwoInstances(): TwoInstances {
   });
 
   return two;
+}
+
+/**
+ * Runs `change` (on another instance) and resolves once `instance` has heard the message it
+ * published. Redis pushes it to every subscriber before answering the publisher, but in one test
+ * process the next request to `instance` can still be read before the message is: what a client
+ * going through a load balancer cannot outrun is a race here. Listeners run in the order they were
+ * added, so the instance's caches have acted on the message by then.
+ */
+export async function afterHeard(instance: Instance, kind: 'flagsChanged' | 'usersChanged', change: () => Promise<unknown>): Promise<void> {
+  let detach: () => void = () => {};
+  const heard = new Promise<void>((resolve) => {
+    detach = instance.bus.subscribe((message: BusMessage) => kind in message && resolve());
+  });
+  try {
+    await change();
+    await heard;
+  } finally {
+    detach();
+  }
 }
