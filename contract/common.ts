@@ -80,6 +80,15 @@ export const PageLimit = (fallback: number, max: number) =>
     { type: 'integer', minimum: 1, maximum: max, default: fallback },
   );
 
+/** The query of a list paged like the notifications list: a page size, and the cursor of its Link header. */
+export const PageQuery = (fallback: number, max: number) => ({
+  limit: PageLimit(fallback, max),
+  cursor: extendApi(z.string().max(200), { description: 'From the `Link: <…>; rel="next"` header; opaque.' }).optional(),
+});
+
+/** The description of a list that stays a JSON array with its next page in the Link header. */
+export const PAGED_ARRAY = 'A JSON array. When there are more, the `Link` header holds the next page: `<…?cursor=…>; rel="next"`.';
+
 export const Title = z.string().trim().min(1).max(200);
 export const Description = z.string().max(5000);
 

@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, Description, Detail, errors, IdField, IntId, PageLimit, Timestamp, type RouteAccess } from './common';
+import { authenticatedErrors, Description, Detail, errors, IdField, IntId, PageQuery, Timestamp, type RouteAccess } from './common';
 
 const c = initContract();
 
@@ -93,10 +93,7 @@ const AuditEntry = z.object({
   created_at: Timestamp,
 });
 
-const Page = {
-  limit: PageLimit(50, 100),
-  cursor: extendApi(z.string().max(200), { description: 'From the `Link: <…>; rel="next"` header; opaque.' }).optional(),
-};
+const Page = PageQuery(50, 100);
 
 export const featureFlagsContract = c.router(
   {

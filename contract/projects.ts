@@ -1,6 +1,6 @@
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, Description, errors, IdField, IntId, Timestamp, Title } from './common';
+import { authenticatedErrors, Description, errors, IdField, IntId, PAGED_ARRAY, PageQuery, Timestamp, Title } from './common';
 
 const c = initContract();
 
@@ -29,8 +29,10 @@ export const projectsContract = c.router(
     list: {
       method: 'GET',
       path: '/api/projects/',
-      summary: 'Projects the user is a member of',
-      responses: { 200: z.array(Project) },
+      summary: 'Projects the user is a member of, oldest first',
+      description: PAGED_ARRAY,
+      query: z.object(PageQuery(100, 100)).strict(),
+      responses: { 200: z.array(Project), ...errors.badRequest },
     },
     create: {
       method: 'POST',
@@ -65,9 +67,11 @@ export const projectsContract = c.router(
     listMembers: {
       method: 'GET',
       path: '/api/projects/:id/members/',
-      summary: 'Members of a project (members only)',
+      summary: 'Members of a project (members only): the owner first, then by username',
+      description: PAGED_ARRAY,
       pathParams: ProjectParams,
-      responses: { 200: z.array(ProjectMember), ...errors.notFound },
+      query: z.object(PageQuery(100, 100)).strict(),
+      responses: { 200: z.array(ProjectMember), ...errors.badRequest, ...errors.notFound },
     },
     addMember: {
       method: 'POST',

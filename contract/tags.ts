@@ -1,6 +1,6 @@
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, errors, IntId } from './common';
+import { authenticatedErrors, errors, IntId, PAGED_ARRAY, PageQuery } from './common';
 
 const c = initContract();
 
@@ -15,7 +15,9 @@ export const tagsContract = c.router(
       method: 'GET',
       path: '/api/tags/',
       summary: "The user's tags, by title",
-      responses: { 200: z.array(Tag) },
+      description: PAGED_ARRAY,
+      query: z.object(PageQuery(100, 100)).strict(),
+      responses: { 200: z.array(Tag), ...errors.badRequest },
     },
     create: {
       method: 'POST',

@@ -60,7 +60,9 @@ describe('openapi.json', () => {
   it('lists every status an operation can answer: the body, path, token, limit and 500 ones too', () => {
     const statuses = (path: string, method: string) =>
       Object.keys(operations().find((op) => op.path === path && op.method === method)!.operation.responses);
-    expect(statuses('/api/projects/', 'get')).toEqual(['200', '304', '401', '500']);
+    expect(statuses('/auth/users/me/', 'get')).toEqual(['200', '304', '401', '500']);
+    // A query is parsed: 400 too.
+    expect(statuses('/api/projects/', 'get')).toEqual(['200', '304', '400', '401', '500']);
     expect(statuses('/api/projects/{id}/', 'patch')).toEqual(['200', '400', '401', '403', '404', '413', '415', '429', '500']);
     expect(statuses('/api/projects/{id}/', 'delete')).toEqual(['204', '401', '403', '404', '429', '500']);
     expect(statuses('/api/notifications/', 'get')).toEqual(['200', '304', '400', '401', '500']);

@@ -1,5 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import { describeApi, type TestUser } from './support/api';
+import { allPages } from './support/pages';
 
 interface Project {
   id: number;
@@ -59,6 +60,27 @@ describeApi('projects', (ctx) => {
     first_name: firstName,
     last_name: '',
     is_owner: isOwner,
+  });
+
+  it('pages projects oldest first and members owner first, then by username (limit ≤ 100, the next page in Link)', async () => {
+    const owner = await ctx.createUser();
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push(await create(owner, { title: `Paged ${i}` }));
+    const pages = await allPages<Project>(ctx.http, '/api/projects/?limit=2', owner.auth, 2);
+    expect(pages.map((page) => page.length)).toEqual([2, 2, 1]);
+    expect(pages.flat().map((p) => p.id)).toEqual(made.map((p) => p.id));
+
+    const team = await Promise.all([ctx.createUser(), ctx.createUser(), ctx.createUser()]);
+    for (const user of team) await addMember(made[0], user, owner).expect(201);
+    const memberPages = await allPages<Member>(ctx.http, `/api/projects/${made[0].id}/members/?limit=2`, owner.auth, 2);
+    const expected = [owner.username, ...team.map((user) => user.username).sort()];
+    expect(memberPages.flat().map((m) => m.username)).toEqual(expected);
+    expect(memberPages.flat()[0].is_owner).toBe(true);
+
+    for (const query of ['limit=0', 'limit=101', 'limit=x', 'cursor=garbage']) {
+      await ctx.http.get(`/api/projects/?${query}`).set(owner.auth).expect(400);
+      await ctx.http.get(`/api/projects/${made[0].id}/members/?${query}`).set(owner.auth).expect(400);
+    }
   });
 
   it('creates a project whose creator is its owner and first member', async () => {

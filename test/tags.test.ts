@@ -1,5 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import { describeApi, type TestUser } from './support/api';
+import { allPages } from './support/pages';
 
 describeApi('tags', (ctx) => {
   let ann: TestUser;
@@ -7,6 +8,15 @@ describeApi('tags', (ctx) => {
 
   beforeAll(async () => {
     [ann, bob] = await Promise.all([ctx.createUser(), ctx.createUser()]);
+  });
+
+  it('pages tags by title (limit ≤ 100, the next page in Link)', async () => {
+    const owner = await ctx.createUser();
+    const titles = ['delta', 'alpha', 'echo', 'charlie', 'bravo'];
+    for (const title of titles) await ctx.http.post('/api/tags/').set(owner.auth).send({ title }).expect(201);
+    const pages = await allPages<{ title: string }>(ctx.http, '/api/tags/?limit=2', owner.auth, 2);
+    expect(pages.flat().map((tag) => tag.title)).toEqual([...titles].sort());
+    for (const query of ['limit=0', 'limit=101', 'cursor=garbage']) await ctx.http.get(`/api/tags/?${query}`).set(owner.auth).expect(400);
   });
 
   it('creates, lists by title, renames and deletes tags', async () => {

@@ -1,11 +1,10 @@
 import { and, asc, count, countDistinct, desc, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
-import { z } from 'zod';
 import { FLAG_KEY } from '../../contract/feature-flags';
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors';
 import { rowsOf, type Db, type Store, type Transaction } from '../../db/open-database';
 import type { AuthUser } from '../auth/auth.service';
 import { NotFound, ValidationFailed } from '../errors';
-import { decodeCursor, pageOf, type Page } from '../pagination/keyset-cursor';
+import { decodeCursor, IdCursor, pageOf, type Page } from '../pagination/keyset-cursor';
 import type { FlagCache } from './flag-cache';
 import { inRollout } from './rollout';
 
@@ -33,7 +32,6 @@ export interface FlagInput {
 export type FlagChanges = Partial<Omit<FlagInput, 'key'>>;
 
 const duplicateKey = () => ValidationFailed.field('key', 'A feature flag with this key already exists.');
-const IdCursor = z.object({ i: z.number().int().min(1).max(2_147_483_647) }).strict();
 
 /** A key made from the name: lowercase letters and digits, other runs of characters as `_`. */
 export function keyFromName(name: string): string {

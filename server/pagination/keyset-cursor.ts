@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ValidationFailed } from '../errors';
 
 /**
@@ -30,4 +30,13 @@ export function pageOf<T>(rows: T[], limit: number, positionOf: (last: T) => Rec
   const items = rows.slice(0, limit);
   const last = items.at(-1);
   return { items, nextCursor: rows.length > limit && last ? encodeCursor(positionOf(last)) : null };
+}
+
+/** The cursor of a list in id order: the last id of the page. */
+export const IdCursor = z.object({ i: z.number().int().min(1).max(2_147_483_647) }).strict();
+
+/** What a paged list is asked for: the page size, and the cursor of a Link header. */
+export interface PageRequest {
+  limit: number;
+  cursor?: string;
 }

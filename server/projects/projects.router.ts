@@ -1,6 +1,7 @@
 import { initServer } from '@ts-rest/express';
 import { contract } from '../../contract';
 import { currentUser } from '../auth/authenticate';
+import { pagedAnswer } from '../pagination/link-header';
 import { serializeMember, serializeProject } from './project.serializer';
 import type { ProjectsService } from './projects.service';
 
@@ -8,10 +9,7 @@ const s = initServer();
 
 export const projectsRouter = (projects: ProjectsService) =>
   s.router(contract.projects, {
-    list: async ({ req }) => ({
-      status: 200,
-      body: (await projects.list(currentUser(req).id)).map(serializeProject),
-    }),
+    list: async ({ query, req, res }) => pagedAnswer(await projects.list(currentUser(req).id, query), serializeProject, req, res),
     create: async ({ body, req }) => ({
       status: 201,
       body: serializeProject(await projects.create(currentUser(req).id, body)),
@@ -28,10 +26,8 @@ export const projectsRouter = (projects: ProjectsService) =>
       await projects.remove(currentUser(req).id, params.id);
       return { status: 204, body: undefined };
     },
-    listMembers: async ({ params, req }) => ({
-      status: 200,
-      body: (await projects.listMembers(currentUser(req).id, params.id)).map(serializeMember),
-    }),
+    listMembers: async ({ params, query, req, res }) =>
+      pagedAnswer(await projects.listMembers(currentUser(req).id, params.id, query), serializeMember, req, res),
     addMember: async ({ params, body, req }) => ({
       status: 201,
       body: serializeMember(await projects.addMember(currentUser(req).id, params.id, body.user_id)),

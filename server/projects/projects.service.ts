@@ -1,6 +1,11 @@
-import { and, asc, eq, exists, inArray, or, type SQL } from 'drizzle-orm';
+import { and, asc, eq, exists, gt, ne, or, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
 import type { Store } from '../../db/open-database';
 import { Forbidden, NotFound, ValidationFailed } from '../errors';
+import { decodeCursor, IdCursor, pageOf, type Page, type PageRequest } from '../pagination/keyset-cursor';
+
+/** Members after the first page: the last username (usernames are unique). */
+const MemberCursor = z.object({ u: z.string().min(1).max(200) }).strict();
 
 export type ProjectRow = Store['t']['projects']['$inferSelect'];
 
@@ -21,9 +26,17 @@ export class ProjectsService {
     return or(eq(t.projects.ownerId, userId), exists(memberRow))!;
   }
 
-  async list(userId: number): Promise<ProjectRow[]> {
+  /** The user's projects, oldest first, in pages. */
+  async list(userId: number, page: PageRequest): Promise<Page<ProjectRow>> {
     const { db, t } = this.store;
-    return db.select().from(t.projects).where(this.isMember(userId)).orderBy(asc(t.projects.id));
+    const after = page.cursor ? decodeCursor(page.cursor, IdCursor) : undefined;
+    const rows = await db
+      .select()
+      .from(t.projects)
+      .where(and(this.isMember(userId), after && gt(t.projects.id, after.i)))
+      .orderBy(asc(t.projects.id))
+      .limit(page.limit + 1);
+    return pageOf(rows, page.limit, (last) => ({ i: last.id }));
   }
 
   async create(userId: number, input: { title: string; description: string }): Promise<ProjectRow> {
@@ -79,22 +92,23 @@ export class ProjectsService {
   }
 
   /** The owner first, then the other members by username. */
-  async listMembers(userId: number, projectId: number) {
+  /** The owner first (on the first page), then the other members by username, in pages. */
+  async listMembers(userId: number, projectId: number, page: PageRequest) {
     const project = await this.get(userId, projectId);
     const { db, t } = this.store;
-    const memberIds = db
-      .select({ id: t.projectMembers.userId })
+    const after = page.cursor ? decodeCursor(page.cursor, MemberCursor) : undefined;
+    const owner = after ? [] : await db.select().from(t.users).where(eq(t.users.id, project.ownerId));
+    const others = await db
+      .select({ user: t.users })
       .from(t.projectMembers)
-      .where(eq(t.projectMembers.projectId, project.id));
-    const members = await db
-      .select()
-      .from(t.users)
-      .where(or(eq(t.users.id, project.ownerId), inArray(t.users.id, memberIds)))
-      .orderBy(asc(t.users.username));
-    return members
-      .map((user) => ({ user, isOwner: user.id === project.ownerId }))
-      .sort((a, b) => Number(b.isOwner) - Number(a.isOwner));
+      .innerJoin(t.users, eq(t.users.id, t.projectMembers.userId))
+      .where(and(eq(t.projectMembers.projectId, project.id), ne(t.users.id, project.ownerId), after && gt(t.users.username, after.u)))
+      .orderBy(asc(t.users.username))
+      .limit(page.limit + 1 - owner.length);
+    const members = [...owner, ...others.map((row) => row.user)].map((user) => ({ user, isOwner: user.id === project.ownerId }));
+    return pageOf(members, page.limit, (last) => ({ u: last.user.username }));
   }
+
 
   async addMember(userId: number, projectId: number, memberId: number) {
     const project = await this.getAsOwner(userId, projectId);

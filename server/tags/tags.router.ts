@@ -1,6 +1,7 @@
 import { initServer } from '@ts-rest/express';
 import { contract } from '../../contract';
 import { currentUser } from '../auth/authenticate';
+import { pagedAnswer } from '../pagination/link-header';
 import { serializeTag } from './tag.serializer';
 import type { TagsService } from './tags.service';
 
@@ -8,7 +9,7 @@ const s = initServer();
 
 export const tagsRouter = (tags: TagsService) =>
   s.router(contract.tags, {
-    list: async ({ req }) => ({ status: 200, body: (await tags.list(currentUser(req).id)).map(serializeTag) }),
+    list: async ({ query, req, res }) => pagedAnswer(await tags.list(currentUser(req).id, query), serializeTag, req, res),
     create: async ({ body, req }) => ({
       status: 201,
       body: serializeTag(await tags.create(currentUser(req).id, body.title)),

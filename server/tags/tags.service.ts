@@ -1,7 +1,13 @@
 import { and, asc, eq } from 'drizzle-orm';
+import { z } from 'zod';
 import { isUniqueViolation } from '../../db/errors';
 import type { Store } from '../../db/open-database';
 import { NotFound, ValidationFailed } from '../errors';
+import { decodeCursor, IdCursor, pageOf, type Page, type PageRequest } from '../pagination/keyset-cursor';
+import { rowsAfter } from '../pagination/keyset';
+
+/** After the first page: the last tag's title and id. */
+const TagCursor = IdCursor.extend({ t: z.string().max(200) });
 
 export type TagRow = Store['t']['tags']['$inferSelect'];
 
@@ -10,9 +16,17 @@ const duplicateTitle = () => ValidationFailed.field('title', 'You already have a
 export class TagsService {
   constructor(private readonly store: Store) {}
 
-  async list(userId: number): Promise<TagRow[]> {
+  /** The user's tags by title, in pages. */
+  async list(userId: number, page: PageRequest): Promise<Page<TagRow>> {
     const { db, t } = this.store;
-    return db.select().from(t.tags).where(eq(t.tags.userId, userId)).orderBy(asc(t.tags.title), asc(t.tags.id));
+    const after = page.cursor ? decodeCursor(page.cursor, TagCursor) : undefined;
+    const rows = await db
+      .select()
+      .from(t.tags)
+      .where(and(eq(t.tags.userId, userId), after && rowsAfter(t.tags.title, t.tags.id, after.t, after.i, 'asc')))
+      .orderBy(asc(t.tags.title), asc(t.tags.id))
+      .limit(page.limit + 1);
+    return pageOf(rows, page.limit, (last) => ({ t: last.title, i: last.id }));
   }
 
   async create(userId: number, title: string): Promise<TagRow> {
