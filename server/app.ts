@@ -20,6 +20,7 @@ import { parseJsonBody, requireJsonBody } from './http/json-body';
 import { healthRouter } from './health/health.router';
 import { HealthService } from './health/health.service';
 import { methodNotAllowed, refuseHead } from './http/method-not-allowed';
+import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
 import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
 import { IdempotencyService } from './idempotency/idempotency.service';
@@ -65,6 +66,8 @@ export interface AppDependencies {
    * off, so that every test app checks.
    */
   checkAnswers?: boolean;
+  /** How many projects and tags one user may own (PROJECTS_PER_USER, TAGS_PER_USER). */
+  ownershipCaps?: OwnershipCaps;
   /** Override of REGISTRATION_LIMIT (tests that register many users over HTTP raise it). */
   registrationLimit?: RegistrationLimitSettings;
   /** Override of WRITE_LIMIT (tests lower it). */
@@ -98,12 +101,12 @@ export interface Services {
   realtime: RealtimeOptions;
 }
 
-export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache, registrationLimit }: AppDependencies): Services {
+export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache, registrationLimit, ownershipCaps = OWNERSHIP_CAPS }: AppDependencies): Services {
   const options = { ...REALTIME_DEFAULTS, ...realtime };
   const notifications = new NotificationsService(store, bus);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   const claims = new DeliveryClaims(notifications, hub);
-  const projects = new ProjectsService(store);
+  const projects = new ProjectsService(store, ownershipCaps.projectsPerUser);
   return {
     auth: new AuthService(
       store,
@@ -112,7 +115,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
       new RegistrationLimit(rateLimits, redis, registrationLimit),
     ),
     projects,
-    tags: new TagsService(store),
+    tags: new TagsService(store, ownershipCaps.tagsPerUser),
     timeEntries: new TimeEntriesService(store, projects),
     timeEntryReports: new TimeEntryReports(store, projects),
     longTimers: new LongTimerWarnings(store, notifications, logger),

@@ -1,3 +1,5 @@
+import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
+
 /** Everything the server reads from its environment, with defaults that serve a laptop. */
 export interface Config {
   port: number;
@@ -11,6 +13,7 @@ export interface Config {
   rateLimits: boolean;
   /** express's `trust proxy`: how many proxies, or which, may say who the client is; undefined: none. */
   trustProxy: TrustProxy | undefined;
+  ownershipCaps: OwnershipCaps;
 }
 
 export type TrustProxy = number | string[];
@@ -30,6 +33,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .filter(Boolean),
     rateLimits: (env.RATE_LIMITS ?? 'on').toLowerCase() !== 'off',
     trustProxy: parseTrustProxy(env.TRUST_PROXY ?? ''),
+    ownershipCaps: {
+      projectsPerUser: parseCap('PROJECTS_PER_USER', env.PROJECTS_PER_USER, OWNERSHIP_CAPS.projectsPerUser),
+      tagsPerUser: parseCap('TAGS_PER_USER', env.TAGS_PER_USER, OWNERSHIP_CAPS.tagsPerUser),
+    },
   };
 }
 
@@ -47,6 +54,13 @@ function parseTrustProxy(value: string): TrustProxy | undefined {
     throw new Error('TRUST_PROXY must be a hop count or the proxies\' addresses, not true or false');
   }
   return trimmed.split(',').map((entry) => entry.trim()).filter(Boolean);
+}
+
+function parseCap(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === '') return fallback;
+  const cap = Number(value);
+  if (!Number.isInteger(cap) || cap < 1) throw new Error(`${name} must be a whole number of at least 1, got "${value}"`);
+  return cap;
 }
 
 function parsePort(value: string): number {

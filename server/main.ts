@@ -16,7 +16,7 @@ const store = await openDatabase(config.databaseUrl);
 const bus: InstanceBus = config.redisUrl ? await RedisBus.connect(config.redisUrl, logger) : new InMemoryBus();
 const redis = config.redisUrl ? sharedRedis(config.redisUrl, logger) : undefined;
 // Answers are checked against the contract by the tests, not on every request here (app.ts, checkAnswers).
-const deps = { store, logger, bus, redis, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, checkAnswers: false };
+const deps = { store, logger, bus, redis, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, ownershipCaps: config.ownershipCaps, checkAnswers: false };
 const services = createServices(deps);
 
 if (config.adminUsername && config.adminPassword) {

@@ -1,7 +1,8 @@
-import { and, asc, eq, exists, gt, ne, or, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, exists, gt, ne, or, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import type { Store } from '../../db/open-database';
+import { rowsOf, type Store } from '../../db/open-database';
 import { Forbidden, NotFound, ValidationFailed } from '../errors';
+import { assertRoomForOne, OWNERSHIP_CAPS } from '../limits/ownership-caps';
 import { decodeCursor, IdCursor, pageOf, type Page, type PageRequest } from '../pagination/keyset-cursor';
 
 /** Members after the first page: the last username (usernames are unique). */
@@ -14,7 +15,11 @@ export type ProjectRow = Store['t']['projects']['$inferSelect'];
  * project_members. Creating a project is then one INSERT, atomic on both dialects.
  */
 export class ProjectsService {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    /** How many projects one user may own. */
+    private readonly maxOwned = OWNERSHIP_CAPS.projectsPerUser,
+  ) {}
 
   /** SQL condition: the project is visible to (the user is a member of) it. */
   isMember(userId: number): SQL {
@@ -39,13 +44,16 @@ export class ProjectsService {
     return pageOf(rows, page.limit, (last) => ({ i: last.id }));
   }
 
+  /** A new project owned by the user, unless they own as many as they may already. */
   async create(userId: number, input: { title: string; description: string }): Promise<ProjectRow> {
-    const { db, t } = this.store;
-    const [project] = await db
-      .insert(t.projects)
-      .values({ ...input, ownerId: userId, createdAt: new Date() })
-      .returning();
-    return project;
+    const { t } = this.store;
+    const cap = this.maxOwned;
+    return this.store.transaction(function* (tx) {
+      const [{ owned }] = yield* rowsOf(tx.select({ owned: count() }).from(t.projects).where(eq(t.projects.ownerId, userId)));
+      assertRoomForOne(owned, cap, 'projects');
+      const [project] = yield* rowsOf(tx.insert(t.projects).values({ ...input, ownerId: userId, createdAt: new Date() }).returning());
+      return project;
+    });
   }
 
   /** The project if the user is a member of it; NotFound otherwise, whether or not it exists. */

@@ -1,8 +1,9 @@
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, count, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { isUniqueViolation } from '../../db/errors';
-import type { Store } from '../../db/open-database';
+import { rowsOf, type Store } from '../../db/open-database';
 import { NotFound, ValidationFailed } from '../errors';
+import { assertRoomForOne, OWNERSHIP_CAPS } from '../limits/ownership-caps';
 import { decodeCursor, IdCursor, pageOf, type Page, type PageRequest } from '../pagination/keyset-cursor';
 import { rowsAfter } from '../pagination/keyset';
 
@@ -14,7 +15,11 @@ export type TagRow = Store['t']['tags']['$inferSelect'];
 const duplicateTitle = () => ValidationFailed.field('title', 'You already have a tag with this title.');
 
 export class TagsService {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    /** How many tags one user may own. */
+    private readonly maxOwned = OWNERSHIP_CAPS.tagsPerUser,
+  ) {}
 
   /** The user's tags by title, in pages. */
   async list(userId: number, page: PageRequest): Promise<Page<TagRow>> {
@@ -29,13 +34,21 @@ export class TagsService {
     return pageOf(rows, page.limit, (last) => ({ t: last.title, i: last.id }));
   }
 
+  /** A new tag of the user's, unless the title is taken or they own as many as they may already. */
   async create(userId: number, title: string): Promise<TagRow> {
-    const { db, t } = this.store;
-    const [tag] = await db
-      .insert(t.tags)
-      .values({ userId, title, createdAt: new Date() })
-      .onConflictDoNothing({ target: [t.tags.userId, t.tags.title] })
-      .returning();
+    const { t } = this.store;
+    const cap = this.maxOwned;
+    const [tag] = await this.store.transaction(function* (tx) {
+      const [{ owned }] = yield* rowsOf(tx.select({ owned: count() }).from(t.tags).where(eq(t.tags.userId, userId)));
+      assertRoomForOne(owned, cap, 'tags');
+      return yield* rowsOf(
+        tx
+          .insert(t.tags)
+          .values({ userId, title, createdAt: new Date() })
+          .onConflictDoNothing({ target: [t.tags.userId, t.tags.title] })
+          .returning(),
+      );
+    });
     if (!tag) throw duplicateTitle();
     return tag;
   }

@@ -12,6 +12,7 @@ import type { SessionCacheOptions } from '../../server/auth/session-cache';
 import type { FlagCacheOptions } from '../../server/feature-flags/flag-cache';
 import { answerClientErrorsAsJson } from '../../server/http/client-errors';
 import type { WriteLimit } from '../../server/http/write-limit';
+import type { OwnershipCaps } from '../../server/limits/ownership-caps';
 import type { InstanceBus } from '../../server/realtime/bus';
 import { createTestDatabase, dialects, type TestDatabase } from './databases';
 
@@ -45,6 +46,7 @@ export interface ApiOptions {
   sessionCache?: SessionCacheOptions;
   trustProxy?: TrustProxy;
   registrationLimit?: RegistrationLimitSettings;
+  ownershipCaps?: OwnershipCaps;
   /** The dialects to run on, of those configured (default: all of them). */
   dialects?: Dialect[];
 }
@@ -77,6 +79,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         sessionCache: options.sessionCache,
         trustProxy: options.trustProxy,
         registrationLimit: options.registrationLimit,
+        ownershipCaps: options.ownershipCaps,
         bus,
       };
       ctx.services = createServices(deps);

@@ -1,0 +1,14 @@
+import { ValidationFailed } from '../errors';
+
+/** How many of each thing one user may own (PROJECTS_PER_USER, TAGS_PER_USER): a list has to stay listable. */
+export interface OwnershipCaps {
+  projectsPerUser: number;
+  tagsPerUser: number;
+}
+
+export const OWNERSHIP_CAPS: OwnershipCaps = { projectsPerUser: 1000, tagsPerUser: 1000 };
+
+/** Refuses (400) one more when the user owns `owned` already and may own `cap`. */
+export function assertRoomForOne(owned: number, cap: number, things: string): void {
+  if (owned >= cap) throw ValidationFailed.field('non_field_errors', `You can own at most ${cap} ${things}; delete some first.`);
+}
