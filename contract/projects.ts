@@ -84,7 +84,7 @@ export const projectsContract = c.router(
     removeMember: {
       method: 'DELETE',
       path: '/api/projects/:id/members/:userId/',
-      summary: 'Remove a member (owner only; the owner cannot be removed)',
+      summary: 'Remove a member (the owner), or leave (a member removing themself); the owner can do neither to themself',
       pathParams: z.object({ id: IntId, userId: IntId }),
       body: c.noBody(),
       responses: { 204: c.noBody(), ...errors.badRequest, ...errors.forbidden, ...errors.notFound },

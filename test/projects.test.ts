@@ -335,7 +335,7 @@ describeApi('projects', (ctx) => {
     expect(await fetch(project, bob)).toEqual(project);
   });
 
-  it('lets only the owner remove members; never the owner; 404 for a non-member', async () => {
+  it('lets only the owner remove others; never the owner; 404 for a non-member', async () => {
     const project = await create(ann, { title: 'Guarded' });
     await addMember(project, bob).expect(201);
     await addMember(project, dan).expect(201);
@@ -344,7 +344,6 @@ describeApi('projects', (ctx) => {
 
     const forbidden = await remove(dan.id, bob).expect(403);
     expect(forbidden.body).toEqual({ detail: expect.any(String) });
-    await remove(bob.id, bob).expect(403);
     const hidden = await remove(dan.id, cat).expect(404);
     expect(hidden.body).toEqual(NOT_FOUND);
 
@@ -364,6 +363,20 @@ describeApi('projects', (ctx) => {
 
     await remove(dan.id).expect(204);
     await remove(dan.id).expect(404);
+  });
+
+  it('lets a member leave (204), and then the project is gone for them; the owner cannot leave (400)', async () => {
+    const project = await create(ann, { title: 'Leavable' });
+    await addMember(project, bob).expect(201);
+    const leave = (as: TestUser) => ctx.http.delete(`/api/projects/${project.id}/members/${as.id}/`).set(as.auth);
+    await leave(bob).expect(204);
+    expect(await listIds(bob)).not.toContain(project.id);
+    await ctx.http.get(`/api/projects/${project.id}/`).set(bob.auth).expect(404);
+    await leave(bob).expect(404);
+    await leave(cat).expect(404);
+    const owner = await leave(ann).expect(400);
+    expect(owner.body).toEqual({ user_id: ['The owner cannot leave their own project.'] });
+    expect(await memberIds(project)).toEqual([ann.id]);
   });
 
   it('answers 401 on every route without a token or with a bad one, and changes nothing', async () => {

@@ -134,10 +134,12 @@ export class ProjectsService {
     return { user, isOwner: false };
   }
 
+  /** The owner removes a member; a member removes themself (leaves). The owner can do neither to themself. */
   async removeMember(userId: number, projectId: number, memberId: number): Promise<void> {
-    const project = await this.getAsOwner(userId, projectId);
+    const leaving = memberId === userId;
+    const project = leaving ? await this.get(userId, projectId) : await this.getAsOwner(userId, projectId);
     if (memberId === project.ownerId) {
-      throw ValidationFailed.field('user_id', 'The owner cannot be removed from the project.');
+      throw ValidationFailed.field('user_id', leaving ? 'The owner cannot leave their own project.' : 'The owner cannot be removed from the project.');
     }
     const { db, t } = this.store;
     const removed = await db
