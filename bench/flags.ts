@@ -19,10 +19,9 @@
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   BENCH_SKIP_POSTGRES  "1" to leave out Postgres
 //   BENCH_MAX_MINUTES    the run is stopped after this, default 10
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { pino } from 'pino';
 import { openDatabase, type Dialect } from '../db/open-database';
@@ -30,7 +29,7 @@ import { createServices } from '../server/app';
 import type { AuthUser } from '../server/auth/auth.service';
 import { inRollout } from '../server/feature-flags/rollout';
 import { InMemoryBus } from '../server/realtime/bus';
-import { Cleanups, codeUnderTest, fmt, log, machine, median, now, table, type CodeUnderTest, type Machine } from './support/measure';
+import { attempt, Cleanups, codeUnderTest, fmt, log, machine, median, now, runBenchmark, table, type CodeUnderTest, type Machine, writeResults } from './support/measure';
 import { startServerProcess } from './support/server-process';
 import { createThrowawayDatabase } from './support/throwaway-database';
 
@@ -46,7 +45,6 @@ const WARM_UP_SECONDS = 2;
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
 const MAX_MS = int('BENCH_MAX_MINUTES', 10) * 60_000;
-const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const RESULTS_NAME = 'flags';
 /** The target of issue 14: the real route at least this share of the bare one's rate. */
 const TARGET_SHARE = 0.6;
@@ -323,39 +321,18 @@ async function main(): Promise<number> {
     failures: {},
     totalSeconds: 0,
   };
-  const attempt = async (part: string, work: () => Promise<DialectResult>): Promise<DialectResult | null> => {
-    try {
-      return await work();
-    } catch (error) {
-      results.failures[part] = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      log(`${part} FAILED: ${results.failures[part]}`);
-      return null;
-    }
-  };
   const dir = mkdtempSync(join(os.tmpdir(), 'punchclock-bench-flags-'));
   const removeDir = cleanups.add('temp SQLite files', () => rmSync(dir, { recursive: true, force: true }));
-  results.sqlite = await attempt('sqlite', () => runDialect('sqlite', `sqlite:${join(dir, 'flags.sqlite')}`));
+  results.sqlite = await attempt(results.failures, 'sqlite', () => runDialect('sqlite', `sqlite:${join(dir, 'flags.sqlite')}`));
   rmSync(dir, { recursive: true, force: true });
   removeDir();
-  if (!SKIP_POSTGRES) results.postgres = await attempt('postgres', runPostgres);
+  if (!SKIP_POSTGRES) results.postgres = await attempt(results.failures, 'postgres', runPostgres);
   results.totalSeconds = Math.round((now() - started) / 100) / 10;
 
   const markdown = report(results);
   process.stdout.write(`\n${markdown}\nResults: bench/results/${RESULTS_NAME}.json, bench/results/${RESULTS_NAME}.md\n`);
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(join(RESULTS_DIR, `${RESULTS_NAME}.json`), JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(join(RESULTS_DIR, `${RESULTS_NAME}.md`), markdown);
+  writeResults(RESULTS_NAME, results, markdown);
   return Object.keys(results.failures).length === 0 ? 0 : 1;
 }
 
-const stopGuard = cleanups.guard(MAX_MS);
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (error) {
-  log(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-} finally {
-  await cleanups.runAll();
-  stopGuard();
-}
-process.exit(exitCode);
+await runBenchmark(main, cleanups, MAX_MS);

@@ -20,12 +20,11 @@
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   BENCH_SKIP_POSTGRES  "1" to leave out Postgres
 //   BENCH_MAX_MINUTES    the run is stopped after this, default 15
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http, { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { asc, count as countAll, desc, eq, sql, type SQLWrapper } from 'drizzle-orm';
 import { pino } from 'pino';
 import { timeEntriesContract, type TimeEntryListQuery, type TimeEntryOrdering } from '../contract/time-entries';
@@ -33,7 +32,7 @@ import { openDatabase, type Store } from '../db/open-database';
 import { createApp, createServices } from '../server/app';
 import { encodeCursor } from '../server/pagination/keyset-cursor';
 import { filterCondition, pageQuery, parseOrdering } from '../server/time-entries/time-entry-list';
-import { Cleanups, codeUnderTest, count, fmt, getJson, log, machine, now, sampleInterleaved, table, withDeadline, type CodeUnderTest, type LatencySummary, type Machine } from './support/measure';
+import { attempt, Cleanups, codeUnderTest, count, fmt, getJson, log, machine, now, runBenchmark, sampleInterleaved, table, withDeadline, type CodeUnderTest, type LatencySummary, type Machine, writeResults } from './support/measure';
 import { createThrowawayDatabase } from './support/throwaway-database';
 import { seedTimeEntries, type Seeded } from './support/time-entry-seed';
 
@@ -58,7 +57,6 @@ const SEED_WRITER_PG = process.env.BENCH_SEED_WRITER === 'insertAll' ? 'insertAl
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
 const MAX_MS = Number(process.env.BENCH_MAX_MINUTES ?? '15') * 60_000;
-const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const RESULTS_NAME = 'time-entries';
 const PAGE = 20;
 
@@ -696,19 +694,10 @@ async function main(): Promise<number> {
     failures: {},
     totalSeconds: 0,
   };
-  const attempt = async <T>(part: string, work: () => Promise<T>): Promise<T | null> => {
-    try {
-      return await work();
-    } catch (error) {
-      results.failures[part] = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      log(`${part} FAILED: ${results.failures[part]}`);
-      return null;
-    }
-  };
   const sqliteFile = join(dir, 'time-entries.sqlite');
-  results.sqlite = await attempt('sqlite', () => runDialect('sqlite', `sqlite:${sqliteFile}`, sqliteFile));
+  results.sqlite = await attempt(results.failures, 'sqlite', () => runDialect('sqlite', `sqlite:${sqliteFile}`, sqliteFile));
   rmSync(dir, { recursive: true, force: true });
-  if (!SKIP_POSTGRES) results.postgres = await attempt('postgres', () => runPostgres());
+  if (!SKIP_POSTGRES) results.postgres = await attempt(results.failures, 'postgres', () => runPostgres());
   results.totalSeconds = Math.round((now() - started) / 100) / 10;
 
   const out = [
@@ -726,20 +715,8 @@ async function main(): Promise<number> {
     '',
   ].join('\n');
   process.stdout.write(out);
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(join(RESULTS_DIR, `${RESULTS_NAME}.json`), JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(join(RESULTS_DIR, `${RESULTS_NAME}.md`), markdown(results));
+  writeResults(RESULTS_NAME, results, markdown(results));
   return Object.keys(results.failures).length === 0 ? 0 : 1;
 }
 
-const stopGuard = cleanups.guard(MAX_MS);
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (error) {
-  log(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-} finally {
-  await cleanups.runAll();
-  stopGuard();
-}
-process.exit(exitCode);
+await runBenchmark(main, cleanups, MAX_MS);

@@ -1,8 +1,10 @@
 // Small pieces a benchmark needs: timing sequential samples, summarizing them, logging phases with a
 // deadline, cleaning up what a run opened, describing the machine, and markdown tables.
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const now = () => performance.now();
@@ -235,6 +237,47 @@ export function machine(): Machine {
     node: process.version,
     loadAverageAtStart: os.loadavg().map((n) => Math.round(n * 100) / 100),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A run: its parts, its results, its exit
+
+/** Runs one part of a benchmark; a failure is recorded in `failures` (and logged) instead of ending the run. */
+export async function attempt<T>(failures: Record<string, string>, part: string, work: () => Promise<T>): Promise<T | null> {
+  try {
+    return await work();
+  } catch (error) {
+    failures[part] = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    log(`${part} FAILED: ${failures[part]}`);
+    return null;
+  }
+}
+
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+
+/** Writes bench/results/<name>.json and <name>.md. */
+export function writeResults(name: string, results: object, markdown: string): void {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(RESULTS_DIR, `${name}.md`), markdown);
+}
+
+/**
+ * Runs a benchmark's `main` (its exit code) under the cleanups' guard: whatever happens, what the
+ * run opened is closed, and the process exits with main's code (1 when it threw or ran out of time).
+ */
+export async function runBenchmark(main: () => Promise<number>, cleanups: Cleanups, maxMs: number): Promise<never> {
+  const stopGuard = cleanups.guard(maxMs);
+  let exitCode = 1;
+  try {
+    exitCode = await main();
+  } catch (error) {
+    log(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  } finally {
+    await cleanups.runAll();
+    stopGuard();
+  }
+  process.exit(exitCode);
 }
 
 export interface CodeUnderTest {
