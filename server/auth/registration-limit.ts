@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { TooManyRequests } from '../errors';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { addressKey } from '../limits/address-key';
-import { createLimiter, retryAfterSeconds } from '../limits/create-limiter';
+import { consumeOrRefuse, createLimiter } from '../limits/create-limiter';
 
 export interface RegistrationLimitSettings {
   /** Accounts one address may register within the window. */
@@ -32,12 +31,7 @@ export class RegistrationLimit {
   /** Counts one registration from `address`, or refuses it (429) when the address has none left. */
   async take(address: string): Promise<void> {
     if (!this.enabled) return;
-    try {
-      await this.limiter.consume(addressKey(address));
-    } catch (refusal) {
-      if (!(refusal instanceof RateLimiterRes)) throw refusal;
-      const { perAddress, windowSeconds } = this.settings;
-      throw new TooManyRequests(retryAfterSeconds(refusal), `Too many accounts registered from this address: at most ${perAddress} per ${windowSeconds / 60} minutes.`);
-    }
+    const { perAddress, windowSeconds } = this.settings;
+    await consumeOrRefuse(this.limiter, addressKey(address), `Too many accounts registered from this address: at most ${perAddress} per ${windowSeconds / 60} minutes.`);
   }
 }

@@ -1,8 +1,6 @@
 import type { NextFunction } from 'express';
 import type { Redis } from 'ioredis';
-import { RateLimiterRes } from 'rate-limiter-flexible';
-import { TooManyRequests } from '../errors';
-import { createLimiter, retryAfterSeconds } from '../limits/create-limiter';
+import { consumeOrRefuse, createLimiter } from '../limits/create-limiter';
 
 export interface WriteLimit {
   /** Writes (POST, PUT, PATCH, DELETE) one user may make within the window. */
@@ -26,12 +24,9 @@ export function writeLimit(limit: WriteLimit, redis?: Redis) {
   const limiter = createLimiter({ name: 'writes', points: limit.perUser, windowSeconds: limit.windowSeconds, redis });
   return (req: { method: string; auth?: { user: { id: number } } }, _res: unknown, next: NextFunction) => {
     if (!countsAsWrite(req.method) || !req.auth) return next();
-    limiter.consume(String(req.auth.user.id)).then(
+    consumeOrRefuse(limiter, String(req.auth.user.id), `Too many write requests: at most ${limit.perUser} per ${limit.windowSeconds} s.`).then(
       () => next(),
-      (refusal: unknown) => {
-        if (!(refusal instanceof RateLimiterRes)) return next(refusal);
-        next(new TooManyRequests(retryAfterSeconds(refusal), `Too many write requests: at most ${limit.perUser} per ${limit.windowSeconds} s.`));
-      },
+      next,
     );
   };
 }

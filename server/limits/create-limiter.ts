@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { TooManyRequests } from '../errors';
 
 export interface LimiterOptions {
   /** Names the counters in Redis. */
@@ -24,4 +25,14 @@ export function createLimiter({ name, points, windowSeconds, redis }: LimiterOpt
 /** The whole seconds a refused client should wait (Retry-After): the longest of the states, at least 1. */
 export function retryAfterSeconds(...states: RateLimiterRes[]): number {
   return Math.max(1, Math.ceil(Math.max(...states.map((state) => state.msBeforeNext)) / 1000));
+}
+
+/** Takes one point of `key`'s, or refuses with TooManyRequests (its Retry-After) when none is left. */
+export async function consumeOrRefuse(limiter: RateLimiterAbstract, key: string, message: string): Promise<void> {
+  try {
+    await limiter.consume(key);
+  } catch (refusal) {
+    if (!(refusal instanceof RateLimiterRes)) throw refusal;
+    throw new TooManyRequests(retryAfterSeconds(refusal), message);
+  }
 }
