@@ -62,6 +62,14 @@ describeApi('projects', (ctx) => {
     is_owner: isOwner,
   });
 
+  it('answers 100 projects to a page by default, the rest on the next', async () => {
+    const owner = await ctx.createUser();
+    const { db, t } = ctx.database.store;
+    await db.insert(t.projects).values(Array.from({ length: 101 }, (_, i) => ({ title: `P${i}`, description: '', ownerId: owner.id, createdAt: new Date() })));
+    const pages = await allPages<Project>(ctx.http, '/api/projects/', owner.auth, 100);
+    expect(pages.map((page) => page.length)).toEqual([100, 1]);
+  });
+
   it('pages projects oldest first and members owner first, then by username (limit ≤ 100, the next page in Link)', async () => {
     const owner = await ctx.createUser();
     const made = [];

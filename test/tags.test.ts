@@ -10,6 +10,14 @@ describeApi('tags', (ctx) => {
     [ann, bob] = await Promise.all([ctx.createUser(), ctx.createUser()]);
   });
 
+  it('answers 100 tags to a page by default, the rest on the next', async () => {
+    const owner = await ctx.createUser();
+    const { db, t } = ctx.database.store;
+    await db.insert(t.tags).values(Array.from({ length: 101 }, (_, i) => ({ userId: owner.id, title: `t${String(i).padStart(3, '0')}`, createdAt: new Date() })));
+    const pages = await allPages<{ title: string }>(ctx.http, '/api/tags/', owner.auth, 100);
+    expect(pages.map((page) => page.length)).toEqual([100, 1]);
+  });
+
   it('pages tags by title (limit ≤ 100, the next page in Link)', async () => {
     const owner = await ctx.createUser();
     const titles = ['delta', 'alpha', 'echo', 'charlie', 'bravo'];
