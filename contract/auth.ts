@@ -14,7 +14,9 @@ export const Username = extendApi(
   {
     example: 'john_doe',
     description:
-      'Letters of any script, digits and @ . + - _ only. The server checks it; the document gives no `pattern`, ' +
+      'Letters of any script, digits and @ . + - _ only. Unique regardless of case and width (NFKC + case folding: ' +
+      '`Alice` and `ａｌｉｃｅ` are `alice`, and log in as it), and refused when it looks like an existing name ' +
+      '(Unicode TR 39 confusable skeleton: Cyrillic `аlice`). The server checks it; the document gives no `pattern`, ' +
       'since the rule needs `\\p{L}`, which JSON-Schema validators outside JavaScript reject or misread.',
     // Left out of openapi.json on purpose (see the description); zod still applies the regex.
     pattern: undefined,
@@ -47,7 +49,7 @@ export const RegisterBody = z
 
 export const LoginBody = z
   .object({
-    username: z.string().max(150),
+    username: extendApi(z.string().max(150), { description: 'The username in any spelling that folds to it (case, width).' }),
     password: z.string().max(128),
   })
   .strict();

@@ -5,6 +5,7 @@ import { openDatabase } from '../db/open-database';
 import { createApp, createServices } from './app';
 import { loadConfig } from './config';
 import { answerClientErrorsAsJson } from './http/client-errors';
+import { fillUsernameKeys } from './auth/username-backfill';
 import { sharedRedis } from './limits/shared-redis';
 import { createLogger } from './logger';
 import { InMemoryBus, type InstanceBus } from './realtime/bus';
@@ -18,6 +19,10 @@ const redis = config.redisUrl ? sharedRedis(config.redisUrl, logger) : undefined
 // Answers are checked against the contract by the tests, not on every request here (app.ts, checkAnswers).
 const deps = { store, logger, bus, redis, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, ownershipCaps: config.ownershipCaps, checkAnswers: false };
 const services = createServices(deps);
+
+for (const clash of await fillUsernameKeys(store)) {
+  logger.warn(clash, 'username clashes with an older one (rename one of the two): it logs in only by its exact spelling');
+}
 
 if (config.adminUsername && config.adminPassword) {
   const created = await services.auth.ensureUser({

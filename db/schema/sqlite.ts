@@ -9,6 +9,10 @@ const createdAt = () => instant('created_at').notNull();
 export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   username: text('username').notNull().unique(),
+  // Derived from username (server/auth/username-identity.ts); null only for a name that clashed with
+  // an older one when the keys were introduced (reported at start, never merged).
+  usernameKey: text('username_key').unique(),
+  usernameSkeleton: text('username_skeleton').unique(),
   passwordHash: text('password_hash').notNull(),
   firstName: text('first_name').notNull(),
   lastName: text('last_name').notNull(),

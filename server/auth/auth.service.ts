@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { eq, or, sql } from 'drizzle-orm';
 import pLimit from 'p-limit';
 import { Username } from '../../contract/auth';
 import type { Store } from '../../db/open-database';
@@ -9,6 +9,7 @@ import type { LoginThrottle } from './login-throttle';
 import { hashPassword, verifyAgainstDecoy, verifyPassword } from './passwords';
 import { passwordProblems } from './password-policy';
 import { digestToken, newToken, tokenFromAuthorization } from './tokens';
+import { usernameIdentity, usernameKey } from './username-identity';
 
 export type UserRow = Store['t']['users']['$inferSelect'];
 export type AuthUser = Omit<UserRow, 'passwordHash'>;
@@ -70,20 +71,33 @@ export class AuthService {
     if (client) await this.registrations.take(client.address);
     const passwordHash = await this.registrationHashes(() => hashPassword(input.password));
     const { db, t } = this.store;
+    const identity = usernameIdentity(input.username);
     const [created] = await db
       .insert(t.users)
       .values({
         username: input.username,
+        usernameKey: identity.key,
+        usernameSkeleton: identity.skeleton,
         passwordHash,
         firstName: input.firstName ?? '',
         lastName: input.lastName ?? '',
         isAdmin: input.isAdmin ?? false,
         createdAt: new Date(),
       })
-      .onConflictDoNothing({ target: t.users.username })
+      // Any of the three unique names: the spelling, its key, its skeleton.
+      .onConflictDoNothing()
       .returning();
-    if (!created) throw ValidationFailed.field('username', 'A user with that username already exists.');
+    if (!created) throw await this.nameTaken(input.username);
     return withoutSecrets(created);
+  }
+
+  /** Why a new name was refused: the same name in another spelling, or one that looks like it. */
+  private async nameTaken(username: string): Promise<ValidationFailed> {
+    const same = await this.findByUsername(username);
+    return ValidationFailed.field(
+      'username',
+      same ? 'A user with that username already exists.' : 'This username looks too much like an existing one.',
+    );
   }
 
   /** Creates the user unless one of that name exists already; says whether it did. */
@@ -101,12 +115,14 @@ export class AuthService {
 
   /** A new token for valid credentials; `address` is where the attempt came from, for throttling. */
   async login(username: string, password: string, address: string): Promise<string> {
-    await this.throttle.assertAllowed(username, address);
+    // Every spelling of one name draws on the same failed-login allowance.
+    const name = usernameKey(username);
+    await this.throttle.assertAllowed(name, address);
     const user = await this.findByUsername(username);
     const valid = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDecoy(password);
     // A failure stays counted: assertAllowed counted the attempt.
     if (!user || !valid) throw ValidationFailed.field('non_field_errors', INVALID_CREDENTIALS);
-    await this.throttle.recordSuccess(username, address);
+    await this.throttle.recordSuccess(name, address);
     const { token, digest } = newToken();
     await this.store.db.insert(this.store.t.authTokens).values({ userId: user.id, digest, createdAt: new Date() });
     return token;
@@ -154,10 +170,17 @@ export class AuthService {
     return user && withoutSecrets(user);
   }
 
-  private async findByUsername(username: string): Promise<UserRow | undefined> {
+  /**
+   * The user of a name in any spelling that folds to it (`Alice`, `ａｌｉｃｅ` for `alice`). The exact
+   * spelling wins: a user whose name clashed when the keys were introduced has no key, only that.
+   */
+  async findByUsername(username: string): Promise<UserRow | undefined> {
     const { db, t } = this.store;
-    const [user] = await db.select().from(t.users).where(eq(t.users.username, username));
-    return user;
+    const users = await db
+      .select()
+      .from(t.users)
+      .where(or(eq(t.users.username, username), eq(t.users.usernameKey, usernameKey(username))));
+    return users.find((user) => user.username === username) ?? users[0];
   }
 }
 

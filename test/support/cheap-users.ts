@@ -1,5 +1,6 @@
 import { randomBytes, scryptSync } from 'node:crypto';
 import type { Store } from '../../db/open-database';
+import { usernameIdentity } from '../../server/auth/username-identity';
 import { STRONG_PASSWORD } from './api';
 
 /**
@@ -15,12 +16,17 @@ export const CHEAP_HASH = (() => {
   return ['scrypt', N, r, p, salt.toString('base64'), key.toString('base64')].join('$');
 })();
 
+const keysOf = (username: string) => {
+  const { key, skeleton } = usernameIdentity(username);
+  return { usernameKey: key, usernameSkeleton: skeleton };
+};
+
 /** Inserts users that log in with STRONG_PASSWORD cheaply (see CHEAP_HASH); returns their ids. */
 export async function insertCheapUsers(store: Store, usernames: string[], firstName = ''): Promise<number[]> {
   const { db, t } = store;
   const rows = await db
     .insert(t.users)
-    .values(usernames.map((username) => ({ username, passwordHash: CHEAP_HASH, firstName, lastName: '', isAdmin: false, createdAt: new Date() })))
+    .values(usernames.map((username) => ({ username, ...keysOf(username), passwordHash: CHEAP_HASH, firstName, lastName: '', isAdmin: false, createdAt: new Date() })))
     .returning({ id: t.users.id });
   return rows.map((row) => row.id);
 }
