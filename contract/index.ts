@@ -2,6 +2,7 @@ import { initContract } from '@ts-rest/core';
 import { authContract } from './auth';
 import { featureFlagsContract } from './feature-flags';
 import { healthContract } from './health';
+import { invitationsContract } from './invitations';
 import { notificationsContract } from './notifications';
 import { projectsContract } from './projects';
 import { tagsContract } from './tags';
@@ -11,6 +12,7 @@ export * from './common';
 export * from './auth';
 export * from './feature-flags';
 export * from './health';
+export * from './invitations';
 export * from './notifications';
 export * from './projects';
 export * from './tags';
@@ -23,6 +25,7 @@ export const contract = c.router(
   {
     auth: authContract,
     projects: projectsContract,
+    invitations: invitationsContract,
     tags: tagsContract,
     timeEntries: timeEntriesContract,
     notifications: notificationsContract,

@@ -1,6 +1,6 @@
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, Description, errors, IdField, IntId, PAGED_ARRAY, PageQuery, Timestamp, Title } from './common';
+import { authenticatedErrors, Description, errors, IntId, PAGED_ARRAY, PageQuery, Timestamp, Title } from './common';
 
 const c = initContract();
 
@@ -67,19 +67,11 @@ export const projectsContract = c.router(
     listMembers: {
       method: 'GET',
       path: '/api/projects/:id/members/',
-      summary: 'Members of a project (members only): the owner first, then by username',
+      summary: 'Members of a project (members only): the owner first, then by username. Members join by invitation (/api/projects/{id}/invitations/)',
       description: PAGED_ARRAY,
       pathParams: ProjectParams,
       query: z.object(PageQuery(100, 100)).strict(),
       responses: { 200: z.array(ProjectMember), ...errors.badRequest, ...errors.notFound },
-    },
-    addMember: {
-      method: 'POST',
-      path: '/api/projects/:id/members/',
-      summary: 'Add a member (owner only)',
-      pathParams: ProjectParams,
-      body: z.object({ user_id: IdField }).strict(),
-      responses: { 201: ProjectMember, ...errors.badRequest, ...errors.forbidden, ...errors.notFound },
     },
     removeMember: {
       method: 'DELETE',

@@ -30,6 +30,8 @@ import { notificationsRouter, servedNotificationsContract } from './notification
 import { NotificationsService } from './notifications/notifications.service';
 import { sseHandler, type SseOptions } from './notifications/sse';
 import { docsRouter } from './openapi/docs';
+import { invitationsRouter } from './invitations/invitations.router';
+import { InvitationsService } from './invitations/invitations.service';
 import { projectsRouter } from './projects/projects.router';
 import { ProjectsService } from './projects/projects.service';
 import { tagsRouter } from './tags/tags.router';
@@ -86,6 +88,7 @@ export const REALTIME_DEFAULTS: RealtimeOptions = {
 export interface Services {
   auth: AuthService;
   projects: ProjectsService;
+  invitations: InvitationsService;
   tags: TagsService;
   timeEntries: TimeEntriesService;
   timeEntryReports: TimeEntryReports;
@@ -107,14 +110,16 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   const claims = new DeliveryClaims(notifications, hub);
   const projects = new ProjectsService(store, ownershipCaps.projectsPerUser);
+  const auth = new AuthService(
+    store,
+    new LoginThrottle(rateLimits, redis),
+    new SessionCache(bus, sessionCache),
+    new RegistrationLimit(rateLimits, redis, registrationLimit),
+  );
   return {
-    auth: new AuthService(
-      store,
-      new LoginThrottle(rateLimits, redis),
-      new SessionCache(bus, sessionCache),
-      new RegistrationLimit(rateLimits, redis, registrationLimit),
-    ),
+    auth,
     projects,
+    invitations: new InvitationsService(store, projects, auth, notifications, ownershipCaps.invitationsPerProject),
     tags: new TagsService(store, ownershipCaps.tagsPerUser),
     timeEntries: new TimeEntriesService(store, projects),
     timeEntryReports: new TimeEntryReports(store, projects),
@@ -169,6 +174,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
     s.router(served, {
       auth: authRouter(services.auth),
       projects: projectsRouter(services.projects),
+      invitations: invitationsRouter(services.invitations),
       tags: tagsRouter(services.tags),
       timeEntries: timeEntriesRouter(services.timeEntries, services.timeEntryReports),
       notifications: notificationsRouter(services),

@@ -36,6 +36,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ownershipCaps: {
       projectsPerUser: parseCap('PROJECTS_PER_USER', env.PROJECTS_PER_USER, OWNERSHIP_CAPS.projectsPerUser),
       tagsPerUser: parseCap('TAGS_PER_USER', env.TAGS_PER_USER, OWNERSHIP_CAPS.tagsPerUser),
+      invitationsPerProject: parseCap('INVITATIONS_PER_PROJECT', env.INVITATIONS_PER_PROJECT, OWNERSHIP_CAPS.invitationsPerProject),
     },
   };
 }

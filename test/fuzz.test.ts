@@ -3,7 +3,7 @@ import { afterEach, beforeAll, describe, it } from 'vitest';
 import { buildOpenApiDocument } from '../server/openapi/openapi-document';
 import { describeApi, type TestUser } from './support/api';
 import { withAttackedBodies } from './support/fuzz/body-attacks';
-import type { FixtureRecipe } from './support/fuzz/fixtures';
+import type { FixtureRecipe, FixtureSteps } from './support/fuzz/fixtures';
 import { Fuzzer, NOBODY, type Exchange } from './support/fuzz/fuzzer';
 import {
   anyInput,
@@ -40,8 +40,36 @@ const actors = {} as Record<'user' | 'admin' | 'member' | 'intruder', TestUser>;
 const FIXTURES: Record<string, FixtureRecipe> = {
   // Notifications are sent by admins to others; a user makes one of their own with test/.
   '/api/notifications/{id}/': { create: 'POST /api/notifications/test/' },
-  // A member is a real user added to the project (a random request may have added ours already).
-  '/api/projects/{id}/members/{userId}/': { body: () => ({ user_id: actors.member.id }), knownId: () => String(actors.member.id) },
+  // A member joins by invitation: the project's owner invites them and they accept (unless a random
+  // request of the fuzz has made them a member already).
+  '/api/projects/{id}/members/{userId}/': {
+    make: async (owner, steps) => {
+      const project = await steps.own('/api/projects/{id}/', owner);
+      await steps.send(owner, 'POST /api/projects/{id}/invitations/', `/api/projects/${project}/invitations/`, { username: actors.member.username });
+      const pending = (await steps.send('member', 'GET /api/invitations/', '/api/invitations/')).body as Array<{ id: number; project: { id: number } }>;
+      const invitation = pending.find((candidate) => candidate.project.id === project);
+      if (invitation) await steps.send('member', 'POST /api/invitations/{id}/accept/', `/api/invitations/${invitation.id}/accept/`);
+      return String(actors.member.id);
+    },
+  },
+  // The owner's view of an invitation: of a name nobody has, so that no fixture accepts it.
+  '/api/projects/{id}/invitations/{invitationId}/': {
+    make: async (owner, steps) => {
+      const project = await steps.own('/api/projects/{id}/', owner);
+      const username = `fuzz-invitee-${++invitees}`;
+      await steps.send(owner, 'POST /api/projects/{id}/invitations/', `/api/projects/${project}/invitations/`, { username });
+      return String(await sentInvitationId(steps, owner, project, username));
+    },
+  },
+  // The invitee's view: member invites the actor to a fresh project of member's.
+  '/api/invitations/{id}/': {
+    make: async (invitee, steps) => {
+      const project = (await steps.send('member', 'POST /api/projects/', '/api/projects/', { title: 'Invitations' })).body as { id: number };
+      const { username } = actors[invitee as keyof typeof actors];
+      await steps.send('member', 'POST /api/projects/{id}/invitations/', `/api/projects/${project.id}/invitations/`, { username });
+      return String(await sentInvitationId(steps, 'member', project.id, username));
+    },
+  },
   // An entry belongs to a project of the user's.
   '/api/time_entries/{id}/': { body: async (own) => ({ title: 'Fuzzed', project: await own('/api/projects/{id}/') }) },
   // Flags are made by an admin and named by their key, for everyone.
@@ -53,6 +81,19 @@ const FIXTURES: Record<string, FixtureRecipe> = {
     knownId: () => String(actors.member.id),
   },
 };
+
+let invitees = 0;
+
+/** The id of the project's pending invitation of `username`, from its owner's list (followed page by page). */
+async function sentInvitationId(steps: FixtureSteps, owner: string, project: number, username: string): Promise<number> {
+  for (let path: string | undefined = `/api/projects/${project}/invitations/`; path; ) {
+    const page = await steps.send(owner, 'GET /api/projects/{id}/invitations/', path);
+    const found = (page.body as Array<{ id: number; username: string }>).find((invitation) => invitation.username === username);
+    if (found) return found.id;
+    path = page.next;
+  }
+  throw new Error(`No pending invitation of ${username} in project ${project}`);
+}
 
 /**
  * Objects that belong to no user: every user may ask about a feature flag (and is told whether it

@@ -147,7 +147,9 @@ describeApi('http', (ctx) => {
       ['put', '/api/tags/', ['GET', 'POST']],
       ['delete', '/api/projects/', ['GET', 'POST']],
       ['put', '/api/projects/1/', ['DELETE', 'GET', 'PATCH']],
-      ['patch', '/api/projects/1/members/', ['GET', 'POST']],
+      ['patch', '/api/projects/1/members/', ['GET']],
+      ['put', '/api/projects/1/invitations/', ['GET', 'POST']],
+      ['get', '/api/invitations/1/accept/', ['POST']],
       ['get', '/api/projects/1/members/2/', ['DELETE']],
       ['get', '/auth/token/login/', ['POST']],
     ];

@@ -1,5 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import { describeApi, type TestUser } from './support/api';
+import { joinProject } from './support/memberships';
 import { allPages } from './support/pages';
 
 interface Project {
@@ -48,8 +49,8 @@ describeApi('projects', (ctx) => {
 
   const memberIds = async (project: Project) => (await members(project)).map((m) => m.id);
 
-  const addMember = (project: Project, user: TestUser, as: TestUser = ann) =>
-    ctx.http.post(`/api/projects/${project.id}/members/`).set(as.auth).send({ user_id: user.id });
+  /** Invited by `as` (the owner), and accepted. */
+  const addMember = (project: Project, user: TestUser, as: TestUser = ann) => joinProject(ctx.http, project, user, as);
 
   const fetch = async (project: Project, user: TestUser = ann): Promise<Project> =>
     (await ctx.http.get(`/api/projects/${project.id}/`).set(user.auth).expect(200)).body;
@@ -79,7 +80,7 @@ describeApi('projects', (ctx) => {
     expect(pages.flat().map((p) => p.id)).toEqual(made.map((p) => p.id));
 
     const team = await Promise.all([ctx.createUser(), ctx.createUser(), ctx.createUser()]);
-    for (const user of team) await addMember(made[0], user, owner).expect(201);
+    for (const user of team) await addMember(made[0], user, owner);
     const memberPages = await allPages<Member>(ctx.http, `/api/projects/${made[0].id}/members/?limit=2`, owner.auth, 2);
     const expected = [owner.username, ...team.map((user) => user.username).sort()];
     expect(memberPages.flat().map((m) => m.username)).toEqual(expected);
@@ -122,12 +123,12 @@ describeApi('projects', (ctx) => {
     expect(await fetch(bare)).toEqual(bare);
   });
 
-  it('lists only the projects the user owns or was added to, in id order', async () => {
+  it('lists only the projects the user owns or joined, in id order', async () => {
     const own = await create(cat, { title: 'Cat own' });
     const added = await create(ann, { title: 'Cat added' });
     const foreign = await create(ann, { title: 'Not for cat' });
     const bobs = await create(bob, { title: 'Bob own' });
-    await addMember(added, cat).expect(201);
+    await addMember(added, cat);
 
     // Updating a row must not move it in the list (Postgres writes the new version at the end of the table).
     const renamed = await ctx.http.patch(`/api/projects/${own.id}/`).set(cat.auth).send({ title: 'Cat renamed' }).expect(200);
@@ -158,14 +159,14 @@ describeApi('projects', (ctx) => {
       expect(list.body).toEqual(NOT_FOUND);
     }
     // A member who is not the owner may look.
-    await addMember(secret, bob).expect(201);
+    await addMember(secret, bob);
     expect(await fetch(secret, bob)).toEqual(secret);
     expect(await members(secret, bob)).toEqual([asMember(ann, true, 'Ann'), asMember(bob, false, 'Bob')]);
   });
 
   it('lets only the owner update a project, partially', async () => {
     const project = await create(ann, { title: 'Draft', description: 'Old text' });
-    await addMember(project, bob).expect(201);
+    await addMember(project, bob);
 
     const renamed = await ctx.http.patch(`/api/projects/${project.id}/`).set(ann.auth).send({ title: 'Final' }).expect(200);
     expect(renamed.body).toEqual({ ...project, title: 'Final' });
@@ -217,7 +218,7 @@ describeApi('projects', (ctx) => {
 
   it('lets only the owner delete a project, which then is gone for every member', async () => {
     const project = await create(ann, { title: 'Doomed' });
-    await addMember(project, bob).expect(201);
+    await addMember(project, bob);
 
     const forbidden = await ctx.http.delete(`/api/projects/${project.id}/`).set(bob.auth).expect(403);
     expect(forbidden.body).toEqual({ detail: expect.any(String) });
@@ -235,98 +236,24 @@ describeApi('projects', (ctx) => {
     }
     await ctx.http.delete(`/api/projects/${project.id}/`).set(ann.auth).expect(404);
     await ctx.http.patch(`/api/projects/${project.id}/`).set(ann.auth).send({ title: 'back' }).expect(404);
-    await addMember(project, dan).expect(404);
+    await ctx.http.post(`/api/projects/${project.id}/invitations/`).set(ann.auth).send({ username: dan.username }).expect(404);
     await ctx.http.delete('/api/projects/abc/').set(ann.auth).expect(404);
-  });
-
-  it('lets the owner add members, who then see the project; owner first, then by username', async () => {
-    const project = await create(ann, { title: 'Team' });
-    const added = await addMember(project, bob).expect(201);
-    expect(added.body).toEqual(asMember(bob, false, 'Bob'));
-
-    expect(await listIds(bob)).toContain(project.id);
-    expect(await fetch(project, bob)).toEqual(project);
-
-    await addMember(project, dan).expect(201);
-    const others = [asMember(bob, false, 'Bob'), asMember(dan, false)].sort((a, b) =>
-      a.username < b.username ? -1 : 1,
-    );
-    const expected = [asMember(ann, true, 'Ann'), ...others];
-    expect(await members(project)).toEqual(expected);
-    expect(await members(project, dan)).toEqual(expected);
   });
 
   it('lists the owner first even when their username sorts last', async () => {
     const byName = [ann, bob, cat, dan].sort((a, b) => (a.username < b.username ? -1 : 1));
     const owner = byName[byName.length - 1];
     const project = await create(owner, { title: 'Owner last by name' });
-    for (const user of byName.slice(0, -1)) await addMember(project, user, owner).expect(201);
+    for (const user of byName.slice(0, -1)) await addMember(project, user, owner);
     const list = await members(project, owner);
     expect(list.map((m) => m.id)).toEqual([owner.id, ...byName.slice(0, -1).map((u) => u.id)]);
     expect(list.map((m) => m.is_owner)).toEqual([true, false, false, false]);
   });
 
-  it('lets only the owner add members', async () => {
-    const project = await create(ann, { title: 'Closed' });
-    await addMember(project, bob).expect(201);
-
-    const forbidden = await addMember(project, dan, bob).expect(403);
-    expect(forbidden.body).toEqual({ detail: expect.any(String) });
-    const hidden = await addMember(project, dan, cat).expect(404);
-    expect(hidden.body).toEqual(NOT_FOUND);
-    const self = await addMember(project, cat, cat).expect(404);
-    expect(self.body).toEqual(NOT_FOUND);
-
-    expect(await memberIds(project)).toEqual([ann.id, bob.id]);
-    await ctx.http.get(`/api/projects/${project.id}/`).set(dan.auth).expect(404);
-    await ctx.http.get(`/api/projects/${project.id}/`).set(cat.auth).expect(404);
-  });
-
-  it('rejects an invalid member addition with 400 naming the field and writes nothing', async () => {
-    const project = await create(ann, { title: 'Picky' });
-    await addMember(project, bob).expect(201);
-    const post = (body: unknown) =>
-      ctx.http.post(`/api/projects/${project.id}/members/`).set(ann.auth).send(body as object);
-
-    const cases: Array<[unknown, string]> = [
-      [{ user_id: 999999 }, 'user_id'],
-      [{ user_id: bob.id }, 'user_id'],
-      [{ user_id: ann.id }, 'user_id'],
-      [{}, 'user_id'],
-      [{ user_id: 'abc' }, 'user_id'],
-      [{ user_id: null }, 'user_id'],
-      [{ user_id: {} }, 'user_id'],
-      [{ user_id: 1.5 }, 'user_id'],
-      [{ user_id: 0 }, 'user_id'],
-      [{ user_id: -1 }, 'user_id'],
-      [{ user_id: true }, 'user_id'],
-      [{ user_id: [dan.id] }, 'user_id'],
-      [{ user_id: String(dan.id) }, 'user_id'],
-      [{ user_id: dan.id, role: 'admin' }, 'role'],
-      [[], 'non_field_errors'],
-    ];
-    for (const [body, field] of cases) {
-      const res = await post(body);
-      expect(res.status, JSON.stringify(body)).toBe(400);
-      expect(Object.keys(res.body)).toEqual([field]);
-      expect(res.body[field]).toEqual([expect.any(String)]);
-    }
-    expect(await memberIds(project)).toEqual([ann.id, bob.id]);
-    await ctx.http.get(`/api/projects/${project.id}/`).set(dan.auth).expect(404);
-  });
-
-  it('adds a member once when two requests race', async () => {
-    const project = await create(ann, { title: 'Race' });
-    const results = await Promise.all([addMember(project, dan), addMember(project, dan)]);
-    expect(results.map((res) => res.status).sort()).toEqual([201, 400]);
-    expect(results.find((res) => res.status === 400)!.body).toEqual({ user_id: [expect.any(String)] });
-    expect(await memberIds(project)).toEqual([ann.id, dan.id]);
-  });
-
   it('lets the owner remove a member, who loses the project at once', async () => {
     const project = await create(ann, { title: 'Shrinking' });
-    await addMember(project, bob).expect(201);
-    await addMember(project, dan).expect(201);
+    await addMember(project, bob);
+    await addMember(project, dan);
     expect(await fetch(project, bob)).toEqual(project);
 
     const removed = await ctx.http.delete(`/api/projects/${project.id}/members/${bob.id}/`).set(ann.auth).expect(204);
@@ -338,15 +265,15 @@ describeApi('projects', (ctx) => {
     expect(await memberIds(project)).toEqual([ann.id, dan.id]);
     expect(await fetch(project, dan)).toEqual(project);
 
-    // Removed members can be added again.
-    await addMember(project, bob).expect(201);
+    // Removed members can be invited again.
+    await addMember(project, bob);
     expect(await fetch(project, bob)).toEqual(project);
   });
 
   it('lets only the owner remove others; never the owner; 404 for a non-member', async () => {
     const project = await create(ann, { title: 'Guarded' });
-    await addMember(project, bob).expect(201);
-    await addMember(project, dan).expect(201);
+    await addMember(project, bob);
+    await addMember(project, dan);
     const remove = (userId: number | string, as: TestUser = ann) =>
       ctx.http.delete(`/api/projects/${project.id}/members/${userId}/`).set(as.auth);
 
@@ -375,7 +302,7 @@ describeApi('projects', (ctx) => {
 
   it('lets a member leave (204), and then the project is gone for them; the owner cannot leave (400)', async () => {
     const project = await create(ann, { title: 'Leavable' });
-    await addMember(project, bob).expect(201);
+    await addMember(project, bob);
     const leave = (as: TestUser) => ctx.http.delete(`/api/projects/${project.id}/members/${as.id}/`).set(as.auth);
     await leave(bob).expect(204);
     expect(await listIds(bob)).not.toContain(project.id);
@@ -387,9 +314,18 @@ describeApi('projects', (ctx) => {
     expect(await memberIds(project)).toEqual([ann.id]);
   });
 
+  it('no longer adds members directly: POST …/members/ is a 405 with Allow, and memberships made before stay', async () => {
+    const project = await create(ann, { title: 'By consent' });
+    await addMember(project, bob);
+    const refused = await ctx.http.post(`/api/projects/${project.id}/members/`).set(ann.auth).send({ user_id: dan.id }).expect(405);
+    expect(refused.headers.allow).toBe('GET, OPTIONS');
+    expect(refused.body).toEqual({ detail: 'Method "POST" not allowed.' });
+    expect(await memberIds(project)).toEqual([ann.id, bob.id]);
+  });
+
   it('answers 401 on every route without a token or with a bad one, and changes nothing', async () => {
     const project = await create(ann, { title: 'Locked', description: 'as is' });
-    await addMember(project, bob).expect(201);
+    await addMember(project, bob);
     const base = `/api/projects/${project.id}/`;
     for (const auth of [{}, { Authorization: 'Token nope' }, { Authorization: 'Bearer nope' }, { Authorization: ann.token }]) {
       const responses: Array<[string, Awaited<ReturnType<typeof ctx.http.get>>]> = [
@@ -399,7 +335,6 @@ describeApi('projects', (ctx) => {
         ['update', await ctx.http.patch(base).set(auth).send({ title: 'x' })],
         ['remove', await ctx.http.delete(base).set(auth)],
         ['listMembers', await ctx.http.get(`${base}members/`).set(auth)],
-        ['addMember', await ctx.http.post(`${base}members/`).set(auth).send({ user_id: dan.id })],
         ['removeMember', await ctx.http.delete(`${base}members/${bob.id}/`).set(auth)],
       ];
       for (const [route, res] of responses) {

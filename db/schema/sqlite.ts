@@ -54,6 +54,28 @@ export const projectMembers = sqliteTable(
   (t) => [primaryKey({ columns: [t.projectId, t.userId] }), index('project_members_user_id_idx').on(t.userId)],
 );
 
+/**
+ * Pending invitations to join a project. Kept by the name the owner typed, whether or not a user has
+ * it (invitee_id is null then), so that neither the answer nor the owner's list tells which names
+ * exist; one per name (its folded key) per project. Accepting or declining deletes the row.
+ */
+export const projectInvitations = sqliteTable(
+  'project_invitations',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    projectId: integer('project_id').notNull().references(() => projects.id, { onDelete: 'cascade' }),
+    username: text('username').notNull(),
+    usernameKey: text('username_key').notNull(),
+    inviteeId: integer('invitee_id').references(() => users.id, { onDelete: 'cascade' }),
+    invitedBy: integer('invited_by').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('project_invitations_project_name_key').on(t.projectId, t.usernameKey),
+    index('project_invitations_invitee_idx').on(t.inviteeId),
+  ],
+);
+
 export const tags = sqliteTable(
   'tags',
   {

@@ -1,12 +1,16 @@
 import { ValidationFailed } from '../errors';
 
-/** How many of each thing one user may own (PROJECTS_PER_USER, TAGS_PER_USER): a list has to stay listable. */
+/**
+ * How many of each thing one user may own (PROJECTS_PER_USER, TAGS_PER_USER) and one project may have
+ * pending (INVITATIONS_PER_PROJECT): a list has to stay listable.
+ */
 export interface OwnershipCaps {
   projectsPerUser: number;
   tagsPerUser: number;
+  invitationsPerProject: number;
 }
 
-export const OWNERSHIP_CAPS: OwnershipCaps = { projectsPerUser: 1000, tagsPerUser: 1000 };
+export const OWNERSHIP_CAPS: OwnershipCaps = { projectsPerUser: 1000, tagsPerUser: 1000, invitationsPerProject: 1000 };
 
 /** Refuses (400) one more when the user owns `owned` already and may own `cap`. */
 export function assertRoomForOne(owned: number, cap: number, things: string): void {

@@ -28,10 +28,6 @@ export const projectsRouter = (projects: ProjectsService) =>
     },
     listMembers: async ({ params, query, req, res }) =>
       pagedAnswer(await projects.listMembers(currentUser(req).id, params.id, query), serializeMember, req, res),
-    addMember: async ({ params, body, req }) => ({
-      status: 201,
-      body: serializeMember(await projects.addMember(currentUser(req).id, params.id, body.user_id)),
-    }),
     removeMember: async ({ params, req }) => {
       await projects.removeMember(currentUser(req).id, params.id, params.userId);
       return { status: 204, body: undefined };

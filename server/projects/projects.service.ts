@@ -77,6 +77,17 @@ export class ProjectsService {
     }
   }
 
+  /** Whether the user is a member of the project (its owner, or with a membership row). */
+  async hasMember(project: ProjectRow, userId: number): Promise<boolean> {
+    if (project.ownerId === userId) return true;
+    const { db, t } = this.store;
+    const [row] = await db
+      .select({ one: t.projectMembers.userId })
+      .from(t.projectMembers)
+      .where(and(eq(t.projectMembers.projectId, project.id), eq(t.projectMembers.userId, userId)));
+    return row !== undefined;
+  }
+
   /** Whether any project has this id (for rules that tell "no such project" from "not yours"). */
   async exists(projectId: number): Promise<boolean> {
     const { db, t } = this.store;
@@ -99,7 +110,6 @@ export class ProjectsService {
     await db.delete(t.projects).where(eq(t.projects.id, project.id));
   }
 
-  /** The owner first, then the other members by username. */
   /** The owner first (on the first page), then the other members by username, in pages. */
   async listMembers(userId: number, projectId: number, page: PageRequest) {
     const project = await this.get(userId, projectId);
@@ -118,22 +128,6 @@ export class ProjectsService {
   }
 
 
-  async addMember(userId: number, projectId: number, memberId: number) {
-    const project = await this.getAsOwner(userId, projectId);
-    const { db, t } = this.store;
-    const [user] = await db.select().from(t.users).where(eq(t.users.id, memberId));
-    if (!user) throw ValidationFailed.field('user_id', `Invalid pk "${memberId}" - object does not exist.`);
-    const alreadyMember = ValidationFailed.field('user_id', 'This user is already a member of the project.');
-    if (memberId === project.ownerId) throw alreadyMember;
-    const inserted = await db
-      .insert(t.projectMembers)
-      .values({ projectId: project.id, userId: memberId, createdAt: new Date() })
-      .onConflictDoNothing()
-      .returning();
-    if (inserted.length === 0) throw alreadyMember;
-    return { user, isOwner: false };
-  }
-
   /** The owner removes a member; a member removes themself (leaves). The owner can do neither to themself. */
   async removeMember(userId: number, projectId: number, memberId: number): Promise<void> {
     const leaving = memberId === userId;
@@ -150,7 +144,7 @@ export class ProjectsService {
   }
 
   /** Members who are not the owner may look but not change: 403; non-members get 404. */
-  private async getAsOwner(userId: number, projectId: number): Promise<ProjectRow> {
+  async getAsOwner(userId: number, projectId: number): Promise<ProjectRow> {
     const project = await this.get(userId, projectId);
     if (project.ownerId !== userId) throw new Forbidden('Only the owner of the project can do this.');
     return project;

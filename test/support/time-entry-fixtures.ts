@@ -4,6 +4,7 @@
 import { asc, eq, inArray } from 'drizzle-orm';
 import { expect } from 'vitest';
 import type { ApiContext, TestUser } from './api';
+import { joinProject } from './memberships';
 
 export interface TimeEntry {
   id: number;
@@ -47,9 +48,7 @@ export function timeEntryApi(ctx: ApiContext) {
   const api = {
     async project(owner: TestUser, title = 'Project', members: TestUser[] = []): Promise<{ id: number; title: string }> {
       const res = await ctx.http.post('/api/projects/').set(owner.auth).send({ title }).expect(201);
-      for (const member of members) {
-        await ctx.http.post(`/api/projects/${res.body.id}/members/`).set(owner.auth).send({ user_id: member.id }).expect(201);
-      }
+      for (const member of members) await joinProject(ctx.http, res.body, member, owner);
       return res.body;
     },
 

@@ -25,6 +25,22 @@ export interface FixtureRecipe {
   madeBy?: string;
   /** The answer's field that the path parameter takes, when it is not `id` (a flag's `key`). */
   idField?: string;
+  /**
+   * Makes it in steps of its own, when one request cannot (a membership: its project's owner invites,
+   * the member accepts); answers its id. The other fields do not apply then.
+   */
+  make?: (actor: string, steps: FixtureSteps) => Promise<string>;
+}
+
+/** What a FixtureRecipe's `make` works with. */
+export interface FixtureSteps {
+  /** The id of `actor`'s object that the last parameter of `template` names (made when needed). */
+  own(template: string, actor: string): Promise<number>;
+  /**
+   * Sends `METHOD /template/` as `actor` to `path`; answers its JSON body and the next page of its
+   * `Link` header, or throws unless it succeeded.
+   */
+  send(actor: string, operationId: string, path: string, body?: unknown): Promise<{ body: unknown; next?: string }>;
 }
 
 /** Sends a request to make a fixture: as `actor`, to `path` (filled in), with a JSON body. */
@@ -99,6 +115,7 @@ export class Fixtures {
   private async make(actor: string, collectionTemplate: string, parameter: string): Promise<string> {
     const key = `${collectionTemplate}{${parameter}}/`;
     const recipe = this.recipes[key] ?? {};
+    if (recipe.make) return recipe.make(actor, { own: (template, owner) => this.lastIdIn(template, owner), send: (...args) => this.send(...args) });
     const creatorId = recipe.create ?? `POST ${collectionTemplate}`;
     const creator = this.operations.find((operation) => operation.id === creatorId);
     if (!creator) throw new Error(`No fixture for ${key}: there is no ${creatorId}; add a FIXTURES entry for it`);
@@ -115,6 +132,17 @@ export class Fixtures {
     }
     const got = answer?.answered ? `${answer.status} ${answer.text.slice(0, 300)}` : 'no answer';
     throw new Error(`No fixture for ${key}: ${creatorId} as ${maker} answered ${got}; add a FIXTURES entry for it`);
+  }
+
+  private async send(actor: string, operationId: string, path: string, body?: unknown): Promise<{ body: unknown; next?: string }> {
+    const operation = this.operations.find((candidate) => candidate.id === operationId);
+    if (!operation) throw new Error(`A fixture step names ${operationId}, which the document does not have`);
+    const answer = await this.makeRequest(actor, operation, path, body);
+    if (!answer.answered || answer.status >= 300) {
+      throw new Error(`A fixture step, ${operationId} as ${actor}, answered ${answer.answered ? `${answer.status} ${answer.text.slice(0, 300)}` : 'nothing'}`);
+    }
+    const link = [answer.headers.link ?? []].flat().join(', ');
+    return { body: answer.text ? JSON.parse(answer.text) : undefined, next: /<([^>]+)>; rel="next"/.exec(link)?.[1] };
   }
 
   /** The id that the last parameter of `template` names, of an object of `actor`'s. */
