@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, Description, Detail, errors, IdField, IntId, PageQuery, Timestamp, type RouteAccess } from './common';
+import { authenticatedErrors, BoundedArray, Description, Detail, errors, IdField, IntId, PageQuery, Timestamp, type RouteAccess } from './common';
 
 const c = initContract();
 
@@ -181,7 +181,7 @@ export const featureFlagsContract = c.router(
       summary: 'Grant users explicit access (administrators)',
       metadata: ADMIN,
       pathParams: FlagParams,
-      body: z.object({ user_ids: z.array(IdField).min(1).max(1000) }).strict(),
+      body: z.object({ user_ids: BoundedArray(IdField, { min: 1, max: 1000 }) }).strict(),
       responses: {
         200: z.object({ granted: extendApi(z.array(z.number().int()), { description: 'Ids that did not have access before.' }), user_count: z.number().int() }),
         ...errors.badRequest,

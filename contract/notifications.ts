@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, BooleanFilter, Detail, errors, IdField, PageLimit, Timestamp, type RouteAccess } from './common';
+import { authenticatedErrors, BoundedArray, BooleanFilter, Detail, errors, IdField, PageLimit, Timestamp, type RouteAccess } from './common';
 
 const c = initContract();
 
@@ -49,7 +49,7 @@ const IdParams = z.object({ id: NotificationId });
 
 const CreateNotifications = z
   .object({
-    user_ids: extendApi(z.array(IdField).min(1).max(10_000), {
+    user_ids: extendApi(BoundedArray(IdField, { min: 1, max: 10_000 }), {
       description: 'The recipients; or send `all: true` instead.',
     }),
     all: z.literal(true),
@@ -155,7 +155,7 @@ export const notificationsContract = c.router(
       summary: 'Push undelivered notifications to live connections again',
       description: 'Empty or missing `notification_ids` retries all undelivered. Ids that are not the user’s or are already delivered are not counted.',
       body: z
-        .object({ notification_ids: z.array(z.string().uuid()).max(1000).optional() })
+        .object({ notification_ids: BoundedArray(z.string().uuid(), { max: 1000 }).optional() })
         .strict()
         .optional(),
       responses: {

@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, BooleanFilter, Description, Duration, errors, IdField, IntId, PageLimit, Timestamp, Title } from './common';
+import { authenticatedErrors, BoundedArray, BooleanFilter, Description, Duration, errors, IdField, IntId, PageLimit, Timestamp, Title } from './common';
 
 const c = initContract();
 
@@ -33,7 +33,7 @@ const Instant = extendApi(
     .refine((value) => Date.parse(value) >= FIRST_INSTANT, 'Enter a time from the year 1 on.'),
   { example: '2025-11-29T14:30:00.000Z' },
 );
-const TagIds = extendApi(z.array(IdField).max(50), { description: 'Ids of the user’s own tags.' });
+const TagIds = extendApi(BoundedArray(IdField, { max: 50 }), { description: 'Ids of the user’s own tags.' });
 
 const CreateTimeEntry = z
   .object({

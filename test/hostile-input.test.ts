@@ -6,10 +6,27 @@ import express from 'express';
 import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { contract } from '../contract';
 import { errorHandler } from '../server/http/error-handler';
 import { useRequestLogging } from '../server/http/request-logging';
 import { describeApi, type TestUser } from './support/api';
 import { assertNoPrototypePollution, restoreBuiltIns } from './support/prototype-pollution';
+
+describe('arrays in request bodies', () => {
+  // Each array a body may carry, with one element too many, every element invalid.
+  const overLong = [
+    ['POST /api/notifications/', contract.notifications.create.body, (n: number) => ({ user_ids: Array(n).fill('x'), type: 'INFO', message: 'm' }), 10_000],
+    ['POST /api/notifications/delivery-status/', contract.notifications.retryDelivery.body, (n: number) => ({ notification_ids: Array(n).fill('x') }), 1000],
+    ['POST …/flags/{key}/users/', contract.featureFlags.grant.body, (n: number) => ({ user_ids: Array(n).fill('x') }), 1000],
+    ['POST /api/time_entries/', contract.timeEntries.start.body, (n: number) => ({ title: 't', project: 1, tags: Array(n).fill('x') }), 50],
+  ] as const;
+
+  it.each(overLong)('refuses an over-long array of %s by its length alone, before looking at its elements', (_route, schema, body, max) => {
+    const result = (schema as { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ code: string }> } } }).safeParse(body(max + 1));
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((issue) => issue.code)).toEqual(['too_big']);
+  });
+});
 
 /**
  * The classes of input that once answered 500 (one of them with express's HTML page and its

@@ -20,10 +20,10 @@ const SECURITY_SCHEMES = {
 /** Either scheme authenticates: each requirement object is one alternative. */
 const PROTECTED: Array<Record<string, string[]>> = [{ TokenAuth: [] }, { BearerAuth: [] }];
 
-
 const RESPONSE_DESCRIPTIONS: Record<string, string> = {
   200: 'OK',
   201: 'Created',
+  202: 'Accepted (see the body)',
   204: 'No content',
   304: 'Not modified: the answer is the one the `If-None-Match` ETag names',
   400: 'Invalid input: `{"field": ["message"]}`, or `{"detail": "…"}` for the request as a whole',
