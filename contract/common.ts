@@ -1,6 +1,17 @@
 import { extendApi, generateSchema } from '@anatine/zod-openapi';
 import { z } from 'zod';
 
+/**
+ * `extendApi` on a copy: extendApi writes into the schema it is given, so describing a shared schema
+ * (IntId, Duration…) for one field described every use of it in openapi.json, the last writer winning.
+ */
+type SchemaObject = NonNullable<Parameters<typeof extendApi>[1]>;
+
+export function documented<T extends z.ZodTypeAny>(schema: T, meta: SchemaObject): T {
+  const copy = schema.describe(schema.description as string) as T;
+  return extendApi(copy, { ...(schema as { metaOpenApi?: SchemaObject }).metaOpenApi, ...meta });
+}
+
 /** Bodies of every error response, as the original (DRF) clients expect them. */
 export const FieldErrors = extendApi(z.record(z.array(z.string())), {
   description: 'Validation errors: each invalid field with its messages; `non_field_errors` for the body as a whole.',

@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, BoundedArray, Description, Detail, errors, IdField, IntId, PageQuery, Timestamp, type RouteAccess } from './common';
+import { authenticatedErrors, BoundedArray, Description, Detail, documented, errors, IdField, IntId, PageQuery, type RouteAccess, Timestamp } from './common';
 
 const c = initContract();
 
@@ -62,7 +62,7 @@ const Rollout = extendApi(z.number().int().min(0).max(100), { description: 'Perc
 
 const CreateFlag = z
   .object({
-    key: extendApi(FlagKey.optional(), { description: 'Made from the name when left out.' }),
+    key: documented(FlagKey.optional(), { description: 'Made from the name when left out.' }),
     name: FlagName,
     description: Description.default(''),
     is_enabled: z.boolean().default(false),
@@ -224,7 +224,7 @@ export const featureFlagsContract = c.router(
       path: '/api/feature-flags/audit/',
       summary: 'Every change to flags and their access, newest first (administrators)',
       metadata: ADMIN,
-      query: z.object({ ...Page, flag: extendApi(FlagKey, { description: 'Only this flag’s changes.' }).optional() }).strict(),
+      query: z.object({ ...Page, flag: documented(FlagKey, { description: 'Only this flag’s changes.' }).optional() }).strict(),
       responses: { 200: z.array(AuditEntry), ...errors.badRequest, ...errors.forbidden },
     },
   },

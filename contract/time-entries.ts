@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, BoundedArray, BooleanFilter, Description, Duration, errors, IdField, IntId, PageLimit, Timestamp, Title } from './common';
+import { authenticatedErrors, BooleanFilter, BoundedArray, Description, documented, Duration, errors, IdField, IntId, PageLimit, Timestamp, Title } from './common';
 
 const c = initContract();
 
@@ -11,13 +11,13 @@ export const TimeEntry = z.object({
   description: z.string(),
   start_time: Timestamp,
   end_time: Timestamp.nullable(),
-  duration: extendApi(Duration.nullable(), { description: 'End minus start, `HH:MM:SS`; null while the timer runs.' }),
+  duration: documented(Duration.nullable(), { description: 'End minus start, `HH:MM:SS`; null while the timer runs.' }),
   is_active: z.boolean(),
   user: extendApi(z.string(), { description: 'The username of the owner.' }),
   project: extendApi(z.string().nullable(), { description: 'The project’s name; null once the project was deleted.' }),
   tags: extendApi(z.array(z.string()), { description: 'The titles of the entry’s tags.' }),
-  idle_duration: extendApi(Duration, { description: 'The idle sessions recorded for the entry, added up.' }),
-  actual_duration: extendApi(Duration, {
+  idle_duration: documented(Duration, { description: 'The idle sessions recorded for the entry, added up.' }),
+  actual_duration: documented(Duration, {
     description: 'Duration minus idle time; while the timer runs, the time so far minus idle time.',
   }),
 });
@@ -39,7 +39,7 @@ const CreateTimeEntry = z
   .object({
     title: Title,
     description: Description.default(''),
-    project: extendApi(IdField, { description: 'A project the user is a member of.' }),
+    project: documented(IdField, { description: 'A project the user is a member of.' }),
     tags: TagIds.default([]),
     start_time: extendApi(Instant.optional(), { description: 'Defaults to now. In the past: a timer started then.' }),
     end_time: extendApi(Instant.optional(), { description: 'Makes a finished (manual) entry; after `start_time`.' }),
@@ -108,20 +108,20 @@ export const TIME_ENTRIES_PAGE = { default: 20, max: 100 } as const;
 
 /** The filters of the list, which the summary and the export take too. */
 export const TimeEntryFilterFields = z.object({
-  start_date_after: extendApi(Day, { description: 'Started on or after this UTC day.' }).optional(),
-  start_date_before: extendApi(Day, { description: 'Started on or before this UTC day.' }).optional(),
-  end_date_after: extendApi(Day, { description: 'Ended on or after this UTC day (running entries never match).' }).optional(),
-  end_date_before: extendApi(Day, { description: 'Ended on or before this UTC day (running entries never match).' }).optional(),
-  duration_min: extendApi(DurationFilter, { description: 'At least this long (running entries never match).' }).optional(),
-  duration_max: extendApi(DurationFilter, { description: 'At most this long (running entries never match).' }).optional(),
-  project: extendApi(IntId, { description: 'A project the user is a member of (403 otherwise).' }).optional(),
+  start_date_after: documented(Day, { description: 'Started on or after this UTC day.' }).optional(),
+  start_date_before: documented(Day, { description: 'Started on or before this UTC day.' }).optional(),
+  end_date_after: documented(Day, { description: 'Ended on or after this UTC day (running entries never match).' }).optional(),
+  end_date_before: documented(Day, { description: 'Ended on or before this UTC day (running entries never match).' }).optional(),
+  duration_min: documented(DurationFilter, { description: 'At least this long (running entries never match).' }).optional(),
+  duration_max: documented(DurationFilter, { description: 'At most this long (running entries never match).' }).optional(),
+  project: documented(IntId, { description: 'A project the user is a member of (403 otherwise).' }).optional(),
   tags: TagIdList.optional(),
   is_active: BooleanFilter.optional(),
 });
 export type TimeEntryFilters = z.infer<typeof TimeEntryFilterFields>;
 
 const ListQuery = TimeEntryFilterFields.extend({
-  ordering: extendApi(Ordering, {
+  ordering: documented(Ordering, {
     description:
       'Sort field, `-` for descending; ties broken by id. Running entries sort after finished ones by `end_time` and `duration`.',
   }).default('-start_time'),
@@ -143,9 +143,9 @@ export const SUMMARY_GROUPS = ['project', 'tag', 'day'] as const;
 
 const Totals = z.object({
   count: z.number().int(),
-  duration: extendApi(Duration, { description: 'Durations of the finished entries, added up.' }),
+  duration: documented(Duration, { description: 'Durations of the finished entries, added up.' }),
   idle_duration: Duration,
-  actual_duration: extendApi(Duration, { description: 'The entries’ actual durations (a running one: so far), added up.' }),
+  actual_duration: documented(Duration, { description: 'The entries’ actual durations (a running one: so far), added up.' }),
 });
 
 const Summary = z.object({
@@ -158,7 +158,7 @@ const Summary = z.object({
       label: extendApi(z.string(), { description: 'The project’s name, the tag’s title or the day.' }),
     }),
   ),
-  total: extendApi(Totals, { description: 'All matching entries, each counted once (an entry with two tags is in two tag groups).' }),
+  total: documented(Totals, { description: 'All matching entries, each counted once (an entry with two tags is in two tag groups).' }),
 });
 
 export const timeEntriesContract = c.router(

@@ -16,6 +16,18 @@ describe('openapi.json', () => {
     expect(committed).toBe(renderOpenApiDocument());
   });
 
+  it('describes a shared schema for one field without describing its other uses', () => {
+    const document = buildOpenApiDocument() as unknown as {
+      paths: Record<string, Record<string, { parameters?: Array<{ name: string; description?: string }>; responses: Record<string, { content?: Record<string, { schema: { properties: Record<string, { description?: string }> } }> }> }>>;
+    };
+    // The id of a path is just an id; the time-entry filter `project` says more of its own.
+    const pathId = document.paths['/api/projects/{id}/'].get.parameters!.find((parameter) => parameter.name === 'id')!;
+    expect(pathId.description).toBeUndefined();
+    const entry = document.paths['/api/time_entries/{id}/'].get.responses['200'].content!['application/json'].schema.properties;
+    expect(entry.idle_duration.description).toBe('The idle sessions recorded for the entry, added up.');
+    expect(entry.actual_duration.description).toMatch(/^Duration minus idle time/);
+  });
+
   it('validates as OpenAPI 3', async () => {
     const api = await SwaggerParser.validate(structuredClone(buildOpenApiDocument()) as never);
     expect(api).toHaveProperty('openapi', expect.stringMatching(/^3\./));
