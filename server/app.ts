@@ -20,6 +20,7 @@ import { parseJsonBody, requireJsonBody } from './http/json-body';
 import { healthRouter } from './health/health.router';
 import { HealthService } from './health/health.service';
 import { methodNotAllowed, refuseHead } from './http/method-not-allowed';
+import { RouteTable } from './http/route-table';
 import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
 import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
@@ -169,6 +170,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
 
   const served = { ...contract, notifications: servedNotificationsContract };
   const s = initServer();
+  const routes = new RouteTable();
   createExpressEndpoints(
     served,
     s.router(served, {
@@ -181,7 +183,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
       featureFlags: featureFlagsRouter(services.featureFlags),
       health: healthRouter(services.health),
     }),
-    app,
+    routes as unknown as Express,
     {
       globalMiddleware: [
         authenticate(services.auth),
@@ -194,6 +196,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
       requestValidationErrorHandler: (error, _req, _res, next) => next(error),
     },
   );
+  app.use(routes.middleware());
 
   app.use(methodNotAllowed(contract, authenticate(services.auth)));
   app.use(notFoundHandler);
