@@ -126,6 +126,20 @@ describeApi('http', (ctx) => {
     await ctx.http.post('/auth/token/logout/').set('Authorization', `Token ${login.body.auth_token}`).set('Content-Type', 'text/plain').expect(204);
   });
 
+  it('matches routes as express does: without the trailing slash, in any letter case, params decoded', async () => {
+    const project = (await ctx.http.post('/api/projects/').set(ann.auth).send({ title: 'routed' }).expect(201)).body;
+    const id = String(project.id);
+    for (const path of [`/api/projects/${id}`, `/API/Projects/${id}/`, `/api/projects/%3${id[0]}${id.slice(1)}/`]) {
+      const res = await ctx.http.get(path).set(ann.auth);
+      expect([res.status, res.body], path).toEqual([200, project]);
+    }
+    // The query string is not part of the path; an empty segment is.
+    expect((await ctx.http.get(`/api/projects/${id}/members/?limit=%ZZ`).set(ann.auth)).status).toBe(400);
+    await ctx.http.get(`/api//projects/${id}/`).set(ann.auth).expect(404);
+    // A parameter of any length reaches its route, which says it names nothing.
+    await ctx.http.get(`/api/projects/${'9'.repeat(500)}/`).set(ann.auth).expect(404);
+  });
+
   it('answers an unknown route with 404 JSON, with or without a token', async () => {
     for (const req of [
       ctx.http.get('/api/nope/'),
