@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { createPunchclockClient } from '../client/src';
+import { createClient, createPunchclockClient, UnauthorizedError } from '../client/src';
 import { describeApi, STRONG_PASSWORD, uniqueName } from './support/api';
 
 describeApi('typed client', (ctx) => {
@@ -22,11 +22,29 @@ describeApi('typed client', (ctx) => {
     expect(listed.status).toBe(200);
     expect(listed.body).toEqual([created.body]);
 
-    // Errors come back as typed answers, not exceptions.
+    // Errors come back as typed answers, not exceptions…
     const missing = await client.projects.get({ params: { id: '999999' } });
     expect(missing.status).toBe(404);
     expect(missing.body).toEqual({ detail: 'Not found.' });
-    const unauthenticated = await anonymous.projects.list();
-    expect(unauthenticated.status).toBe(401);
+    // …except a 401, which every app handles alike (log out): a typed error.
+    await expect(anonymous.projects.list()).rejects.toBeInstanceOf(UnauthorizedError);
+    await client.auth.logout();
+    const refused = await client.projects.list().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(UnauthorizedError);
+    expect(refused).toMatchObject({ status: 401, detail: 'Invalid token.' });
+  });
+
+  it('sends its requests through the fetch it is given', async () => {
+    const baseUrl = await ctx.listen();
+    const seen: string[] = [];
+    const client = createClient({
+      baseUrl: `${baseUrl}/`,
+      fetch: (input, init) => {
+        seen.push(`${init?.method} ${new URL(String(input)).pathname}`);
+        return fetch(input, init);
+      },
+    });
+    expect((await client.health.check()).status).toBe(200);
+    expect(seen).toEqual(['GET /health/']);
   });
 });

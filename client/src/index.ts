@@ -1,22 +1,30 @@
-// The typed client, derived from the same contract as the server: every path, body and response
-// status is known to the compiler. Answers are `{ status, body, headers }`; errors are answers too.
-import { initClient } from '@ts-rest/core';
+// @punchclock/client: the typed client of the Punchclock API and the notification subscription.
+// Everything is derived from the same contract as the server, which travels inside the package.
 import { contract } from '../../contract';
+import { createApiClient, type ClientOptions } from './api-client';
+import { subscribeToNotifications, type SubscribeOptions } from './notifications/subscribe';
 
-export interface ClientOptions {
-  /** Where the API is served, e.g. `http://127.0.0.1:8000`. */
-  baseUrl: string;
-  /** The `auth_token` from login; sent as `Authorization: Token <token>`. */
-  token?: string;
+/**
+ * The client: every route of the contract grouped by domain (`client.projects.list()`,
+ * `client.notifications.acknowledge({ params: { id } })`), and `client.notifications.subscribe()`,
+ * which delivers the user's notifications as they come.
+ */
+export function createClient(options: ClientOptions) {
+  const api = createApiClient(options);
+  return {
+    ...api,
+    notifications: {
+      ...api.notifications,
+      subscribe: (subscribeOptions: SubscribeOptions) => subscribeToNotifications(api, subscribeOptions),
+    },
+  };
 }
 
-export function createPunchclockClient({ baseUrl, token }: ClientOptions) {
-  return initClient(contract, {
-    baseUrl: baseUrl.replace(/\/+$/, ''),
-    baseHeaders: token ? { Authorization: `Token ${token}` } : {},
-    throwOnUnknownStatus: true,
-  });
-}
+/** The name of the first releases. */
+export const createPunchclockClient = createClient;
 
-export type PunchclockClient = ReturnType<typeof createPunchclockClient>;
+export type PunchclockClient = ReturnType<typeof createClient>;
+export type { ClientOptions } from './api-client';
+export { UnauthorizedError, UnexpectedAnswerError } from './errors';
+export type { DeliveryMode, Notification, SubscribeOptions, Subscription } from './notifications/subscribe';
 export { contract };

@@ -1,0 +1,164 @@
+import type { z } from 'zod';
+import type { Notification as NotificationSchema } from '../../../contract/notifications';
+import { UnauthorizedError, UnexpectedAnswerError } from '../errors';
+import type { ApiClient } from '../api-client';
+import { Backoff, DEFAULT_BACKOFF, retryAfterMs, sleep, type BackoffOptions } from './backoff';
+import { RecentIds } from './recent-ids';
+
+export type Notification = z.infer<typeof NotificationSchema>;
+
+/** How notifications reach the app: in real time by long-poll, or by listing and acknowledging. */
+export type DeliveryMode = 'long-poll' | 'fallback';
+
+export interface SubscribeOptions {
+  /** Each batch, oldest first, never a notification twice; the next batch waits for it to settle. */
+  onNotifications(batch: Notification[]): void | Promise<void>;
+  /** Every failure, also those the loop recovers from; an UnauthorizedError ends the subscription. */
+  onError?(error: unknown): void;
+  onModeChange?(mode: DeliveryMode): void;
+  /** Ends the subscription when aborted (as close() does). */
+  signal?: AbortSignal;
+  /** Seconds a long-poll waits on the server, 1–60 (default 30). */
+  timeout?: number;
+  /** Failed long-polls in a row before listing and acknowledging instead (default 3). */
+  failuresBeforeFallback?: number;
+  /** Waits after failures (default 1 s doubling to 30 s, with jitter). */
+  backoff?: BackoffOptions;
+  /** In fallback mode, how often undelivered notifications are listed (default 5 s). */
+  fallbackIntervalMs?: number;
+}
+
+export interface Subscription {
+  /** Stops the loop and aborts its request; `done` settles once it has. */
+  close(): void;
+  readonly mode: DeliveryMode;
+  /** Settles when the subscription has ended (close, abort, or a refused token). */
+  readonly done: Promise<void>;
+}
+
+/** The longest Retry-After the loop honours: a server asking for more is asked again sooner. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * Delivers a user's notifications to the app as SPEC.md recommends: long-polls one after another
+ * (at once after an answer, after a backoff with jitter after a failure, after `Retry-After` on 429
+ * and 503). When real-time delivery keeps failing (a proxy that cuts long requests), it switches to
+ * listing the undelivered ones and acknowledging each once the app has taken it — never what came
+ * by long-poll, which the server marked delivered itself — and keeps trying to return.
+ */
+export function subscribeToNotifications(api: ApiClient, options: SubscribeOptions): Subscription {
+  const loop = new DeliveryLoop(api, options);
+  return {
+    close: () => loop.stop(),
+    get mode() {
+      return loop.mode;
+    },
+    done: loop.run(),
+  };
+}
+
+class DeliveryLoop {
+  mode: DeliveryMode = 'long-poll';
+  private readonly stopping = new AbortController();
+  private readonly seen = new RecentIds();
+  private readonly backoff: Backoff;
+  private failuresInARow = 0;
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly options: SubscribeOptions,
+  ) {
+    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
+    options.signal?.addEventListener('abort', () => this.stop(), { once: true });
+    if (options.signal?.aborted) this.stop();
+  }
+
+  stop(): void {
+    this.stopping.abort();
+  }
+
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
+  async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (this.mode === 'fallback') await this.deliverUndelivered();
+        const answered = await this.longPoll();
+        if (answered) this.recovered();
+      } catch (error) {
+        if (this.stopped) return;
+        this.options.onError?.(error);
+        if (error instanceof UnauthorizedError) return this.stop();
+        await this.failed(error);
+      }
+    }
+  }
+
+  /** One long-poll; true when it was answered (notifications or a timeout), false when told to wait. */
+  private async longPoll(): Promise<boolean> {
+    const timeout = this.options.timeout ?? 30;
+    const answer = await this.api.notifications.longPoll({ query: { timeout }, fetchOptions: { signal: this.stopping.signal } });
+    if (answer.status === 200) {
+      await this.hand(answer.body.notifications);
+      return true;
+    }
+    if (answer.status === 429 || answer.status === 503) {
+      // The server is fine and says when to come back: not a failure of real-time delivery.
+      await sleep(retryAfterMs(answer.headers.get('retry-after'), MAX_RETRY_AFTER_MS) ?? this.backoff.next(), this.stopping.signal);
+      return false;
+    }
+    throw new UnexpectedAnswerError(answer.status, answer.body);
+  }
+
+  /** The fallback: the undelivered ones, oldest first, handed to the app and then acknowledged. */
+  private async deliverUndelivered(): Promise<void> {
+    const answer = await this.api.notifications.list({ query: { delivered: 'false', limit: '100' }, fetchOptions: { signal: this.stopping.signal } });
+    if (answer.status !== 200) throw new UnexpectedAnswerError(answer.status, answer.body);
+    const oldestFirst = [...answer.body].reverse();
+    await this.hand(oldestFirst);
+    // Only what the app has taken (now or before: an acknowledgement may have failed); a batch the
+    // app failed on stays undelivered and comes again. A 400 means it was delivered meanwhile (to
+    // another client of the user's): nothing left to confirm.
+    for (const notification of oldestFirst.filter((candidate) => this.seen.has(candidate.id))) {
+      await this.api.notifications.acknowledge({ params: { id: notification.id }, fetchOptions: { signal: this.stopping.signal } });
+    }
+  }
+
+  /**
+   * Gives the app what it has not taken yet and waits for it. An error of the app's is reported, not
+   * counted against the connection; what it failed on is not remembered as taken.
+   */
+  private async hand(notifications: Notification[]): Promise<void> {
+    const fresh = this.seen.unseen(notifications);
+    if (fresh.length === 0) return;
+    try {
+      await this.options.onNotifications(fresh);
+      this.seen.remember(fresh);
+    } catch (error) {
+      this.options.onError?.(error);
+    }
+  }
+
+  private recovered(): void {
+    this.failuresInARow = 0;
+    this.backoff.reset();
+    this.switchTo('long-poll');
+  }
+
+  private async failed(error: unknown): Promise<void> {
+    this.failuresInARow++;
+    if (this.failuresInARow >= (this.options.failuresBeforeFallback ?? 3) && !(error instanceof UnexpectedAnswerError && error.status < 500)) {
+      this.switchTo('fallback');
+    }
+    const wait = this.mode === 'fallback' ? (this.options.fallbackIntervalMs ?? 5000) : this.backoff.next();
+    await sleep(wait, this.stopping.signal);
+  }
+
+  private switchTo(mode: DeliveryMode): void {
+    if (this.mode === mode) return;
+    this.mode = mode;
+    this.options.onModeChange?.(mode);
+  }
+}
