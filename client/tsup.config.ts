@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 // The package as published: ESM and CommonJS with their declarations and the contract bundled in,
 // so that nothing is imported from outside the package but its two dependencies, zod and
-// @ts-rest/core. The contract's OpenAPI annotations resolve to client/src/openapi-annotations.ts.
+// @ts-rest/core (eventsource-parser, small, is bundled too). The contract's OpenAPI annotations resolve to client/src/openapi-annotations.ts.
 export default defineConfig({
   entry: { index: 'client/src/index.ts' },
   outDir: 'client/dist',
@@ -13,7 +13,8 @@ export default defineConfig({
   target: 'es2022',
   platform: 'neutral',
   external: ['zod', '@ts-rest/core'],
-  noExternal: ['@anatine/zod-openapi'],
+  // Bundled: the SSE parser is small, and the annotations are stubbed (see above).
+  noExternal: ['@anatine/zod-openapi', 'eventsource-parser'],
   esbuildOptions(options) {
     options.alias = { '@anatine/zod-openapi': './client/src/openapi-annotations.ts' };
   },

@@ -34,23 +34,38 @@ function recorder() {
 }
 
 /**
- * fetch, with the requests it sent counted by method and path, and a switch that breaks long-polls
- * as a proxy in the way would (the request fails, the server never sees it).
+ * fetch, with the requests it sent counted by method and path, a switch that breaks long-polls and
+ * streams as a proxy in the way would (the request fails, the server never sees it), and a cut of
+ * the streams open.
  */
 function observedFetch() {
   const sent: string[] = [];
   const answered: Array<{ request: string; status: number; at: number }> = [];
-  const state = { breakLongPolls: false };
+  const lastEventIds: Array<string | undefined> = [];
+  const streams = new Set<AbortController>();
+  const state = { breakRealTime: false };
   const observed: typeof fetch = async (input, init) => {
     const url = new URL(String(input));
     const request = `${init?.method ?? 'GET'} ${url.pathname}`;
     sent.push(request);
-    if (state.breakLongPolls && url.pathname.endsWith('/long-poll/')) throw new TypeError('fetch failed: cut by the proxy');
-    const response = await fetch(input, init);
+    if (state.breakRealTime && /\/(long-poll|sse)\/$/.test(url.pathname)) throw new TypeError('fetch failed: cut by the proxy');
+    let signal = init?.signal ?? undefined;
+    if (url.pathname.endsWith('/sse/')) {
+      lastEventIds.push(new Headers(init?.headers).get('last-event-id') ?? undefined);
+      const cut = new AbortController();
+      streams.add(cut);
+      signal = signal ? AbortSignal.any([signal, cut.signal]) : cut.signal;
+    }
+    const response = await fetch(input, { ...init, signal });
     answered.push({ request, status: response.status, at: Date.now() });
     return response;
   };
-  return { fetch: observed, sent, answered, state, count: (request: string) => sent.filter((line) => line === request).length };
+  /** Cuts the open streams, as a proxy or a network change would. */
+  const cutStreams = () => {
+    streams.forEach((stream) => stream.abort(new TypeError('network changed')));
+    streams.clear();
+  };
+  return { fetch: observed, sent, answered, lastEventIds, cutStreams, state, count: (request: string) => sent.filter((line) => line === request).length };
 }
 
 const FAST = { backoff: { initialMs: 20, maxMs: 100 }, fallbackIntervalMs: 100 };
@@ -181,7 +196,7 @@ describeApi(
     it('lists and acknowledges when long-polls keep failing, and returns to long-poll once they work', async () => {
       const user = await ctx.createUser();
       const observed = observedFetch();
-      observed.state.breakLongPolls = true;
+      observed.state.breakRealTime = true;
       const { record, subscription } = await subscribed(user, { timeout: 2, failuresBeforeFallback: 2 }, observed.fetch);
       await waitFor(() => subscription.mode === 'fallback');
       await send(user, 'by fallback');
@@ -190,7 +205,7 @@ describeApi(
       expect(observed.count('POST /api/notifications/' + record.batches.flat()[0].id + '/acknowledge/')).toBe(1);
 
       // Back as soon as a long-poll is answered again (a timeout answer, at the latest).
-      observed.state.breakLongPolls = false;
+      observed.state.breakRealTime = false;
       await waitFor(() => subscription.mode === 'long-poll');
       await send(user, 'by long-poll');
       await waitFor(() => record.messages().includes('by long-poll'));
@@ -200,10 +215,55 @@ describeApi(
       expect(observed.sent.filter((line) => line.endsWith('/acknowledge/'))).toHaveLength(1);
     });
 
+    it('over SSE: hands what was waiting and each new one on one stream, marked delivered by the server', async () => {
+      const user = await ctx.createUser();
+      await send(user, 'waiting');
+      const observed = observedFetch();
+      const { record, subscription } = await subscribed(user, { transport: 'sse' }, observed.fetch);
+      await waitFor(() => record.messages().includes('waiting'));
+      await send(user, 'streamed');
+      await waitFor(() => record.messages().includes('streamed'));
+      expect(record.messages()).toEqual(['waiting', 'streamed']);
+      expect(subscription.mode).toBe('sse');
+      expect(observed.count('GET /api/notifications/sse/')).toBe(1);
+      expect(await undelivered(user)).toEqual([]);
+    });
+
+    it('over SSE: resumes a cut stream with Last-Event-ID, nothing lost, nothing twice', async () => {
+      const user = await ctx.createUser();
+      const observed = observedFetch();
+      const { record } = await subscribed(user, { transport: 'sse' }, observed.fetch);
+      await send(user, 'before the cut');
+      await waitFor(() => record.messages().includes('before the cut'));
+      const [first] = record.batches.flat();
+      observed.cutStreams();
+      await waitFor(() => observed.lastEventIds.length === 2);
+      expect(observed.lastEventIds).toEqual([undefined, first.id]);
+      await send(user, 'after the cut');
+      await waitFor(() => record.messages().includes('after the cut'));
+      expect(record.messages()).toEqual(['before the cut', 'after the cut']);
+      expect(await undelivered(user)).toEqual([]);
+    });
+
+    it('over SSE: lists and acknowledges when streams keep failing, and returns to the stream', async () => {
+      const user = await ctx.createUser();
+      const observed = observedFetch();
+      const { record, subscription } = await subscribed(user, { transport: 'sse', failuresBeforeFallback: 2 }, observed.fetch);
+      await waitFor(() => observed.count('GET /api/notifications/sse/') === 1);
+      observed.state.breakRealTime = true;
+      observed.cutStreams();
+      await waitFor(() => subscription.mode === 'fallback');
+      observed.state.breakRealTime = false;
+      await waitFor(() => subscription.mode === 'sse');
+      await send(user, 'back on the stream');
+      await waitFor(() => record.messages().includes('back on the stream'));
+      expect(record.modes).toEqual(['fallback', 'sse']);
+    });
+
     it('keeps what the app failed on undelivered in fallback mode, and hands it again', async () => {
       const user = await ctx.createUser();
       const observed = observedFetch();
-      observed.state.breakLongPolls = true;
+      observed.state.breakRealTime = true;
       let failures = 1;
       const taken: string[] = [];
       await subscribed(

@@ -1,6 +1,7 @@
 import { initClient, type ApiFetcher } from '@ts-rest/core';
 import { contract } from '../../contract';
 import { UnauthorizedError } from './errors';
+import type { StreamOpener } from './notifications/event-stream';
 
 export interface ClientOptions {
   /** Where the API is served, e.g. `https://punchclock.example.com`. */
@@ -18,14 +19,27 @@ export interface ClientOptions {
  */
 export function createApiClient({ baseUrl, token, fetch: fetchImpl }: ClientOptions) {
   return initClient(contract, {
-    baseUrl: baseUrl.replace(/\/+$/, ''),
-    baseHeaders: token ? { Authorization: `Token ${token}` } : {},
+    baseUrl: withoutTrailingSlash(baseUrl),
+    baseHeaders: authorization(token),
     throwOnUnknownStatus: true,
     api: fetcherOf(fetchImpl),
   });
 }
 
 export type ApiClient = ReturnType<typeof createApiClient>;
+
+/** Opens the notification stream, which the typed client cannot read as it comes. */
+export function createStreamOpener({ baseUrl, token, fetch: fetchImpl }: ClientOptions): StreamOpener {
+  const url = `${withoutTrailingSlash(baseUrl)}${contract.notifications.sse.path}`;
+  return (lastEventId, signal) => {
+    const send = fetchImpl ?? globalThis.fetch;
+    const resume: Record<string, string> = lastEventId ? { 'Last-Event-ID': lastEventId } : {};
+    return send(url, { headers: { Accept: 'text/event-stream', ...authorization(token), ...resume }, signal });
+  };
+}
+
+const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
+const authorization = (token: string | undefined): Record<string, string> => (token ? { Authorization: `Token ${token}` } : {});
 
 function fetcherOf(fetchImpl: typeof fetch | undefined): ApiFetcher {
   return async ({ path, method, headers, body, fetchOptions }) => {
@@ -45,7 +59,7 @@ async function bodyOf(response: Response): Promise<unknown> {
   return text === '' ? undefined : text;
 }
 
-const detailOf = (body: unknown): string =>
+export const detailOf = (body: unknown): string =>
   typeof body === 'object' && body !== null && typeof (body as { detail?: unknown }).detail === 'string'
     ? (body as { detail: string }).detail
     : 'Unauthorized';

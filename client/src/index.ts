@@ -1,7 +1,7 @@
 // @punchclock/client: the typed client of the Punchclock API and the notification subscription.
 // Everything is derived from the same contract as the server, which travels inside the package.
 import { contract } from '../../contract';
-import { createApiClient, type ClientOptions } from './api-client';
+import { createApiClient, createStreamOpener, type ClientOptions } from './api-client';
 import { subscribeToNotifications, type SubscribeOptions } from './notifications/subscribe';
 
 /**
@@ -11,11 +11,12 @@ import { subscribeToNotifications, type SubscribeOptions } from './notifications
  */
 export function createClient(options: ClientOptions) {
   const api = createApiClient(options);
+  const openStream = createStreamOpener(options);
   return {
     ...api,
     notifications: {
       ...api.notifications,
-      subscribe: (subscribeOptions: SubscribeOptions) => subscribeToNotifications(api, subscribeOptions),
+      subscribe: (subscribeOptions: SubscribeOptions) => subscribeToNotifications(api, openStream, subscribeOptions),
     },
   };
 }
@@ -26,5 +27,5 @@ export const createPunchclockClient = createClient;
 export type PunchclockClient = ReturnType<typeof createClient>;
 export type { ClientOptions } from './api-client';
 export { UnauthorizedError, UnexpectedAnswerError } from './errors';
-export type { DeliveryMode, Notification, SubscribeOptions, Subscription } from './notifications/subscribe';
+export type { DeliveryMode, Notification, SubscribeOptions, Subscription, Transport } from './notifications/subscribe';
 export { contract };

@@ -1,14 +1,18 @@
 import type { z } from 'zod';
 import type { Notification as NotificationSchema } from '../../../contract/notifications';
 import { UnauthorizedError, UnexpectedAnswerError } from '../errors';
-import type { ApiClient } from '../api-client';
+import { detailOf, type ApiClient } from '../api-client';
 import { Backoff, DEFAULT_BACKOFF, retryAfterMs, sleep, type BackoffOptions } from './backoff';
+import { readEvents, type StreamOpener } from './event-stream';
 import { RecentIds } from './recent-ids';
 
 export type Notification = z.infer<typeof NotificationSchema>;
 
-/** How notifications reach the app: in real time by long-poll, or by listing and acknowledging. */
-export type DeliveryMode = 'long-poll' | 'fallback';
+/** A real-time transport: long-polls (recommended) or a Server-Sent Events stream. */
+export type Transport = 'long-poll' | 'sse';
+
+/** How notifications reach the app: in real time by a transport, or by listing and acknowledging. */
+export type DeliveryMode = Transport | 'fallback';
 
 export interface SubscribeOptions {
   /** Each batch, oldest first, never a notification twice; the next batch waits for it to settle. */
@@ -20,7 +24,12 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** Seconds a long-poll waits on the server, 1–60 (default 30). */
   timeout?: number;
-  /** Failed long-polls in a row before listing and acknowledging instead (default 3). */
+  /**
+   * 'long-poll' (default) or 'sse': a stream over fetch (so the token goes in a header, which
+   * EventSource cannot send), resumed with Last-Event-ID after a cut.
+   */
+  transport?: Transport;
+  /** Failed long-polls (or stream connections) in a row before listing and acknowledging instead (default 3). */
   failuresBeforeFallback?: number;
   /** Waits after failures (default 1 s doubling to 30 s, with jitter). */
   backoff?: BackoffOptions;
@@ -46,8 +55,8 @@ const MAX_RETRY_AFTER_MS = 60_000;
  * listing the undelivered ones and acknowledging each once the app has taken it — never what came
  * by long-poll, which the server marked delivered itself — and keeps trying to return.
  */
-export function subscribeToNotifications(api: ApiClient, options: SubscribeOptions): Subscription {
-  const loop = new DeliveryLoop(api, options);
+export function subscribeToNotifications(api: ApiClient, openStream: StreamOpener, options: SubscribeOptions): Subscription {
+  const loop = new DeliveryLoop(api, openStream, options);
   return {
     close: () => loop.stop(),
     get mode() {
@@ -58,16 +67,24 @@ export function subscribeToNotifications(api: ApiClient, options: SubscribeOptio
 }
 
 class DeliveryLoop {
-  mode: DeliveryMode = 'long-poll';
+  mode: DeliveryMode;
+  private readonly transport: Transport;
   private readonly stopping = new AbortController();
+  /** The id of the last event the stream handed over: sent back on reconnecting, which confirms it. */
+  private lastEventId: string | undefined;
+  /** The stream's reconnect hint (`retry:`), after a stream the server ended. */
+  private reconnectMs = 3000;
   private readonly seen = new RecentIds();
   private readonly backoff: Backoff;
   private failuresInARow = 0;
 
   constructor(
     private readonly api: ApiClient,
+    private readonly openStream: StreamOpener,
     private readonly options: SubscribeOptions,
   ) {
+    this.transport = options.transport ?? 'long-poll';
+    this.mode = this.transport;
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
     options.signal?.addEventListener('abort', () => this.stop(), { once: true });
     if (options.signal?.aborted) this.stop();
@@ -85,8 +102,8 @@ class DeliveryLoop {
     while (!this.stopped) {
       try {
         if (this.mode === 'fallback') await this.deliverUndelivered();
-        const answered = await this.longPoll();
-        if (answered) this.recovered();
+        if (this.transport === 'sse') await this.stream();
+        else if (await this.longPoll()) this.recovered();
       } catch (error) {
         if (this.stopped) return;
         this.options.onError?.(error);
@@ -110,6 +127,31 @@ class DeliveryLoop {
       return false;
     }
     throw new UnexpectedAnswerError(answer.status, answer.body);
+  }
+
+  /**
+   * One stream, read to its end: each event handed to the app as it comes. Connected counts as
+   * recovered; a stream the server ends is resumed after its `retry:` hint, with Last-Event-ID.
+   */
+  private async stream(): Promise<void> {
+    const response = await this.openStream(this.lastEventId, this.stopping.signal);
+    if (response.status === 401) throw new UnauthorizedError(detailOf(await response.json().catch(() => undefined)));
+    if (response.status === 429 || response.status === 503) {
+      await response.body?.cancel();
+      await sleep(retryAfterMs(response.headers.get('retry-after'), MAX_RETRY_AFTER_MS) ?? this.backoff.next(), this.stopping.signal);
+      return;
+    }
+    if (response.status !== 200 || !response.body) throw new UnexpectedAnswerError(response.status, await response.text().catch(() => undefined));
+    this.recovered();
+    await readEvents(
+      response.body,
+      async (event) => {
+        await this.hand([JSON.parse(event.data) as Notification]);
+        if (event.id) this.lastEventId = event.id;
+      },
+      (ms) => (this.reconnectMs = ms),
+    );
+    await sleep(this.reconnectMs, this.stopping.signal);
   }
 
   /** The fallback: the undelivered ones, oldest first, handed to the app and then acknowledged. */
@@ -144,7 +186,7 @@ class DeliveryLoop {
   private recovered(): void {
     this.failuresInARow = 0;
     this.backoff.reset();
-    this.switchTo('long-poll');
+    this.switchTo(this.transport);
   }
 
   private async failed(error: unknown): Promise<void> {
