@@ -2,7 +2,8 @@
 // Everything is derived from the same contract as the server, which travels inside the package.
 import { contract } from '../../contract';
 import { createApiClient, createStreamOpener, type ClientOptions } from './api-client';
-import { subscribeToNotifications, type SubscribeOptions } from './notifications/subscribe';
+import { canShareAcrossTabs, shareAcrossTabs } from './notifications/shared-across-tabs';
+import { subscribeToNotifications, type SubscribeOptions, type Subscription } from './notifications/subscribe';
 
 /**
  * The client: every route of the contract grouped by domain (`client.projects.list()`,
@@ -12,13 +13,22 @@ import { subscribeToNotifications, type SubscribeOptions } from './notifications
 export function createClient(options: ClientOptions) {
   const api = createApiClient(options);
   const openStream = createStreamOpener(options);
-  return {
-    ...api,
-    notifications: {
-      ...api.notifications,
-      subscribe: (subscribeOptions: SubscribeOptions) => subscribeToNotifications(api, openStream, subscribeOptions),
-    },
-  };
+  const subscribeHere = (subscribeOptions: SubscribeOptions) => subscribeToNotifications(api, openStream, subscribeOptions);
+  const subscribe = (subscribeOptions: SubscribeOptions): Subscription =>
+    subscribeOptions.shareAcrossTabs !== false && canShareAcrossTabs()
+      ? shareAcrossTabs(api, userKeyOf(options), subscribeOptions, subscribeHere)
+      : subscribeHere(subscribeOptions);
+  return { ...api, notifications: { ...api.notifications, subscribe } };
+}
+
+/**
+ * Names the tabs' shared lock and channel for one server and user, without putting the token itself
+ * in them (FNV-1a: a name, not a secret).
+ */
+function userKeyOf({ baseUrl, token = '' }: ClientOptions): string {
+  let hash = 0x811c9dc5;
+  for (const char of `${baseUrl} ${token}`) hash = Math.imul(hash ^ char.codePointAt(0)!, 0x01000193) >>> 0;
+  return hash.toString(36);
 }
 
 /** The name of the first releases. */

@@ -35,6 +35,11 @@ export interface SubscribeOptions {
   backoff?: BackoffOptions;
   /** In fallback mode, how often undelivered notifications are listed (default 5 s). */
   fallbackIntervalMs?: number;
+  /**
+   * In a browser, the tabs of one origin and user share one connection (default true): one tab
+   * holds it and relays each batch to the others. Not in Node, nor where Web Locks are missing.
+   */
+  shareAcrossTabs?: boolean;
 }
 
 export interface Subscription {

@@ -1,0 +1,126 @@
+// The SDK in a real browser (issue 16): headless Chromium loads a small page that imports the built
+// package, subscribes, and lists what it is handed (test/browser/sdk-page.html). One tab shows a
+// notification made through the API (a screenshot is kept in test/artifacts/); three tabs share one
+// connection to the server, each shows every notification once, and closing the leader tab hands
+// over without losing one. Outside CI the suite is skipped, with one line, where no Chromium is.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import express from 'express';
+import { pino } from 'pino';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, createServices, type Services } from '../server/app';
+import { STRONG_PASSWORD, uniqueName } from './support/api';
+import { createTestDatabase, type TestDatabase } from './support/databases';
+import { until } from './support/waiting';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = join(ROOT, 'test', 'artifacts');
+const haveChromium = existsSync(CHROMIUM);
+
+if (!haveChromium) {
+  if (process.env.CI) throw new Error(`No Chromium at ${CHROMIUM}: .ci/run installs it (apt-get install -y chromium)`);
+  console.log(`SDK browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+}
+
+describe.runIf(haveChromium)('the SDK in a browser', () => {
+  let database: TestDatabase;
+  let services: Services;
+  let server: Server;
+  let origin: string;
+  let browser: Browser;
+  let token: string;
+  let userId: number;
+
+  beforeAll(async () => {
+    await promisify(execFile)('npm', ['run', 'build:client'], { cwd: ROOT });
+    database = await createTestDatabase('sqlite');
+    const deps = { store: database.store, logger: pino({ level: 'silent' }), rateLimits: false };
+    services = createServices(deps);
+    // The page, the built package and its dependencies, served from the API's origin.
+    const site = express();
+    site.get('/app/', (_req, res) => res.sendFile(join(ROOT, 'test', 'browser', 'sdk-page.html')));
+    site.use('/sdk', express.static(join(ROOT, 'client', 'dist')));
+    site.use('/node_modules/zod', express.static(join(ROOT, 'node_modules', 'zod')));
+    site.use('/node_modules/@ts-rest/core', express.static(join(ROOT, 'node_modules', '@ts-rest', 'core')));
+    site.use(createApp(deps, services));
+    server = site.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const username = uniqueName('browser');
+    userId = (await services.auth.register({ username, password: STRONG_PASSWORD })).id;
+    token = await services.auth.login(username, STRONG_PASSWORD, '127.0.0.1');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    services?.hub.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    await database?.drop();
+  });
+
+  const send = (message: string) => services.notifications.notify([userId], { type: 'INFO', message });
+  const received = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as { received: string[] }).received ?? []);
+  const isLeader = (page: Page): Promise<boolean> =>
+    page.evaluate(() => Boolean((window as unknown as { subscription?: { isLeader?: boolean } }).subscription?.isLeader));
+  const openTab = async (context: Awaited<ReturnType<Browser['newContext']>>) => {
+    const page = await context.newPage();
+    page.on('pageerror', (error) => console.error('page error:', error));
+    await page.goto(`${origin}/app/#token=${token}`);
+    await page.waitForFunction(() => 'subscription' in window);
+    return page;
+  };
+  const waitingConnections = () => services.hub.stats().connections;
+
+  it('shows a notification made through the API', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await openTab(context);
+      await until(() => waitingConnections() === 1, 'the page’s long-poll');
+      await send('Hello from the server');
+      await page.locator('li', { hasText: 'Hello from the server' }).waitFor();
+      expect(await received(page)).toEqual(['Hello from the server']);
+      expect(await page.locator('#mode').textContent()).toBe('long-poll');
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'sdk-notification.png') });
+    } finally {
+      await context.close();
+      await until(() => waitingConnections() === 0, 'the page’s long-poll to end');
+    }
+  }, 60_000);
+
+  it('holds one connection for three tabs, shows each notification once in each, and hands over when the leader closes', async () => {
+    const context = await browser.newContext();
+    try {
+      const tabs = [await openTab(context), await openTab(context), await openTab(context)];
+      await until(async () => (await Promise.all(tabs.map(isLeader))).filter(Boolean).length === 1, 'one leader');
+      await until(() => waitingConnections() === 1, 'one long-poll');
+
+      await send('one');
+      await send('two');
+      for (const tab of tabs) await until(async () => (await received(tab)).length === 2, 'both in every tab');
+      for (const tab of tabs) expect(await received(tab)).toEqual(['one', 'two']);
+
+      const leader = (await Promise.all(tabs.map(isLeader))).indexOf(true);
+      const others = tabs.filter((_, i) => i !== leader);
+      await tabs[leader].close();
+      // Made while the leadership changes hands: none may be lost.
+      await send('during the handover');
+      await until(async () => (await Promise.all(others.map(isLeader))).filter(Boolean).length === 1, 'a new leader');
+      await send('after the handover');
+      for (const tab of others) await until(async () => (await received(tab)).length === 4, 'all four in the remaining tabs', 15_000);
+      for (const tab of others) expect(await received(tab)).toEqual(['one', 'two', 'during the handover', 'after the handover']);
+      await until(() => waitingConnections() === 1, 'one long-poll again');
+    } finally {
+      await context.close();
+    }
+  }, 90_000);
+});
