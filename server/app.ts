@@ -19,6 +19,7 @@ import { errorHandler, notFoundHandler } from './http/error-handler';
 import { parseJsonBody, requireJsonBody } from './http/json-body';
 import { healthRouter } from './health/health.router';
 import { HealthService } from './health/health.service';
+import { answerConditionalGets } from './http/conditional-get';
 import { methodNotAllowed, refuseHead } from './http/method-not-allowed';
 import { RouteTable } from './http/route-table';
 import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
@@ -155,6 +156,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   const app = express();
   app.disable('x-powered-by');
   if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
+  answerConditionalGets(app);
   useRequestLogging(app, deps.logger);
   if (deps.checkAnswers ?? true) app.use(checkAnswersAgainstContract);
   if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));

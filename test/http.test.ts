@@ -140,6 +140,26 @@ describeApi('http', (ctx) => {
     await ctx.http.get(`/api/projects/${'9'.repeat(500)}/`).set(ann.auth).expect(404);
   });
 
+  it('answers 304 to an If-None-Match that names the ETag, also with the Cache-Control: no-cache that fetch() adds', async () => {
+    const first = await ctx.http.get('/auth/users/me/').set(ann.auth).expect(200);
+    const etag: string = first.headers.etag;
+    expect(etag).toMatch(/^W\/"/);
+    for (const [ifNoneMatch, cacheControl] of [
+      [etag, undefined],
+      [etag, 'no-cache'],
+      [`"other", ${etag.replace(/^W\//, '')}`, 'no-cache'],
+      ['*', 'max-age=0'],
+    ]) {
+      const request = ctx.http.get('/auth/users/me/').set(ann.auth).set('If-None-Match', ifNoneMatch!);
+      const res = await (cacheControl ? request.set('Cache-Control', cacheControl) : request);
+      expect(res.status, `${ifNoneMatch} / ${cacheControl}`).toBe(304);
+      expect(res.text).toBe('');
+    }
+    await ctx.http.get('/auth/users/me/').set(ann.auth).set('If-None-Match', 'W/"stale"').set('Cache-Control', 'no-cache').expect(200);
+    // Only GETs: a write is never answered 304.
+    await ctx.http.patch('/auth/users/me/').set(ann.auth).set('If-None-Match', '*').send({}).expect(200);
+  });
+
   it('answers an unknown route with 404 JSON, with or without a token', async () => {
     for (const req of [
       ctx.http.get('/api/nope/'),

@@ -1,5 +1,6 @@
 import { initClient, type ApiFetcher } from '@ts-rest/core';
 import { contract } from '../../contract';
+import { ConditionalGets } from './conditional-gets';
 import { UnauthorizedError } from './errors';
 import type { StreamOpener } from './notifications/event-stream';
 
@@ -41,13 +42,23 @@ export function createStreamOpener({ baseUrl, token, fetch: fetchImpl }: ClientO
 const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
 const authorization = (token: string | undefined): Record<string, string> => (token ? { Authorization: `Token ${token}` } : {});
 
+/** The GETs asked again and again, whose answers are kept and revalidated with their ETag. */
+const REVALIDATED = new Set<string>([contract.featureFlags.check.path, contract.featureFlags.myFeatures.path]);
+
 function fetcherOf(fetchImpl: typeof fetch | undefined): ApiFetcher {
-  return async ({ path, method, headers, body, fetchOptions }) => {
+  const conditionalGets = new ConditionalGets();
+  return async ({ route, path, method, headers, body, fetchOptions }) => {
+    const revalidated = method === 'GET' && REVALIDATED.has(route.path);
+    const condition = revalidated ? conditionalGets.conditionFor(path) : {};
     // Called unbound: a browser's fetch refuses to run as a method of another object.
     const send = fetchImpl ?? globalThis.fetch;
-    const response = await send(path, { ...fetchOptions, method, headers, body });
+    const response = await send(path, { ...fetchOptions, method, headers: { ...headers, ...condition }, body });
+    const kept = response.status === 304 && revalidated ? conditionalGets.keptBody(path) : undefined;
+    if (kept) return { status: 200, headers: response.headers, body: kept.body };
     const answer = { status: response.status, headers: response.headers, body: await bodyOf(response) };
     if (response.status === 401) throw new UnauthorizedError(detailOf(answer.body));
+    const etag = response.headers.get('etag');
+    if (revalidated && response.status === 200 && etag) conditionalGets.keep(path, etag, answer.body);
     return answer;
   };
 }

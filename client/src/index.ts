@@ -2,13 +2,16 @@
 // Everything is derived from the same contract as the server, which travels inside the package.
 import { contract } from '../../contract';
 import { createApiClient, createStreamOpener, type ClientOptions } from './api-client';
+import { featureFlagHelpers } from './feature-flags';
 import { canShareAcrossTabs, shareAcrossTabs } from './notifications/shared-across-tabs';
 import { subscribeToNotifications, type SubscribeOptions, type Subscription } from './notifications/subscribe';
+import { timeEntryHelpers } from './time-entries';
 
 /**
  * The client: every route of the contract grouped by domain (`client.projects.list()`,
- * `client.notifications.acknowledge({ params: { id } })`), and `client.notifications.subscribe()`,
- * which delivers the user's notifications as they come.
+ * `client.notifications.acknowledge({ params: { id } })`), `client.notifications.subscribe()`, which
+ * delivers the user's notifications as they come, `client.featureFlags.isEnabled(key)`, and the
+ * time-entry helpers `startTimer`, `stopTimer` and `allEntries`.
  */
 export function createClient(options: ClientOptions) {
   const api = createApiClient(options);
@@ -18,7 +21,12 @@ export function createClient(options: ClientOptions) {
     subscribeOptions.shareAcrossTabs !== false && canShareAcrossTabs()
       ? shareAcrossTabs(api, userKeyOf(options), subscribeOptions, subscribeHere)
       : subscribeHere(subscribeOptions);
-  return { ...api, notifications: { ...api.notifications, subscribe } };
+  return {
+    ...api,
+    notifications: { ...api.notifications, subscribe },
+    featureFlags: { ...api.featureFlags, ...featureFlagHelpers(api) },
+    timeEntries: { ...api.timeEntries, ...timeEntryHelpers(api) },
+  };
 }
 
 /**
@@ -38,4 +46,5 @@ export type PunchclockClient = ReturnType<typeof createClient>;
 export type { ClientOptions } from './api-client';
 export { UnauthorizedError, UnexpectedAnswerError } from './errors';
 export type { DeliveryMode, Notification, SubscribeOptions, Subscription, Transport } from './notifications/subscribe';
+export type { TimeEntry, TimeEntryFilters } from './time-entries';
 export { contract };
