@@ -12,12 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import express from 'express';
 import { pino } from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createServices, type Services } from '../server/app';
 import { STRONG_PASSWORD, uniqueName } from './support/api';
 import { createTestDatabase, type TestDatabase } from './support/databases';
-import { until } from './support/waiting';
+import { pastCreation, until } from './support/waiting';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -67,11 +67,15 @@ describe.runIf(haveChromium)('the SDK in a browser', () => {
     await database?.drop();
   });
 
-  const send = (message: string) => services.notifications.notify([userId], { type: 'INFO', message });
+  /** A notification for the user, created after the one before (oldest-first order is by creation time). */
+  const send = async (message: string) => {
+    const [row] = await services.notifications.notify([userId], { type: 'INFO', message });
+    await pastCreation(row);
+  };
   const received = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as { received: string[] }).received ?? []);
   const isLeader = (page: Page): Promise<boolean> =>
     page.evaluate(() => Boolean((window as unknown as { subscription?: { isLeader?: boolean } }).subscription?.isLeader));
-  const openTab = async (context: Awaited<ReturnType<Browser['newContext']>>) => {
+  const openTab = async (context: BrowserContext) => {
     const page = await context.newPage();
     page.on('pageerror', (error) => console.error('page error:', error));
     await page.goto(`${origin}/app/#token=${token}`);
@@ -97,30 +101,51 @@ describe.runIf(haveChromium)('the SDK in a browser', () => {
     }
   }, 60_000);
 
+  /** Three tabs of one user: one connection, every notification once in each, a handover that loses none. */
+  async function threeTabs(context: BrowserContext): Promise<void> {
+    const tabs = [await openTab(context), await openTab(context), await openTab(context)];
+    await until(async () => (await Promise.all(tabs.map(isLeader))).filter(Boolean).length === 1, 'one leader');
+    await until(() => waitingConnections() === 1, 'one long-poll');
+
+    await send('one');
+    await send('two');
+    for (const tab of tabs) await until(async () => (await received(tab)).length === 2, 'both in every tab');
+    for (const tab of tabs) expect(await received(tab)).toEqual(['one', 'two']);
+
+    const leader = (await Promise.all(tabs.map(isLeader))).indexOf(true);
+    const others = tabs.filter((_, i) => i !== leader);
+    await tabs[leader].close();
+    // Made while the leadership changes hands: none may be lost.
+    await send('during the handover');
+    await until(async () => (await Promise.all(others.map(isLeader))).filter(Boolean).length === 1, 'a new leader');
+    await send('after the handover');
+    for (const tab of others) await until(async () => (await received(tab)).length === 4, 'all four in the remaining tabs', 15_000);
+    for (const tab of others) expect(await received(tab)).toEqual(['one', 'two', 'during the handover', 'after the handover']);
+    await until(() => waitingConnections() === 1, 'one long-poll again');
+  }
+
   it('holds one connection for three tabs, shows each notification once in each, and hands over when the leader closes', async () => {
     const context = await browser.newContext();
     try {
-      const tabs = [await openTab(context), await openTab(context), await openTab(context)];
-      await until(async () => (await Promise.all(tabs.map(isLeader))).filter(Boolean).length === 1, 'one leader');
-      await until(() => waitingConnections() === 1, 'one long-poll');
-
-      await send('one');
-      await send('two');
-      for (const tab of tabs) await until(async () => (await received(tab)).length === 2, 'both in every tab');
-      for (const tab of tabs) expect(await received(tab)).toEqual(['one', 'two']);
-
-      const leader = (await Promise.all(tabs.map(isLeader))).indexOf(true);
-      const others = tabs.filter((_, i) => i !== leader);
-      await tabs[leader].close();
-      // Made while the leadership changes hands: none may be lost.
-      await send('during the handover');
-      await until(async () => (await Promise.all(others.map(isLeader))).filter(Boolean).length === 1, 'a new leader');
-      await send('after the handover');
-      for (const tab of others) await until(async () => (await received(tab)).length === 4, 'all four in the remaining tabs', 15_000);
-      for (const tab of others) expect(await received(tab)).toEqual(['one', 'two', 'during the handover', 'after the handover']);
-      await until(() => waitingConnections() === 1, 'one long-poll again');
+      await threeTabs(context);
     } finally {
       await context.close();
+      await until(() => waitingConnections() === 0, 'the tabs’ long-poll to end');
+    }
+  }, 90_000);
+
+  it('does the same by heartbeats in a browser without Web Locks', async () => {
+    const context = await browser.newContext();
+    await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined }));
+    try {
+      const probe = await context.newPage();
+      await probe.goto(`${origin}/health/`);
+      expect(await probe.evaluate(() => navigator.locks)).toBeUndefined();
+      await probe.close();
+      await threeTabs(context);
+    } finally {
+      await context.close();
+      await until(() => waitingConnections() === 0, 'the tabs’ long-poll to end');
     }
   }, 90_000);
 });

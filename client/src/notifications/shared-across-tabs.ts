@@ -1,4 +1,5 @@
 import type { ApiClient } from '../api-client';
+import { byHeartbeat, byWebLock } from './leadership';
 import { RecentIds } from './recent-ids';
 import type { DeliveryMode, Notification, SubscribeOptions, Subscription } from './subscribe';
 
@@ -7,17 +8,25 @@ type TabMessage =
   | { kind: 'batch'; notifications: Notification[] }
   | { kind: 'mode'; mode: DeliveryMode }
   /** A tab that has just opened asks the leader for its mode. */
-  | { kind: 'hello' };
+  | { kind: 'hello' }
+  /**
+   * A tab stopped leading while still open (two tabs led at once for a moment): a request it cut
+   * may have been answered, so the leader looks for what came meanwhile.
+   */
+  | { kind: 'handed-over' };
 
-/** Whether this environment can share one connection between tabs (Web Locks and BroadcastChannel). */
-export const canShareAcrossTabs = (): boolean =>
-  typeof navigator !== 'undefined' && navigator.locks !== undefined && typeof BroadcastChannel !== 'undefined';
+/** Whether this environment has tabs that can share one connection (a browser with BroadcastChannel). */
+export const canShareAcrossTabs = (): boolean => typeof window !== 'undefined' && typeof BroadcastChannel !== 'undefined';
+
+/** Web Locks where the browser has them, else an election by heartbeats over a BroadcastChannel. */
+const leadership = () => (typeof navigator !== 'undefined' && navigator.locks ? byWebLock : byHeartbeat);
 
 /**
  * One connection per browser, not per tab: the tabs of one origin and user elect a leader with the
- * Web Locks API — the tab holding the lock — which alone runs the subscription (`start`) and relays
- * each batch to the other tabs over a BroadcastChannel. When the leader's tab closes, the browser
- * releases its lock and the next tab waiting for it takes over at once. A new leader first hands
+ * Web Locks API — the tab holding the lock — or, without it, by heartbeats (leadership.ts); the
+ * leader alone runs the subscription (`start`) and relays each batch to the other tabs over a
+ * BroadcastChannel. When the leader's tab closes, the next tab takes over: at once with Web Locks
+ * (the browser releases the lock), within a second by heartbeats. A new leader first hands
  * over what the old one may have taken and not relayed (it lists the notifications newer than the
  * newest it has seen), so nothing is lost in the handover.
  */
@@ -49,42 +58,50 @@ export function shareAcrossTabs(
     options.onModeChange?.(next);
   };
   const post = (message: TabMessage) => channel.postMessage(message);
+  /** The leader's share: to the other tabs, and to its own app. */
+  const relay = async (batch: Notification[]) => {
+    post({ kind: 'batch', notifications: batch });
+    await hand(batch);
+  };
 
   channel.onmessage = (event: MessageEvent<TabMessage>) => {
     const message = event.data;
-    if (message.kind === 'batch' && !isLeader) void hand(message.notifications).catch((error) => options.onError?.(error));
+    // Also while leading: two tabs that led together for a moment each relay what they took.
+    if (message.kind === 'batch') void hand(message.notifications).catch((error) => options.onError?.(error));
     else if (message.kind === 'mode' && !isLeader) setMode(message.mode);
     else if (message.kind === 'hello' && isLeader) post({ kind: 'mode', mode });
+    else if (message.kind === 'handed-over' && isLeader) void catchUp(api, () => newestSeen, relay, closing.signal).catch((error) => options.onError?.(error));
   };
   post({ kind: 'hello' });
 
-  const led = navigator.locks
-    .request(name, { signal: closing.signal }, async () => {
-      isLeader = true;
-      await catchUp(api, () => newestSeen, hand, closing.signal).catch((error) => options.onError?.(error));
+  const led = leadership()(name, closing.signal, async (leading) => {
+    isLeader = true;
+    try {
+      await catchUp(api, () => newestSeen, relay, leading).catch((error) => leading.aborted || options.onError?.(error));
       const subscription = start({
         ...options,
-        signal: closing.signal,
-        onNotifications: async (batch) => {
-          post({ kind: 'batch', notifications: batch });
-          await hand(batch);
-        },
+        signal: leading,
+        onNotifications: relay,
         onModeChange: (next) => {
           post({ kind: 'mode', mode: next });
           setMode(next);
         },
       });
-      // Held until this tab closes the subscription (or the tab itself goes).
+      // Held until this tab closes the subscription or hands over (or the tab itself goes).
       await subscription.done;
-    })
-    // Aborted while waiting for the lock: this tab closed as a follower.
-    .catch((error: unknown) => (closing.signal.aborted ? undefined : options.onError?.(error)));
+    } finally {
+      isLeader = false;
+      if (!closing.signal.aborted) post({ kind: 'handed-over' });
+    }
+  });
 
   const close = () => {
     closing.abort();
     channel.close();
   };
   options.signal?.addEventListener('abort', close, { once: true });
+  // A closing tab lets go at once (without Web Locks, the others would wait for its silence).
+  globalThis.addEventListener?.('pagehide', close, { once: true });
   return {
     close,
     get mode() {
@@ -97,7 +114,10 @@ export function shareAcrossTabs(
   };
 }
 
-/** What arrived after the newest this tab has seen: taken by a leader that closed before relaying it. */
+/**
+ * What arrived after the newest this tab has seen, for all tabs: a leader that closed may have taken
+ * it (the server marked it delivered) and not relayed it.
+ */
 async function catchUp(api: ApiClient, newestSeen: () => string, hand: (batch: Notification[]) => Promise<void>, signal: AbortSignal): Promise<void> {
   const answer = await api.notifications.list({ query: { limit: '100' }, fetchOptions: { signal } });
   if (answer.status !== 200) return;
