@@ -76,7 +76,7 @@ describeApi(
 
     beforeAll(async () => {
       project = mkdtempSync(join(tmpdir(), 'punchclock-sdk-app-'));
-      await run('npm', ['run', 'build:client'], { cwd: ROOT });
+      // `npm pack` builds it first (prepack).
       await run('npm', ['pack', '--pack-destination', project], { cwd: join(ROOT, 'client') });
       const tarball = readdirSync(project).find((name) => name.endsWith('.tgz'))!;
       writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'sdk-app', private: true, type: 'module' }));
