@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt } from 'drizzle-orm';
+import { and, asc, count, eq, gt, type SQL } from 'drizzle-orm';
 import { rowsOf, type Store } from '../../db/open-database';
 import type { AuthService } from '../auth/auth.service';
 import { usernameKey } from '../auth/username-identity';
@@ -139,7 +139,7 @@ export class InvitationsService {
   }
 
   /** A page of the invitations `condition` selects, in id order, with their projects and inviters. */
-  private async pageWhere(condition: ReturnType<typeof eq>, page: PageRequest): Promise<Page<InvitationView>> {
+  private async pageWhere(condition: SQL, page: PageRequest): Promise<Page<InvitationView>> {
     const { db, t } = this.store;
     const i = t.projectInvitations;
     const after = page.cursor ? decodeCursor(page.cursor, IdCursor) : undefined;

@@ -45,7 +45,11 @@ export const byHeartbeat: Leadership = (name, signal, whileLeader) =>
       lastSaid = Date.now();
       say({ kind: 'leading', id });
       void whileLeader(AbortSignal.any([signal, mine.signal])).finally(() => {
-        if (leading === mine) leading = undefined;
+        if (leading !== mine) return;
+        leading = undefined;
+        // Ended by itself (a refused token, say), not by a hand-over: this tab is done, as it is
+        // when its Web Lock callback returns; leading again would only repeat the refusal.
+        if (!mine.signal.aborted) close();
       });
     };
     const stepDown = () => {
