@@ -26,4 +26,14 @@ export const healthContract = c.router({
     metadata: { public: true } as const satisfies RouteAccess,
     responses: { 200: HealthReport, 503: HealthReport },
   },
+  live: {
+    method: 'GET',
+    path: '/health/live',
+    summary: 'Whether the process runs (liveness, for orchestrators)',
+    description:
+      'No token needed. 200 as long as the process answers HTTP, whatever its database and Redis do: an outage of ' +
+      'those must not get healthy processes restarted. `/health/` is the readiness check.',
+    metadata: { public: true } as const satisfies RouteAccess,
+    responses: { 200: z.object({ status: z.literal('alive') }) },
+  },
 });

@@ -42,6 +42,10 @@ describe.each(dialects)('health: database gone [%s]', (dialect) => {
     const res = await http.get('/health/').expect(503);
     expect(res.body).toEqual({ status: 'unavailable', database: 'unreachable', realtime: 'ok' });
   });
+
+  it('stays live meanwhile: /health/live answers 200 (an orchestrator must not restart the process)', async () => {
+    await http.get('/health/live').expect(200, { status: 'alive' });
+  });
 });
 
 // A database that holds its connections and never answers (a hung server, a network that drops
@@ -85,6 +89,8 @@ describe.skipIf(!POSTGRES_URL)('health: database hangs [postgres]', () => {
         expect(tookMs, `check ${check}`).toBeGreaterThanOrEqual(990);
         expect(tookMs, `check ${check}`).toBeLessThan(2000);
       }
+      // Liveness asks nothing of the database: answered at once while it hangs.
+      await http.get('/health/live').timeout(1000).expect(200, { status: 'alive' });
     } finally {
       proxy.thaw();
     }
