@@ -21,6 +21,7 @@ import { healthRouter } from './health/health.router';
 import { HealthService } from './health/health.service';
 import { answerConditionalGets } from './http/conditional-get';
 import { methodNotAllowed, refuseHead } from './http/method-not-allowed';
+import { REQUEST_DEADLINE_MS, requestDeadline, ROUTES_THAT_WAIT } from './http/request-deadline';
 import { RouteTable } from './http/route-table';
 import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
 import { useRequestLogging } from './http/request-logging';
@@ -70,6 +71,8 @@ export interface AppDependencies {
    * off, so that every test app checks.
    */
   checkAnswers?: boolean;
+  /** How long a request may take before it is answered 503 (long-polls and streams excepted). */
+  requestDeadlineMs?: number;
   /** How many projects and tags one user may own (PROJECTS_PER_USER, TAGS_PER_USER). */
   ownershipCaps?: OwnershipCaps;
   /** Override of REGISTRATION_LIMIT (tests that register many users over HTTP raise it). */
@@ -158,6 +161,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
   answerConditionalGets(app);
   useRequestLogging(app, deps.logger);
+  app.use(requestDeadline(deps.requestDeadlineMs ?? REQUEST_DEADLINE_MS, ROUTES_THAT_WAIT));
   if (deps.checkAnswers ?? true) app.use(checkAnswersAgainstContract);
   if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));
   app.use(parseJsonBody());

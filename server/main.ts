@@ -5,6 +5,7 @@ import { openDatabase } from '../db/open-database';
 import { createApp, createServices } from './app';
 import { loadConfig } from './config';
 import { answerClientErrorsAsJson } from './http/client-errors';
+import { holdIdleConnectionsForLoadBalancers } from './http/server-timeouts';
 import { fillUsernameKeys } from './auth/username-backfill';
 import { sharedRedis } from './limits/shared-redis';
 import { createLogger } from './logger';
@@ -35,6 +36,7 @@ if (config.adminUsername && config.adminPassword) {
 
 const server = createApp(deps, services).listen(config.port, config.host);
 answerClientErrorsAsJson(server);
+holdIdleConnectionsForLoadBalancers(server);
 services.longTimers.job.start();
 services.idempotency.purging.start();
 await once(server, 'listening');

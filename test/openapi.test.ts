@@ -69,20 +69,20 @@ describe('openapi.json', () => {
     expect(schema.oneOf).toHaveLength(2);
   });
 
-  it('lists every status an operation can answer: the body, path, token, limit and 500 ones too', () => {
+  it('lists every status an operation can answer: the body, path, token, limit, 500 and deadline ones too', () => {
     const statuses = (path: string, method: string) =>
       Object.keys(operations().find((op) => op.path === path && op.method === method)!.operation.responses);
-    expect(statuses('/auth/users/me/', 'get')).toEqual(['200', '304', '401', '500']);
+    expect(statuses('/auth/users/me/', 'get')).toEqual(['200', '304', '401', '500', '503']);
     // A query is parsed: 400 too.
-    expect(statuses('/api/projects/', 'get')).toEqual(['200', '304', '400', '401', '500']);
-    expect(statuses('/api/projects/{id}/', 'patch')).toEqual(['200', '400', '401', '403', '404', '413', '415', '429', '500']);
-    expect(statuses('/api/projects/{id}/', 'delete')).toEqual(['204', '401', '403', '404', '429', '500']);
-    expect(statuses('/api/notifications/', 'get')).toEqual(['200', '304', '400', '401', '500']);
-    expect(statuses('/api/notifications/', 'post')).toEqual(['201', '400', '401', '403', '409', '413', '415', '429', '500']);
+    expect(statuses('/api/projects/', 'get')).toEqual(['200', '304', '400', '401', '500', '503']);
+    expect(statuses('/api/projects/{id}/', 'patch')).toEqual(['200', '400', '401', '403', '404', '413', '415', '429', '500', '503']);
+    expect(statuses('/api/projects/{id}/', 'delete')).toEqual(['204', '401', '403', '404', '429', '500', '503']);
+    expect(statuses('/api/notifications/', 'get')).toEqual(['200', '304', '400', '401', '500', '503']);
+    expect(statuses('/api/notifications/', 'post')).toEqual(['201', '400', '401', '403', '409', '413', '415', '429', '500', '503']);
     expect(statuses('/api/notifications/long-poll/', 'get')).toEqual(['200', '304', '400', '401', '429', '500']);
     expect(statuses('/api/notifications/sse/', 'get')).toEqual(['200', '401', '429', '500']);
-    expect(statuses('/auth/token/logout/', 'post')).toEqual(['204', '400', '401', '413', '415', '429', '500']);
-    expect(statuses('/auth/token/login/', 'post')).toEqual(['200', '400', '413', '415', '429', '500']);
+    expect(statuses('/auth/token/logout/', 'post')).toEqual(['204', '400', '401', '413', '415', '429', '500', '503']);
+    expect(statuses('/auth/token/login/', 'post')).toEqual(['200', '400', '413', '415', '429', '500', '503']);
     expect(statuses('/health/', 'get')).toEqual(['200', '304', '500', '503']);
     for (const { operation } of operations()) {
       for (const [status, response] of Object.entries(operation.responses)) {

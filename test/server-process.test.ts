@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STRONG_PASSWORD, uniqueName } from './support/api';
 import { call, heldLongPoll, startServer, type ChildServer } from './support/child-server';
+import { sleep } from './support/waiting';
 
 /** `npm start` as a real process: config from the environment, a SQLite file, signals. */
 describe('the server process', () => {
@@ -34,6 +36,25 @@ describe('the server process', () => {
     await Promise.all(started.map((server) => server.kill()));
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('keeps an idle keep-alive connection open past Node’s 5 s, as load balancers expect', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ status: number; reusedSocket: boolean }>((resolve, reject) => {
+        const request = http.get(`${withAdmin.base}/health/live`, { agent }, (response) => {
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode!, reusedSocket: request.reusedSocket }));
+        });
+        request.on('error', reject);
+      });
+    try {
+      expect(await get()).toEqual({ status: 200, reusedSocket: false });
+      await sleep(6000);
+      expect(await get()).toEqual({ status: 200, reusedSocket: true });
+    } finally {
+      agent.destroy();
+    }
+  }, 20_000);
 
   it('creates the admin of ADMIN_USERNAME and ADMIN_PASSWORD at start', async () => {
     const server = withAdmin;

@@ -13,6 +13,7 @@ import {
   ValidationFailed,
 } from '../errors';
 import { fieldErrorsOf } from './field-errors';
+import { answeredByDeadline } from './request-deadline';
 
 export const BODY_LIMIT = '100kb';
 
@@ -38,6 +39,9 @@ const INTERNAL_ERROR_JSON = JSON.stringify({ detail: 'Internal server error' });
  * ends as the JSON 500: never as express's own HTML page, which shows the stack.
  */
 export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
+  // The work of a request its deadline answered has ended (in an error, if only that of answering
+  // twice): nothing to say any more, and the connection stays usable.
+  if (answeredByDeadline(res)) return req.log.warn({ err: error }, 'late end of a request answered by its deadline');
   // Too late for another answer: express's final handler closes the connection.
   if (res.headersSent) return next(error);
   try {

@@ -47,6 +47,7 @@ export interface ApiOptions {
   trustProxy?: TrustProxy;
   registrationLimit?: RegistrationLimitSettings;
   ownershipCaps?: OwnershipCaps;
+  requestDeadlineMs?: number;
   /** The dialects to run on, of those configured (default: all of them). */
   dialects?: Dialect[];
 }
@@ -80,6 +81,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         trustProxy: options.trustProxy,
         registrationLimit: options.registrationLimit,
         ownershipCaps: options.ownershipCaps,
+        requestDeadlineMs: options.requestDeadlineMs,
         bus,
       };
       ctx.services = createServices(deps);

@@ -1,0 +1,75 @@
+// Every request but long-polls and streams has a deadline (REQUEST_DEADLINE_MS, 30 s; shortened here):
+// past it, a 503 JSON answer with Retry-After instead of a client held until something gives up.
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Store } from '../db/open-database';
+import { createApp, createServices } from '../server/app';
+import { describeApi } from './support/api';
+import { createTestDatabase, POSTGRES_URL, type TestDatabase } from './support/databases';
+import { FreezableProxy } from './support/freezable-proxy';
+import { until } from './support/waiting';
+
+const DEADLINE_MS = 300;
+
+describeApi(
+  'request deadline: the routes that wait by design',
+  (ctx) => {
+    it('lets a long-poll wait past the deadline, however its path is spelled', async () => {
+      const user = await ctx.createUser();
+      for (const path of ['/api/notifications/long-poll/', '/api/notifications/long-poll', '/API/Notifications/Long-Poll/']) {
+        const res = await ctx.http.get(`${path}?timeout=1`).set(user.auth);
+        expect([res.status, res.body.status], path).toEqual([200, 'timeout']);
+      }
+    });
+  },
+  { requestDeadlineMs: DEADLINE_MS },
+);
+
+// A database that hangs (its connections go through a proxy of the test's own, which it freezes).
+describe.skipIf(!POSTGRES_URL)('request deadline: a database that hangs [postgres]', () => {
+  let database: TestDatabase;
+  let proxy: FreezableProxy;
+  let store: Store;
+  let http: supertest.Agent;
+  let token: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('postgres');
+    const url = new URL(database.url);
+    proxy = await FreezableProxy.start({ host: url.hostname, port: Number(url.port || 5432) });
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    store = await openDatabase(url.toString());
+    const deps = { store, logger: pino({ level: 'silent' }), rateLimits: false, requestDeadlineMs: DEADLINE_MS };
+    const services = createServices(deps);
+    http = supertest.agent(createApp(deps, services));
+    await services.auth.register({ username: 'deadline_user', password: 'a long enough password' });
+    token = (await http.post('/auth/token/login/').send({ username: 'deadline_user', password: 'a long enough password' }).expect(200)).body.auth_token;
+  });
+
+  afterAll(async () => {
+    proxy?.thaw();
+    await store?.close();
+    await proxy?.close();
+    await database?.drop();
+  });
+
+  it('answers 503 with Retry-After once the deadline has passed, and serves again when the database does', async () => {
+    await http.get('/api/projects/').set('Authorization', `Token ${token}`).expect(200);
+    proxy.freeze();
+    try {
+      const startedAt = Date.now();
+      const res = await http.post('/api/projects/').set('Authorization', `Token ${token}`).send({ title: 'Slow' }).timeout(5000);
+      expect(res.status).toBe(503);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.body).toEqual({ detail: expect.stringMatching(/took longer than 0.3 s/) });
+      expect(res.headers['retry-after']).toBe('5');
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(DEADLINE_MS);
+    } finally {
+      proxy.thaw();
+    }
+    // The late end of that request is dropped; the app serves on.
+    await until(async () => (await http.get('/api/projects/').set('Authorization', `Token ${token}`)).status === 200, 'the app to serve again');
+  });
+});
