@@ -23,6 +23,7 @@ import { answerConditionalGets } from './http/conditional-get';
 import { methodNotAllowed, refuseHead } from './http/method-not-allowed';
 import { REQUEST_DEADLINE_MS, requestDeadline, ROUTES_THAT_WAIT } from './http/request-deadline';
 import { RouteTable } from './http/route-table';
+import { securityHeaders } from './http/security-headers';
 import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
 import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
@@ -161,6 +162,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
   answerConditionalGets(app);
   useRequestLogging(app, deps.logger);
+  app.use(securityHeaders());
   app.use(requestDeadline(deps.requestDeadlineMs ?? REQUEST_DEADLINE_MS, ROUTES_THAT_WAIT));
   if (deps.checkAnswers ?? true) app.use(checkAnswersAgainstContract);
   if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));

@@ -4,7 +4,7 @@
 // connection to the server, each shows every notification once, and closing the leader tab hands
 // over without losing one. Outside CI the suite is skipped, with one line, where no Chromium is.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -12,24 +12,18 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import express from 'express';
 import { pino } from 'pino';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createServices, type Services } from '../server/app';
 import { STRONG_PASSWORD, uniqueName } from './support/api';
+import { chromiumAvailable, launchChromium } from './support/chromium';
 import { createTestDatabase, type TestDatabase } from './support/databases';
 import { pastCreation, until } from './support/waiting';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test', 'artifacts');
-const haveChromium = existsSync(CHROMIUM);
 
-if (!haveChromium) {
-  if (process.env.CI) throw new Error(`No Chromium at ${CHROMIUM}: .ci/run installs it (apt-get install -y chromium)`);
-  console.log(`SDK browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-}
-
-describe.runIf(haveChromium)('the SDK in a browser', () => {
+describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', () => {
   let database: TestDatabase;
   let services: Services;
   let server: Server;
@@ -56,7 +50,7 @@ describe.runIf(haveChromium)('the SDK in a browser', () => {
     const username = uniqueName('browser');
     userId = (await services.auth.register({ username, password: STRONG_PASSWORD })).id;
     token = await services.auth.login(username, STRONG_PASSWORD, '127.0.0.1');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

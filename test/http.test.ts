@@ -160,6 +160,17 @@ describeApi('http', (ctx) => {
     await ctx.http.patch('/auth/users/me/').set(ann.auth).set('If-None-Match', '*').send({}).expect(200);
   });
 
+  it('sends the security headers of a JSON API on every answer (helmet)', async () => {
+    for (const res of [await ctx.http.get('/auth/users/me/').set(ann.auth), await ctx.http.get('/api/nope/'), await ctx.http.post('/api/tags/').set(ann.auth).send({})]) {
+      expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(res.headers['strict-transport-security']).toMatch(/^max-age=\d+/);
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+      expect(res.headers['x-powered-by']).toBeUndefined();
+    }
+  });
+
   it('answers an unknown route with 404 JSON, with or without a token', async () => {
     for (const req of [
       ctx.http.get('/api/nope/'),
