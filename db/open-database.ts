@@ -54,6 +54,8 @@ export interface Store {
   transaction<T>(work: (tx: Db) => Transaction<T>): Promise<T>;
   /** Runs a trivial query; rejects when the database cannot be reached. */
   ping(): Promise<void>;
+  /** The connection pool's state, for the metrics (Postgres; SQLite has no pool). */
+  poolStats?: () => { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -152,6 +154,7 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
         }
       }),
     ping: async () => void (await pool.query('select 1')),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => pool.end(),
   };
 }

@@ -29,6 +29,8 @@ import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
 import { IdempotencyService } from './idempotency/idempotency.service';
 import { DeliveryClaims } from './notifications/delivery-claims';
+import { Metrics } from './metrics/metrics';
+import { countRequests, metricsBehindToken } from './metrics/metrics-http';
 import { LongPoll } from './notifications/long-poll';
 import { notificationsRouter, servedNotificationsContract } from './notifications/notifications.router';
 import { NotificationsService } from './notifications/notifications.service';
@@ -72,6 +74,8 @@ export interface AppDependencies {
    * off, so that every test app checks.
    */
   checkAnswers?: boolean;
+  /** METRICS_TOKEN: serve GET /metrics on this app to a scraper with this bearer token. */
+  metricsToken?: string;
   /** How long a request may take before it is answered 503 (long-polls and streams excepted). */
   requestDeadlineMs?: number;
   /** How many projects and tags one user may own (PROJECTS_PER_USER, TAGS_PER_USER). */
@@ -108,11 +112,13 @@ export interface Services {
   claims: DeliveryClaims;
   longPoll: LongPoll;
   realtime: RealtimeOptions;
+  metrics: Metrics;
 }
 
 export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache, registrationLimit, ownershipCaps = OWNERSHIP_CAPS }: AppDependencies): Services {
   const options = { ...REALTIME_DEFAULTS, ...realtime };
-  const notifications = new NotificationsService(store, bus);
+  const metrics: Metrics = new Metrics({ connections: (): number => hub.stats().connections, bus, pool: store.poolStats });
+  const notifications = new NotificationsService(store, bus, metrics);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   const claims = new DeliveryClaims(notifications, hub);
   const projects = new ProjectsService(store, ownershipCaps.projectsPerUser);
@@ -138,6 +144,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
     claims,
     longPoll: new LongPoll(claims, hub),
     realtime: options,
+    metrics,
   };
 }
 
@@ -163,6 +170,8 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   answerConditionalGets(app);
   useRequestLogging(app, deps.logger);
   app.use(securityHeaders());
+  app.use(countRequests(services.metrics));
+  if (deps.metricsToken) app.use(metricsBehindToken(services.metrics, deps.metricsToken));
   app.use(requestDeadline(deps.requestDeadlineMs ?? REQUEST_DEADLINE_MS, ROUTES_THAT_WAIT));
   if (deps.checkAnswers ?? true) app.use(checkAnswersAgainstContract);
   if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));
@@ -173,7 +182,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   app.get(
     contract.notifications.sse.path,
     authenticate(services.auth),
-    sseHandler(services.notifications, services.claims, services.hub, services.realtime),
+    sseHandler(services.notifications, services.claims, services.hub, services.realtime, services.metrics),
   );
 
   const served = { ...contract, notifications: servedNotificationsContract };

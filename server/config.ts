@@ -14,6 +14,10 @@ export interface Config {
   /** express's `trust proxy`: how many proxies, or which, may say who the client is; undefined: none. */
   trustProxy: TrustProxy | undefined;
   ownershipCaps: OwnershipCaps;
+  /** METRICS_PORT: GET /metrics on a port of its own (not the API's). */
+  metricsPort: number | undefined;
+  /** METRICS_TOKEN: GET /metrics on the API's port, for `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
 }
 
 export type TrustProxy = number | string[];
@@ -33,6 +37,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .filter(Boolean),
     rateLimits: (env.RATE_LIMITS ?? 'on').toLowerCase() !== 'off',
     trustProxy: parseTrustProxy(env.TRUST_PROXY ?? ''),
+    metricsPort: env.METRICS_PORT ? parsePort(env.METRICS_PORT) : undefined,
+    metricsToken: parseMetricsToken(env.METRICS_TOKEN),
     ownershipCaps: {
       projectsPerUser: parseCap('PROJECTS_PER_USER', env.PROJECTS_PER_USER, OWNERSHIP_CAPS.projectsPerUser),
       tagsPerUser: parseCap('TAGS_PER_USER', env.TAGS_PER_USER, OWNERSHIP_CAPS.tagsPerUser),
@@ -68,4 +74,11 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be 0..65535, got "${value}"`);
   return port;
+}
+
+/** A bearer token for the metrics: long enough that it cannot be guessed (unset: none). */
+function parseMetricsToken(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (value.length < 16) throw new Error('METRICS_TOKEN must be at least 16 characters');
+  return value;
 }

@@ -6,6 +6,7 @@ import { createApp, createServices } from './app';
 import { loadConfig } from './config';
 import { answerClientErrorsAsJson } from './http/client-errors';
 import { holdIdleConnectionsForLoadBalancers } from './http/server-timeouts';
+import { startMetricsServer } from './metrics/metrics-http';
 import { fillUsernameKeys } from './auth/username-backfill';
 import { sharedRedis } from './limits/shared-redis';
 import { createLogger } from './logger';
@@ -18,7 +19,18 @@ const store = await openDatabase(config.databaseUrl);
 const bus: InstanceBus = config.redisUrl ? await RedisBus.connect(config.redisUrl, logger) : new InMemoryBus();
 const redis = config.redisUrl ? sharedRedis(config.redisUrl, logger) : undefined;
 // Answers are checked against the contract by the tests, not on every request here (app.ts, checkAnswers).
-const deps = { store, logger, bus, redis, rateLimits: config.rateLimits, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, ownershipCaps: config.ownershipCaps, checkAnswers: false };
+const deps = {
+  store,
+  logger,
+  bus,
+  redis,
+  rateLimits: config.rateLimits,
+  corsOrigins: config.corsOrigins,
+  trustProxy: config.trustProxy,
+  ownershipCaps: config.ownershipCaps,
+  metricsToken: config.metricsToken,
+  checkAnswers: false,
+};
 const services = createServices(deps);
 
 for (const clash of await fillUsernameKeys(store)) {
@@ -37,12 +49,15 @@ if (config.adminUsername && config.adminPassword) {
 const server = createApp(deps, services).listen(config.port, config.host);
 answerClientErrorsAsJson(server);
 holdIdleConnectionsForLoadBalancers(server);
+const metricsServer = config.metricsPort === undefined ? undefined : startMetricsServer(services.metrics, config.metricsPort, config.host);
 services.longTimers.job.start();
 services.idempotency.purging.start();
 await once(server, 'listening');
 const { port } = server.address() as AddressInfo;
+if (metricsServer && !metricsServer.listening) await once(metricsServer, 'listening');
+const metricsUrl = metricsServer && `http://${config.host}:${(metricsServer.address() as AddressInfo).port}/metrics`;
 logger.info(
-  { url: `http://${config.host}:${port}`, database: store.dialect, bus: config.redisUrl ? 'redis' : 'in-memory' },
+  { url: `http://${config.host}:${port}`, database: store.dialect, bus: config.redisUrl ? 'redis' : 'in-memory', metrics: metricsUrl ?? (config.metricsToken ? 'token' : 'off') },
   'punchclock listening',
 );
 
@@ -52,6 +67,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 async function shutdown(signal: string) {
   logger.info({ signal }, 'shutting down');
   server.close();
+  metricsServer?.close();
   services.longTimers.job.stop();
   services.idempotency.purging.stop();
   // Waiting long-polls answer "timeout" and streams end, so that their connections can close.

@@ -3,6 +3,7 @@ import { contract } from '../../contract';
 import { currentUser } from '../auth/authenticate';
 import { whenClientGone, whenResponseSettles } from '../http/response-lifecycle';
 import type { IdempotencyService } from '../idempotency/idempotency.service';
+import type { Metrics } from '../metrics/metrics';
 import { pagedAnswer } from '../pagination/link-header';
 import type { DeliveryClaims } from './delivery-claims';
 import type { LongPoll, LongPollResult } from './long-poll';
@@ -20,9 +21,10 @@ export interface NotificationsDeps {
   longPoll: LongPoll;
   claims: DeliveryClaims;
   idempotency: IdempotencyService;
+  metrics: Metrics;
 }
 
-export const notificationsRouter = ({ notifications, longPoll, claims, idempotency }: NotificationsDeps) =>
+export const notificationsRouter = ({ notifications, longPoll, claims, idempotency, metrics }: NotificationsDeps) =>
   s.router(servedNotificationsContract, {
     list: async ({ query, req, res }) => pagedAnswer(await notifications.list(currentUser(req).id, query), serializeNotification, req, res),
     create: async ({ body, headers, req }) => {
@@ -45,7 +47,10 @@ export const notificationsRouter = ({ notifications, longPoll, claims, idempoten
           written: () => {
             // An error answer written in its place (the body failed to serialize) carried nothing.
             if (res.statusCode !== 200) return claims.abandon(user.id, ids);
-            claims.confirm(user.id, ids).catch((error) => req.log.error({ err: error }, 'marking delivered failed'));
+            claims.confirm(user.id, ids).then(
+              () => metrics.delivered('long-poll', result.notifications.map((row) => row.createdAt)),
+              (error) => req.log.error({ err: error }, 'marking delivered failed'),
+            );
           },
           lost: () => claims.abandon(user.id, ids),
         });

@@ -7,6 +7,7 @@ import { rowsAffected } from '../../db/rows-affected';
 import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../errors';
 import { decodeCursor, pageOf } from '../pagination/keyset-cursor';
 import { rowsAfter } from '../pagination/keyset';
+import { NO_NOTIFICATION_EVENTS, type NotificationEvents } from '../metrics/metrics';
 import type { InstanceBus } from '../realtime/bus';
 import { TickBatcher } from '../realtime/tick-batcher';
 
@@ -52,6 +53,7 @@ export class NotificationsService {
   constructor(
     private readonly store: Store,
     private readonly bus: InstanceBus,
+    private readonly events: NotificationEvents = NO_NOTIFICATION_EVENTS,
   ) {}
 
   /** Creates one notification per user and wakes their clients; the service other domains call. */
@@ -93,8 +95,10 @@ export class NotificationsService {
         })
         .from(t.users),
     );
+    const count = rowsAffected(created);
+    this.events.created(count);
     await this.bus.publish({ all: true });
-    return rowsAffected(created);
+    return count;
   }
 
   /** Newest first, with the cursor of the next page when there is one. */
@@ -135,7 +139,10 @@ export class NotificationsService {
   /** The manual fallback: a second acknowledgement is refused. */
   async acknowledge(userId: number, id: string): Promise<NotificationRow> {
     const [row] = await this.setDelivered(userId, [id]);
-    if (row) return row;
+    if (row) {
+      this.events.acknowledged();
+      return row;
+    }
     await this.get(userId, id);
     throw new InvalidOperation('Notification already acknowledged');
   }
@@ -330,6 +337,7 @@ export class NotificationsService {
       readAt: null,
     }));
     await this.store.insertAll(this.store.t.notifications, rows);
+    this.events.created(rows.length);
     return rows;
   }
 

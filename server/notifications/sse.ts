@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { currentUser } from '../auth/authenticate';
+import type { Metrics } from '../metrics/metrics';
 import type { DeliveryHub } from '../realtime/delivery-hub';
 import { serializeNotification } from './notification.serializer';
 import type { DeliveryClaims } from './delivery-claims';
@@ -23,6 +24,7 @@ export function sseHandler(
   claims: DeliveryClaims,
   hub: DeliveryHub,
   options: SseOptions,
+  metrics: Metrics,
 ) {
   return (req: Request, res: Response, next: NextFunction) => {
     open(req, res).catch(next);
@@ -30,7 +32,12 @@ export function sseHandler(
 
   async function open(req: Request, res: Response) {
     const userId = currentUser(req).id;
-    const release = hub.acquireConnection(userId);
+    const releaseConnection = hub.acquireConnection(userId);
+    const streamClosed = metrics.streamOpened();
+    const release = () => {
+      releaseConnection();
+      streamClosed();
+    };
     try {
       // The client says it has this event: that is a delivery, even if our write callback never came.
       const lastEventId = req.get('last-event-id');
@@ -46,7 +53,8 @@ export function sseHandler(
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
-    new NotificationStream(userId, res, claims, hub, options, release, req.log).start();
+    const delivered = (row: NotificationRow) => metrics.delivered('sse', [row.createdAt]);
+    new NotificationStream(userId, res, claims, hub, options, release, delivered, req.log).start();
   }
 }
 
@@ -73,6 +81,8 @@ class NotificationStream {
     private readonly hub: DeliveryHub,
     private readonly options: SseOptions,
     private readonly release: () => void,
+    /** Told of each event marked delivered. */
+    private readonly delivered: (row: NotificationRow) => void,
     private readonly log: Logger,
   ) {}
 
@@ -120,14 +130,15 @@ class NotificationStream {
       // Node calls back without an error also for a write still in progress when the client reset
       // the connection: the socket is destroyed by then, and the event may never have reached it.
       if (error || this.socket?.destroyed) this.claims.abandon(this.userId, [row.id]);
-      else void this.confirm(row.id);
+      else void this.confirm(row);
     });
   }
 
   /** Marks a written event delivered (the service folds the confirmations of a moment into one UPDATE). */
-  private async confirm(id: string): Promise<void> {
+  private async confirm(row: NotificationRow): Promise<void> {
     try {
-      await this.claims.confirm(this.userId, [id]);
+      await this.claims.confirm(this.userId, [row.id]);
+      this.delivered(row);
     } catch (error) {
       // Left undelivered: it will be sent again (at-least-once).
       this.log.error({ err: error }, 'marking a streamed notification delivered failed');

@@ -48,6 +48,7 @@ export interface ApiOptions {
   registrationLimit?: RegistrationLimitSettings;
   ownershipCaps?: OwnershipCaps;
   requestDeadlineMs?: number;
+  metricsToken?: string;
   /** The dialects to run on, of those configured (default: all of them). */
   dialects?: Dialect[];
 }
@@ -82,6 +83,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         registrationLimit: options.registrationLimit,
         ownershipCaps: options.ownershipCaps,
         requestDeadlineMs: options.requestDeadlineMs,
+        metricsToken: options.metricsToken,
         bus,
       };
       ctx.services = createServices(deps);
