@@ -23,7 +23,14 @@ const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/;
  * its own, and most requests only ever write their access line. (pino-http made a child logger per
  * request up front, with the request serialized into it: 1.1 KB of heap for each waiting long-poll.)
  */
-export function useRequestLogging(app: Express, logger: Logger): void {
+/** Told when a request has ended (answered, or abandoned by its client), with how long it took. */
+export type CompletionObserver = (req: Request, res: Response, ms: number) => void;
+
+/**
+ * `observers` are told of each request's end on the same one listener as the access line (the
+ * metrics, the deadline): a listener per request and concern cost a few per cent of a small request.
+ */
+export function useRequestLogging(app: Express, logger: Logger, observers: CompletionObserver[] = []): void {
   Object.defineProperty(app.request, 'log', {
     configurable: true,
     get(this: Request) {
@@ -38,7 +45,11 @@ export function useRequestLogging(app: Express, logger: Logger): void {
     req.id = requestIdOf(req);
     res.setHeader('X-Request-Id', req.id);
     const started = performance.now();
-    res.once('close', () => logCompletion(logger, req, res, performance.now() - started));
+    res.once('close', () => {
+      const ms = performance.now() - started;
+      logCompletion(logger, req, res, ms);
+      for (const observe of observers) observe(req, res, ms);
+    });
     next();
   });
 }

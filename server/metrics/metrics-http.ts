@@ -2,19 +2,18 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AppRoute } from '@ts-rest/core';
 import type { Request, RequestHandler, Response } from 'express';
+import type { CompletionObserver } from '../http/request-logging';
 import type { Metrics } from './metrics';
 
 /**
  * Counts and times every answer by its route template (`/api/projects/:id/`, as the contract or
- * express declares it), never by its URL: ids in labels would make a series per object.
+ * express declares it), never by its URL: ids in labels would make a series per object. A
+ * completion observer (see useRequestLogging).
  */
-export function countRequests(metrics: Metrics): RequestHandler {
-  return (req, res, next) => {
-    const started = performance.now();
-    res.once('finish', () => metrics.request(req.method, routeTemplateOf(req), res.statusCode, (performance.now() - started) / 1000));
-    next();
-  };
-}
+export const countRequest =
+  (metrics: Metrics): CompletionObserver =>
+  (req, res, ms) =>
+    metrics.request(req.method, routeTemplateOf(req), res.statusCode, ms / 1000);
 
 const routeTemplateOf = (req: Request): string =>
   (req as Request & { tsRestRoute?: AppRoute }).tsRestRoute?.path ?? (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
