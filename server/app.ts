@@ -76,6 +76,8 @@ export interface AppDependencies {
   checkAnswers?: boolean;
   /** METRICS_TOKEN: serve GET /metrics on this app to a scraper with this bearer token. */
   metricsToken?: string;
+  /** Whether the metrics are served at all (on METRICS_PORT or behind METRICS_TOKEN): then process metrics are collected too. */
+  metricsServed?: boolean;
   /** How long a request may take before it is answered 503 (long-polls and streams excepted). */
   requestDeadlineMs?: number;
   /** How many projects and tags one user may own (PROJECTS_PER_USER, TAGS_PER_USER). */
@@ -115,9 +117,10 @@ export interface Services {
   metrics: Metrics;
 }
 
-export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache, registrationLimit, ownershipCaps = OWNERSHIP_CAPS }: AppDependencies): Services {
+export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache, registrationLimit, ownershipCaps = OWNERSHIP_CAPS, metricsToken, metricsServed }: AppDependencies): Services {
   const options = { ...REALTIME_DEFAULTS, ...realtime };
-  const metrics: Metrics = new Metrics({ connections: (): number => hub.stats().connections, bus, pool: store.poolStats });
+  const processMetrics = metricsServed ?? metricsToken !== undefined;
+  const metrics: Metrics = new Metrics({ connections: (): number => hub.stats().connections, bus, pool: store.poolStats, processMetrics });
   const notifications = new NotificationsService(store, bus, metrics);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   const claims = new DeliveryClaims(notifications, hub);

@@ -29,6 +29,7 @@ const deps = {
   trustProxy: config.trustProxy,
   ownershipCaps: config.ownershipCaps,
   metricsToken: config.metricsToken,
+  metricsServed: config.metricsPort !== undefined || config.metricsToken !== undefined,
   checkAnswers: false,
 };
 const services = createServices(deps);

@@ -16,6 +16,11 @@ export interface MetricSources {
   bus: InstanceBus;
   /** Postgres's pool (SQLite has none). */
   pool?: () => { total: number; idle: number; waiting: number };
+  /**
+   * prom-client's process metrics (CPU, memory, event-loop lag, GC): only when the metrics are
+   * served, for each collection keeps observers running (an event-loop monitor, a GC observer).
+   */
+  processMetrics: boolean;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -40,7 +45,7 @@ export class Metrics implements NotificationEvents {
   private openStreams = 0;
 
   constructor(sources: MetricSources) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'punchclock_' });
+    if (sources.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'punchclock_' });
     const streams = () => this.openStreams;
     new Gauge({ name: 'punchclock_open_streams', help: 'Open SSE notification streams.', registers: [this.registry], collect() { this.set(streams()); } });
     new Gauge({ name: 'punchclock_waiting_long_polls', help: 'Long-polls waiting for notifications.', registers: [this.registry], collect() { this.set(Math.max(0, sources.connections() - streams())); } });
