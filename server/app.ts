@@ -95,6 +95,7 @@ export const REALTIME_DEFAULTS: RealtimeOptions = {
   fallbackPollMs: 3000,
   heartbeatMs: 15_000,
   retryMs: 3000,
+  maxBufferedBytes: 1_048_576,
 };
 
 export interface Services {

@@ -607,3 +607,41 @@ describeApi('notifications SSE with the real-time defaults', (ctx) => {
     }
   });
 });
+
+describeApi(
+  'notifications SSE: a client that stops reading',
+  (ctx) => {
+    it('closes the stream past the buffer limit, and leaves what it had not written undelivered for the next connection', async () => {
+      const user = await ctx.createUser();
+      const base = new URL(await ctx.listen());
+      // A client that sends its request and never reads a byte of the answer.
+      const socket = net.connect(Number(base.port), base.hostname);
+      socket.pause();
+      socket.on('error', () => {});
+      socket.write(`GET ${SSE} HTTP/1.1\r\nHost: ${base.host}\r\nAuthorization: Token ${user.token}\r\nAccept: text/event-stream\r\n\r\n`);
+      await until(() => ctx.services.hub.stats().connections === 1, 'the stream to open');
+
+      // About 6 MB of events: more than the kernel's socket buffers take, so the stream's own buffer grows.
+      const { t } = ctx.database.store;
+      const total = 3000;
+      const createdAt = new Date();
+      await ctx.database.store.insertAll(
+        t.notifications,
+        Array.from({ length: total }, (_, i) => ({ id: crypto.randomUUID(), userId: user.id, type: 'INFO', message: `${i} ${BULKY_MESSAGE}`, createdAt, deliveredAt: null, readAt: null })),
+      );
+      await ctx.services.notifications.notify([user.id], { type: 'INFO', message: 'wake up' });
+
+      await until(() => ctx.services.hub.stats().connections === 0, 'the server to close the stream', 20_000);
+      socket.destroy();
+      // Marked delivered: only what reached the kernel's buffers before the limit; not the rest.
+      const status = (await ctx.http.get('/api/notifications/delivery-status/').set(user.auth).expect(200)).body;
+      expect(status.total).toBe(total + 1);
+      expect(status.undelivered).toBeGreaterThan(0);
+      // What it had not written was given back: the next connection gets it at once.
+      const next = await ctx.http.get('/api/notifications/long-poll/?timeout=1').set(user.auth).expect(200);
+      expect(next.body.status).toBe('immediate');
+      expect(next.body.notifications.length).toBeGreaterThan(0);
+    }, 60_000);
+  },
+  { realtime: { maxBufferedBytes: 64 * 1024 } },
+);

@@ -11,6 +11,11 @@ export interface SseOptions {
   heartbeatMs: number;
   /** The `retry:` hint: how long a disconnected client should wait before reconnecting. */
   retryMs: number;
+  /**
+   * How many bytes a stream may hold unsent for a client that does not read: past that the stream
+   * is closed, and what it had not written stays undelivered (its claims are given back).
+   */
+  maxBufferedBytes: number;
 }
 
 const BATCH = 100;
@@ -122,6 +127,14 @@ class NotificationStream {
 
   private send(row: NotificationRow): void {
     if (this.closed) return this.claims.abandon(this.userId, [row.id]);
+    // A client that stops reading: its memory here must not grow without bound. Closing the stream
+    // gives back every claim not yet written out (close()), so nothing is lost, only delayed.
+    if (this.res.writableLength > this.options.maxBufferedBytes) {
+      this.log.warn({ bufferedBytes: this.res.writableLength }, 'notification stream closed: its client does not read');
+      this.claims.abandon(this.userId, [row.id]);
+      this.res.destroy();
+      return this.close();
+    }
     this.unconfirmed.add(row.id);
     const event = `id: ${row.id}\ndata: ${JSON.stringify(serializeNotification(row))}\n\n`;
     this.res.write(event, (error) => {
