@@ -95,7 +95,8 @@ export const REALTIME_DEFAULTS: RealtimeOptions = {
   fallbackPollMs: 3000,
   heartbeatMs: 15_000,
   retryMs: 3000,
-  maxBufferedBytes: 1_048_576,
+  // Room for a few whole batches of the bulkiest events (100 × 2,000 escaped characters ≈ 1.2 MB).
+  maxBufferedBytes: 4 * 1024 * 1024,
 };
 
 export interface Services {
