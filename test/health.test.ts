@@ -58,11 +58,9 @@ describe.skipIf(!POSTGRES_URL)('health: database hangs [postgres]', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase('postgres');
-    const url = new URL(database.url);
-    proxy = await FreezableProxy.start({ host: url.hostname, port: Number(url.port || 5432) });
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    store = await openDatabase(url.toString());
+    const proxied = await FreezableProxy.inFrontOfPostgres(database.url);
+    proxy = proxied.proxy;
+    store = await openDatabase(proxied.url);
     http = supertest.agent(createApp({ store, logger: pino({ level: 'silent' }), rateLimits: false }));
   });
 

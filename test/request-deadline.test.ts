@@ -36,11 +36,9 @@ describe.skipIf(!POSTGRES_URL)('request deadline: a database that hangs [postgre
 
   beforeAll(async () => {
     database = await createTestDatabase('postgres');
-    const url = new URL(database.url);
-    proxy = await FreezableProxy.start({ host: url.hostname, port: Number(url.port || 5432) });
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    store = await openDatabase(url.toString());
+    const proxied = await FreezableProxy.inFrontOfPostgres(database.url);
+    proxy = proxied.proxy;
+    store = await openDatabase(proxied.url);
     const deps = { store, logger: pino({ level: 'silent' }), rateLimits: false, requestDeadlineMs: DEADLINE_MS };
     const services = createServices(deps);
     http = supertest.agent(createApp(deps, services));

@@ -12,6 +12,15 @@ export class FreezableProxy {
 
   private constructor(private readonly server: Server) {}
 
+  /** A proxy in front of the Postgres server of `databaseUrl`, and the URL that goes through it. */
+  static async inFrontOfPostgres(databaseUrl: string): Promise<{ proxy: FreezableProxy; url: string }> {
+    const url = new URL(databaseUrl);
+    const proxy = await FreezableProxy.start({ host: url.hostname, port: Number(url.port || 5432) });
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    return { proxy, url: url.toString() };
+  }
+
   static async start(target: { host: string; port: number }): Promise<FreezableProxy> {
     const server = createServer();
     const proxy = new FreezableProxy(server);
