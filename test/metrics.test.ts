@@ -86,8 +86,9 @@ describeApi(
 );
 
 describeApi('metrics without METRICS_TOKEN', (ctx) => {
-  it('serves no /metrics on the API port', async () => {
+  it('serves no /metrics on the API port, and keeps no process collectors running', async () => {
     await ctx.http.get('/metrics').set('Authorization', `Bearer ${TOKEN}`).expect(404);
+    expect(await ctx.services.metrics.registry.metrics()).not.toContain('punchclock_nodejs_eventloop_lag_seconds');
   });
 });
 

@@ -1,16 +1,27 @@
 // Every request but long-polls and streams has a deadline (REQUEST_DEADLINE_MS, 30 s; shortened here):
 // past it, a 503 JSON answer with Retry-After instead of a client held until something gives up.
+import http from 'node:http';
 import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Store } from '../db/open-database';
 import { createApp, createServices } from '../server/app';
+import { REQUEST_DEADLINE_MS } from '../server/http/request-deadline';
+import { HEADERS_TIMEOUT_MS, holdIdleConnectionsForLoadBalancers, KEEP_ALIVE_TIMEOUT_MS } from '../server/http/server-timeouts';
 import { describeApi } from './support/api';
 import { createTestDatabase, POSTGRES_URL, type TestDatabase } from './support/databases';
 import { FreezableProxy } from './support/freezable-proxy';
 import { until } from './support/waiting';
 
 const DEADLINE_MS = 300;
+
+it('defaults to the README\'s 30 s deadline, 65 s keep-alive and 66 s headers timeout', () => {
+  expect(REQUEST_DEADLINE_MS).toBe(30_000);
+  const server = http.createServer();
+  holdIdleConnectionsForLoadBalancers(server);
+  expect([server.keepAliveTimeout, server.headersTimeout]).toEqual([65_000, 66_000]);
+  expect([KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS]).toEqual([65_000, 66_000]);
+});
 
 describeApi(
   'request deadline: the routes that wait by design',

@@ -580,7 +580,7 @@ describeApi('notifications SSE with the real-time defaults', (ctx) => {
   afterEach(closeOpenStreams);
 
   it(`hints retry: ${REALTIME_DEFAULTS.retryMs} and sends a heartbeat every ${REALTIME_DEFAULTS.heartbeatMs / 1000} s`, async () => {
-    expect(REALTIME_DEFAULTS).toMatchObject({ heartbeatMs: 15_000, retryMs: 3000 });
+    expect(REALTIME_DEFAULTS).toMatchObject({ heartbeatMs: 15_000, retryMs: 3000, maxBufferedBytes: 4 * 1024 * 1024 });
     // Built without overrides: these are what production runs with.
     expect(ctx.services.realtime).toEqual(REALTIME_DEFAULTS);
     const ann = freshUser();
