@@ -30,6 +30,18 @@ describeApi(
       await ctx.http.get(ME).set(ann.auth).expect(200);
     });
 
+    it('knows a token without waiting only once it was looked up, and never a malformed header', async () => {
+      const ann = await ctx.createUser();
+      const header = `Token ${ann.token}`;
+      expect(ctx.services.auth.knownSession(header)).toBeUndefined();
+      await ctx.services.auth.authenticate(header);
+      expect(ctx.services.auth.knownSession(header)).toEqual({ user: expect.objectContaining({ id: ann.id }), token: ann.token });
+      expect(ctx.services.auth.knownSession(`Bearer ${ann.token}`)?.user.id).toBe(ann.id);
+      for (const malformed of [undefined, '', 'Token', `Basic ${ann.token}`, `Token ${ann.token}!`]) {
+        expect(ctx.services.auth.knownSession(malformed)).toBeUndefined();
+      }
+    });
+
     it('never keeps an unknown token: each guess asks the database, and a 401', async () => {
       const before = ctx.queryCount();
       for (let i = 0; i < 3; i++) await ctx.http.get(ME).set({ Authorization: 'Token 0123456789abcdef0123456789abcdef01234567' }).expect(401);

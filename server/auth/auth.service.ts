@@ -137,6 +137,17 @@ export class AuthService {
     if (deleted.length > 0) await this.sessions.changed(deleted.map((row) => row.userId));
   }
 
+  /**
+   * What `authenticate` would answer, when this process knows the token already; undefined when it
+   * must be looked up (or cannot be valid). Lets a request that any of the cache's users sends go on
+   * without waiting for a promise.
+   */
+  knownSession(authorization: string | undefined): { user: AuthUser; token: string } | undefined {
+    const token = authorization === undefined ? null : tokenFromAuthorization(authorization);
+    const user = token === null ? undefined : this.sessions.knownUser(digestToken(token));
+    return user && token ? { user, token } : undefined;
+  }
+
   /** The user an `Authorization` header authenticates, with the token it carried. */
   async authenticate(authorization: string | undefined): Promise<{ user: AuthUser; token: string }> {
     if (!authorization) throw new Unauthenticated();

@@ -56,6 +56,11 @@ export class SharedCache<V> {
     return entry.loading;
   }
 
+  /** The value of `key` when it is loaded and may serve, without waiting; undefined otherwise. */
+  peek(key: string): V | undefined {
+    return this.bus.healthy ? this.entries.get(key)?.value : undefined;
+  }
+
   clear(): void {
     this.entries.clear();
   }
