@@ -20,7 +20,7 @@ import { parseJsonBody, requireJsonBody } from './http/json-body';
 import { healthRouter } from './health/health.router';
 import { HealthService } from './health/health.service';
 import { answerConditionalGets } from './http/conditional-get';
-import { methodNotAllowed, refuseHead } from './http/method-not-allowed';
+import { methodNotAllowed } from './http/method-not-allowed';
 import { REQUEST_DEADLINE_MS, RequestDeadline, ROUTES_THAT_WAIT } from './http/request-deadline';
 import { RouteTable } from './http/route-table';
 import { securityHeaders } from './http/security-headers';
@@ -35,7 +35,7 @@ import { LongPoll } from './notifications/long-poll';
 import { notificationsRouter, servedNotificationsContract } from './notifications/notifications.router';
 import { NotificationsService } from './notifications/notifications.service';
 import { sseHandler, type SseOptions } from './notifications/sse';
-import { docsRouter } from './openapi/docs';
+import { serveDocs } from './openapi/docs';
 import { invitationsRouter } from './invitations/invitations.router';
 import { InvitationsService } from './invitations/invitations.service';
 import { projectsRouter } from './projects/projects.router';
@@ -181,18 +181,16 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   if (deps.checkAnswers ?? true) app.use(checkAnswersAgainstContract);
   if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));
   app.use(parseJsonBody());
-  app.use(docsRouter());
+  serveDocs(app);
 
-  app.use(refuseHead([contract.notifications.longPoll.path, contract.notifications.sse.path], authenticate(services.auth)));
-  app.get(
+  const routes = new RouteTable();
+  routes.get(
     contract.notifications.sse.path,
     authenticate(services.auth),
     sseHandler(services.notifications, services.claims, services.hub, services.realtime, services.metrics),
   );
-
   const served = { ...contract, notifications: servedNotificationsContract };
   const s = initServer();
-  const routes = new RouteTable();
   createExpressEndpoints(
     served,
     s.router(served, {

@@ -26,17 +26,6 @@ export function methodNotAllowed(contract: AppRouter, authenticate: RequestHandl
   return router;
 }
 
-/**
- * For the routes that mark what they answer delivered (long-poll, SSE; mount before the routes):
- * HEAD gets 405, for express would run their GET handler, and a `curl -I` would mark notifications
- * delivered that nobody received.
- */
-export function refuseHead(paths: string[], authenticate: RequestHandler): Router {
-  const router = Router();
-  router.head(paths, authenticate, (req, res) => refuseMethod(res, req.method, 'GET, OPTIONS'));
-  return router;
-}
-
 function refuseMethod(res: Response, method: string, allow: string): void {
   res.set('Allow', allow).status(405).json({ detail: `Method "${method}" not allowed.` });
 }

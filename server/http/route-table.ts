@@ -22,6 +22,10 @@ const NO_QUERY = {};
  * createExpressEndpoints registers the contract into it unchanged. Matching follows express's
  * defaults: case-insensitive, a missing trailing slash allowed; a path whose percent-escapes do not
  * decode names nothing (404, as express answers a parameter it cannot decode).
+ *
+ * Unlike express, a GET route does not answer HEAD: HEAD goes on to the 405 handler. That is on
+ * purpose for the long-poll and the stream, whose GET marks what it answers delivered: a `curl -I`
+ * must not.
  */
 export class RouteTable {
   private readonly router = FindMyWay<HTTPVersion.V1>({
