@@ -1,7 +1,7 @@
 import { extendApi } from '@anatine/zod-openapi';
 import { initContract } from '@ts-rest/core';
 import { z } from 'zod';
-import { authenticatedErrors, errors, PersonName, type RouteAccess } from './common';
+import { authenticatedErrors, documented, errors, IntId, PAGED_ARRAY, PageQuery, PersonName, Timestamp, type RouteAccess } from './common';
 
 const c = initContract();
 
@@ -54,6 +54,17 @@ export const LoginBody = z
   })
   .strict();
 
+export const Session = z.object({
+  id: z.number().int(),
+  created_at: documented(Timestamp, { description: 'When the login that opened it happened.' }),
+  last_used_at: documented(Timestamp, { description: 'The last request made with it, to within a minute.' }),
+  user_agent: documented(z.string().nullable(), { description: 'The User-Agent of the login (its first 512 characters); null when it sent none.' }),
+  expires_at: documented(Timestamp.nullable(), {
+    description: 'When it expires unless used before (each use pushes it back: TOKEN_TTL_DAYS after the last use); null when tokens never expire.',
+  }),
+  current: documented(z.boolean(), { description: 'Whether this request was made with it.' }),
+});
+
 const Names = z.object({ first_name: PersonName, last_name: PersonName }).strict();
 
 export const authContract = c.router({
@@ -86,6 +97,29 @@ export const authContract = c.router({
     summary: 'Revoke the token of this request',
     body: c.noBody(),
     responses: { 204: c.noBody(), ...authenticatedErrors },
+  },
+  logoutAll: {
+    method: 'POST',
+    path: '/auth/token/logout_all/',
+    summary: 'Revoke every token of the user, this one included (sign out everywhere)',
+    body: c.noBody(),
+    responses: { 204: c.noBody(), ...authenticatedErrors },
+  },
+  listSessions: {
+    method: 'GET',
+    path: '/auth/tokens/',
+    summary: "The user's sessions (one per token), oldest first; the token itself is never shown again",
+    description: PAGED_ARRAY,
+    query: z.object(PageQuery(100, 100)).strict(),
+    responses: { 200: z.array(Session), ...errors.badRequest, ...authenticatedErrors },
+  },
+  revokeSession: {
+    method: 'DELETE',
+    path: '/auth/tokens/:id/',
+    summary: 'Revoke one of the user’s sessions: its token is refused from the next request on, on every instance',
+    pathParams: z.object({ id: documented(IntId, { description: 'A session of the user (`GET /auth/tokens/`).' }) }),
+    body: c.noBody(),
+    responses: { 204: c.noBody(), ...errors.notFound, ...authenticatedErrors },
   },
   me: {
     method: 'GET',

@@ -14,6 +14,7 @@ import { FlagCache, type FlagCacheOptions } from './feature-flags/flag-cache';
 import { LoginThrottle } from './auth/login-throttle';
 import { RegistrationLimit, type RegistrationLimitSettings } from './auth/registration-limit';
 import { SessionCache, type SessionCacheOptions } from './auth/session-cache';
+import { SessionsService } from './auth/sessions.service';
 import { checkAnswersAgainstContract } from './http/answer-check';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { parseJsonBody, requireJsonBody } from './http/json-body';
@@ -68,6 +69,8 @@ export interface AppDependencies {
   flagCache?: FlagCacheOptions;
   /** Overrides of the token cache's lifetime and size. */
   sessionCache?: SessionCacheOptions;
+  /** TOKEN_TTL_DAYS in ms: a token unused for this long is refused (sliding expiry); unset: tokens never expire. */
+  tokenTtlMs?: number;
   /**
    * Check every answer against the contract, failing those that do not match it exactly (see
    * http/answer-check.ts). On unless turned off: the server (main.ts) and the benchmarks turn it
@@ -101,6 +104,7 @@ export const REALTIME_DEFAULTS: RealtimeOptions = {
 
 export interface Services {
   auth: AuthService;
+  sessions: SessionsService;
   projects: ProjectsService;
   invitations: InvitationsService;
   tags: TagsService;
@@ -119,7 +123,7 @@ export interface Services {
   metrics: Metrics;
 }
 
-export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache, registrationLimit, ownershipCaps = OWNERSHIP_CAPS, metricsToken, metricsServed }: AppDependencies): Services {
+export function createServices({ store, logger, rateLimits, bus = new InMemoryBus(), redis, realtime, flagCache, sessionCache, tokenTtlMs, registrationLimit, ownershipCaps = OWNERSHIP_CAPS, metricsToken, metricsServed }: AppDependencies): Services {
   const options = { ...REALTIME_DEFAULTS, ...realtime };
   const processMetrics = metricsServed ?? metricsToken !== undefined;
   const metrics: Metrics = new Metrics({ connections: (): number => hub.stats().connections, bus, pool: store.poolStats, processMetrics });
@@ -127,14 +131,11 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
   const claims = new DeliveryClaims(notifications, hub);
   const projects = new ProjectsService(store, ownershipCaps.projectsPerUser);
-  const auth = new AuthService(
-    store,
-    new LoginThrottle(rateLimits, redis),
-    new SessionCache(bus, sessionCache),
-    new RegistrationLimit(rateLimits, redis, registrationLimit),
-  );
+  const sessions = new SessionsService(store, new SessionCache(bus, sessionCache), { ttlMs: tokenTtlMs, logger });
+  const auth = new AuthService(store, new LoginThrottle(rateLimits, redis), sessions, new RegistrationLimit(rateLimits, redis, registrationLimit));
   return {
     auth,
+    sessions,
     projects,
     invitations: new InvitationsService(store, projects, auth, notifications, ownershipCaps.invitationsPerProject),
     tags: new TagsService(store, ownershipCaps.tagsPerUser),
@@ -186,7 +187,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   const routes = new RouteTable();
   routes.get(
     contract.notifications.sse.path,
-    authenticate(services.auth),
+    authenticate(services.sessions),
     sseHandler(services.notifications, services.claims, services.hub, services.realtime, services.metrics),
   );
   const served = { ...contract, notifications: servedNotificationsContract };
@@ -194,7 +195,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   createExpressEndpoints(
     served,
     s.router(served, {
-      auth: authRouter(services.auth),
+      auth: authRouter(services.auth, services.sessions),
       projects: projectsRouter(services.projects),
       invitations: invitationsRouter(services.invitations),
       tags: tagsRouter(services.tags),
@@ -206,7 +207,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
     routes as unknown as Express,
     {
       globalMiddleware: [
-        authenticate(services.auth),
+        authenticate(services.sessions),
         requireJsonBody,
         ...(deps.rateLimits ? [writeLimit(deps.writeLimit ?? WRITE_LIMIT, deps.redis)] : []),
       ],
@@ -218,7 +219,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   );
   app.use(routes.middleware());
 
-  app.use(methodNotAllowed(contract, authenticate(services.auth)));
+  app.use(methodNotAllowed(contract, authenticate(services.sessions)));
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;

@@ -18,6 +18,8 @@ export interface Config {
   metricsPort: number | undefined;
   /** METRICS_TOKEN: GET /metrics on the API's port, for `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /** TOKEN_TTL_DAYS: a token unused for this many days is refused (sliding expiry); unset: tokens never expire. */
+  tokenTtlDays: number | undefined;
 }
 
 export type TrustProxy = number | string[];
@@ -39,6 +41,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: parseTrustProxy(env.TRUST_PROXY ?? ''),
     metricsPort: env.METRICS_PORT ? parsePort(env.METRICS_PORT) : undefined,
     metricsToken: parseMetricsToken(env.METRICS_TOKEN),
+    tokenTtlDays: parseTokenTtlDays(env.TOKEN_TTL_DAYS),
     ownershipCaps: {
       projectsPerUser: parseCap('PROJECTS_PER_USER', env.PROJECTS_PER_USER, OWNERSHIP_CAPS.projectsPerUser),
       tagsPerUser: parseCap('TAGS_PER_USER', env.TAGS_PER_USER, OWNERSHIP_CAPS.tagsPerUser),
@@ -68,6 +71,14 @@ function parseCap(name: string, value: string | undefined, fallback: number): nu
   const cap = Number(value);
   if (!Number.isInteger(cap) || cap < 1) throw new Error(`${name} must be a whole number of at least 1, got "${value}"`);
   return cap;
+}
+
+/** Days, a fraction allowed (0.5: twelve hours); at most ten years. */
+function parseTokenTtlDays(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const days = Number(value);
+  if (!Number.isFinite(days) || days <= 0 || days > 3650) throw new Error(`TOKEN_TTL_DAYS must be a number of days above 0 (at most 3650), got "${value}"`);
+  return days;
 }
 
 function parsePort(value: string): number {

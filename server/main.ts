@@ -30,6 +30,7 @@ const deps = {
   ownershipCaps: config.ownershipCaps,
   metricsToken: config.metricsToken,
   metricsServed: config.metricsPort !== undefined || config.metricsToken !== undefined,
+  tokenTtlMs: config.tokenTtlDays === undefined ? undefined : config.tokenTtlDays * 24 * 60 * 60_000,
   checkAnswers: false,
 };
 const services = createServices(deps);
@@ -53,6 +54,7 @@ holdIdleConnectionsForLoadBalancers(server);
 const metricsServer = config.metricsPort === undefined ? undefined : startMetricsServer(services.metrics, config.metricsPort, config.host);
 services.longTimers.job.start();
 services.idempotency.purging.start();
+services.sessions.purging.start();
 await once(server, 'listening');
 const { port } = server.address() as AddressInfo;
 if (metricsServer && !metricsServer.listening) await once(metricsServer, 'listening');
@@ -71,6 +73,7 @@ async function shutdown(signal: string) {
   metricsServer?.close();
   services.longTimers.job.stop();
   services.idempotency.purging.stop();
+  services.sessions.purging.stop();
   // Waiting long-polls answer "timeout" and streams end, so that their connections can close.
   services.hub.close();
   // Keep-alive connections turn idle as their last answers go out: close them as they do.

@@ -71,6 +71,20 @@ const FIXTURES: Record<string, FixtureRecipe> = {
     },
   },
   // An entry belongs to a project of the user's.
+  '/auth/tokens/{id}/': {
+    // A session of the actor's own beside the one the fuzz sends with: a login, the newest in their list.
+    make: async (actor, steps) => {
+      const { username, password } = actors[actor as keyof typeof actors];
+      await steps.send(actor, 'POST /auth/token/login/', '/auth/token/login/', { username, password });
+      let newest = 0;
+      for (let path: string | undefined = '/auth/tokens/'; path; ) {
+        const page = await steps.send(actor, 'GET /auth/tokens/', path);
+        for (const session of page.body as Array<{ id: number }>) newest = Math.max(newest, session.id);
+        path = page.next;
+      }
+      return String(newest);
+    },
+  },
   '/api/time_entries/{id}/': { body: async (own) => ({ title: 'Fuzzed', project: await own('/api/projects/{id}/') }) },
   // Flags are made by an admin and named by their key, for everyone.
   '/api/feature-flags/flags/{key}/': { madeBy: 'admin', idField: 'key' },

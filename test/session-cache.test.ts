@@ -22,9 +22,9 @@ describeApi(
     it('authenticates a known token without a query once warm, so a deletion behind the API’s back does not show', async () => {
       const ann = await ctx.createUser();
       const header = `Token ${ann.token}`;
-      await ctx.services.auth.authenticate(header);
+      await ctx.services.sessions.authenticate(header);
       const before = ctx.queryCount();
-      expect((await ctx.services.auth.authenticate(header)).user.id).toBe(ann.id);
+      expect((await ctx.services.sessions.authenticate(header)).user.id).toBe(ann.id);
       expect(ctx.queryCount() - before).toBe(0);
       await deleteTokenBehindTheBack(ctx.database.store, ann);
       await ctx.http.get(ME).set(ann.auth).expect(200);
@@ -33,12 +33,12 @@ describeApi(
     it('knows a token without waiting only once it was looked up, and never a malformed header', async () => {
       const ann = await ctx.createUser();
       const header = `Token ${ann.token}`;
-      expect(ctx.services.auth.knownSession(header)).toBeUndefined();
-      await ctx.services.auth.authenticate(header);
-      expect(ctx.services.auth.knownSession(header)).toEqual({ user: expect.objectContaining({ id: ann.id }), token: ann.token });
-      expect(ctx.services.auth.knownSession(`Bearer ${ann.token}`)?.user.id).toBe(ann.id);
+      expect(ctx.services.sessions.knownSession(header)).toBeUndefined();
+      await ctx.services.sessions.authenticate(header);
+      expect(ctx.services.sessions.knownSession(header)).toEqual({ user: expect.objectContaining({ id: ann.id }), token: ann.token, tokenId: expect.any(Number) });
+      expect(ctx.services.sessions.knownSession(`Bearer ${ann.token}`)?.user.id).toBe(ann.id);
       for (const malformed of [undefined, '', 'Token', `Basic ${ann.token}`, `Token ${ann.token}!`]) {
-        expect(ctx.services.auth.knownSession(malformed)).toBeUndefined();
+        expect(ctx.services.sessions.knownSession(malformed)).toBeUndefined();
       }
     });
 

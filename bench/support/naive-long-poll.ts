@@ -19,7 +19,7 @@ export interface NaiveLongPoll {
   waiting(): number;
 }
 
-export function naiveLongPoll(services: Pick<Services, 'auth' | 'notifications'>, store: Store): NaiveLongPoll {
+export function naiveLongPoll(services: Pick<Services, 'sessions' | 'notifications'>, store: Store): NaiveLongPoll {
   // Its own query per check, as a simple implementation has: not the service's batched read, which
   // would merge the checks of one moment and hide what this baseline costs.
   const n = store.t.notifications;
@@ -32,7 +32,7 @@ export function naiveLongPoll(services: Pick<Services, 'auth' | 'notifications'>
       .limit(LONG_POLL_MAX_NOTIFICATIONS);
   let waiting = 0;
   const router = express.Router();
-  router.get('/api/notifications/long-poll/', authenticate(services.auth), (req, res, next) => {
+  router.get('/api/notifications/long-poll/', authenticate(services.sessions), (req, res, next) => {
     const userId = currentUser(req).id;
     const seconds = Math.min(60, Math.max(1, Number.parseInt(String(req.query.timeout ?? '30'), 10) || 30));
     const deadline = Date.now() + seconds * 1000;

@@ -29,6 +29,10 @@ export const authTokens = pgTable(
     userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
     digest: text('digest').notNull().unique(),
     createdAt: createdAt(),
+    /** Written at most once a minute per token (server/auth/sessions.service.ts); null only in rows from before it existed, until the migration filled them. */
+    lastUsedAt: instant('last_used_at'),
+    /** The login's User-Agent, cut to 512 characters; null when it sent none. */
+    userAgent: text('user_agent'),
   },
   (t) => [index('auth_tokens_user_id_idx').on(t.userId)],
 );

@@ -1,14 +1,13 @@
-import { eq, or, sql } from 'drizzle-orm';
+import { eq, or } from 'drizzle-orm';
 import pLimit from 'p-limit';
 import { Username } from '../../contract/auth';
 import type { Store } from '../../db/open-database';
-import { Unauthenticated, ValidationFailed } from '../errors';
+import { ValidationFailed } from '../errors';
 import { RegistrationLimit } from './registration-limit';
-import { SessionCache } from './session-cache';
+import { SessionsService } from './sessions.service';
 import type { LoginThrottle } from './login-throttle';
 import { hashPassword, verifyAgainstDecoy, verifyPassword } from './passwords';
 import { passwordProblems } from './password-policy';
-import { digestToken, newToken, tokenFromAuthorization } from './tokens';
 import { usernameIdentity, usernameKey } from './username-identity';
 
 export type UserRow = Store['t']['users']['$inferSelect'];
@@ -27,24 +26,7 @@ const REGISTRATION_HASHES_AT_ONCE = Math.max(1, Math.floor((Number(process.env.U
 
 const INVALID_CREDENTIALS = 'Unable to log in with provided credentials.';
 
-/**
- * The query every authenticated request runs, built and prepared once: building a drizzle query and
- * preparing its SQL cost more than running it, and long-poll clients send one request after another.
- */
-function prepareUserByTokenDigest({ db, t }: Store) {
-  return db
-    .select({ user: t.users })
-    .from(t.authTokens)
-    .innerJoin(t.users, eq(t.users.id, t.authTokens.userId))
-    // No LIMIT: the digest is unique. SQLite runs a statement with a bound LIMIT (drizzle binds
-    // every limit) ~8× slower than without one, and this runs on every request.
-    .where(eq(t.authTokens.digest, sql.placeholder('digest')))
-    .prepare('user_by_token_digest');
-}
-
 export class AuthService {
-  private readonly userByTokenDigest: ReturnType<typeof prepareUserByTokenDigest>;
-
   /**
    * New passwords are hashed through this gate, at most half the libuv pool at once, so that a flood
    * of registrations queues behind it while logins (whose verifications do not pass it) still find
@@ -55,11 +37,9 @@ export class AuthService {
   constructor(
     private readonly store: Store,
     private readonly throttle: LoginThrottle,
-    private readonly sessions: SessionCache = new SessionCache(),
+    private readonly sessions: SessionsService = new SessionsService(store),
     private readonly registrations: RegistrationLimit = new RegistrationLimit(false),
-  ) {
-    this.userByTokenDigest = prepareUserByTokenDigest(store);
-  }
+  ) {}
 
   /** `client.address`: where a registration over the API came from, counted by the registration limit. */
   async register(input: NewUser, client?: { address: string }): Promise<AuthUser> {
@@ -113,8 +93,11 @@ export class AuthService {
     }
   }
 
-  /** A new token for valid credentials; `address` is where the attempt came from, for throttling. */
-  async login(username: string, password: string, address: string): Promise<string> {
+  /**
+   * A new token for valid credentials; `address` is where the attempt came from, for throttling, and
+   * `userAgent` what the user will recognise the session by in their list.
+   */
+  async login(username: string, password: string, address: string, userAgent?: string): Promise<string> {
     // Every spelling of one name draws on the same failed-login allowance.
     const name = usernameKey(username);
     await this.throttle.assertAllowed(name, address);
@@ -123,45 +106,7 @@ export class AuthService {
     // A failure stays counted: assertAllowed counted the attempt.
     if (!user || !valid) throw ValidationFailed.field('non_field_errors', INVALID_CREDENTIALS);
     await this.throttle.recordSuccess(name, address);
-    const { token, digest } = newToken();
-    await this.store.db.insert(this.store.t.authTokens).values({ userId: user.id, digest, createdAt: new Date() });
-    return token;
-  }
-
-  async logout(token: string): Promise<void> {
-    const { db, t } = this.store;
-    const deleted = await db
-      .delete(t.authTokens)
-      .where(eq(t.authTokens.digest, digestToken(token)))
-      .returning({ userId: t.authTokens.userId });
-    if (deleted.length > 0) await this.sessions.changed(deleted.map((row) => row.userId));
-  }
-
-  /**
-   * What `authenticate` would answer, when this process knows the token already; undefined when it
-   * must be looked up (or cannot be valid). Lets a request that any of the cache's users sends go on
-   * without waiting for a promise.
-   */
-  knownSession(authorization: string | undefined): { user: AuthUser; token: string } | undefined {
-    const token = authorization === undefined ? null : tokenFromAuthorization(authorization);
-    const user = token === null ? undefined : this.sessions.knownUser(digestToken(token));
-    return user && token ? { user, token } : undefined;
-  }
-
-  /** The user an `Authorization` header authenticates, with the token it carried. */
-  async authenticate(authorization: string | undefined): Promise<{ user: AuthUser; token: string }> {
-    if (!authorization) throw new Unauthenticated();
-    const token = tokenFromAuthorization(authorization);
-    if (!token) throw new Unauthenticated('Invalid token header.');
-    // The digest is looked up through a unique index: equality on a SHA-256 of the token leaks
-    // nothing useful by its timing, unlike comparing the token itself.
-    const digest = digestToken(token);
-    const user = await this.sessions.userOf(digest, async () => {
-      const [row] = await this.userByTokenDigest.execute({ digest });
-      return row && withoutSecrets(row.user);
-    });
-    if (!user) throw new Unauthenticated('Invalid token.');
-    return { user, token };
+    return this.sessions.open(user.id, userAgent);
   }
 
   async updateNames(userId: number, names: { firstName?: string; lastName?: string }): Promise<AuthUser> {
@@ -171,7 +116,7 @@ export class AuthService {
       ? db.update(t.users).set(changes).where(eq(t.users.id, userId)).returning()
       : db.select().from(t.users).where(eq(t.users.id, userId));
     const [user] = await query;
-    if (Object.keys(changes).length) await this.sessions.changed([userId]);
+    if (Object.keys(changes).length) await this.sessions.usersChanged([userId]);
     return withoutSecrets(user);
   }
 
@@ -195,6 +140,6 @@ export class AuthService {
   }
 }
 
-function withoutSecrets({ passwordHash: _secret, ...user }: UserRow): AuthUser {
+export function withoutSecrets({ passwordHash: _secret, ...user }: UserRow): AuthUser {
   return user;
 }

@@ -2,19 +2,20 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { NextFunction } from 'express';
 import { routeAccess } from '../../contract';
 import { Forbidden } from '../errors';
-import type { AuthService, AuthUser } from './auth.service';
+import type { AuthUser } from './auth.service';
+import type { AuthenticatedSession, SessionsService } from './sessions.service';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       /** Set by `authenticate` on every route that is not public. */
-      auth?: { user: AuthUser; token: string };
+      auth?: AuthenticatedSession;
     }
   }
 }
 
-type Authenticated = { auth?: { user: AuthUser; token: string } };
+type Authenticated = { auth?: AuthenticatedSession };
 
 /** What authentication reads of a request, whether a contract route or a plain express one. */
 type IncomingRequest = Authenticated & { headers: IncomingHttpHeaders; tsRestRoute?: object };
@@ -23,23 +24,23 @@ type IncomingRequest = Authenticated & { headers: IncomingHttpHeaders; tsRestRou
  * Middleware: every route needs a valid token unless its contract entry says `metadata.public`;
  * `metadata.adminOnly` routes need an administrator's.
  */
-export function authenticate(auth: AuthService) {
+export function authenticate(sessions: SessionsService) {
   return (req: IncomingRequest, _res: unknown, next: NextFunction) => {
     const access = routeAccess(req.tsRestRoute);
     if (access.public) return next();
-    const admit = (result: { user: AuthUser; token: string }) => {
+    const admit = (result: AuthenticatedSession) => {
       req.auth = result;
       next(access.adminOnly && !result.user.isAdmin ? new Forbidden() : undefined);
     };
     // A token this process knows goes on at once, without the hop through a promise.
-    const known = auth.knownSession(req.headers.authorization);
+    const known = sessions.knownSession(req.headers.authorization);
     if (known) admit(known);
-    else auth.authenticate(req.headers.authorization).then(admit, next);
+    else sessions.authenticate(req.headers.authorization).then(admit, next);
   };
 }
 
-/** The user and token of a request that passed `authenticate`. */
-export function currentAuth(req: Authenticated): { user: AuthUser; token: string } {
+/** The session of a request that passed `authenticate`. */
+export function currentAuth(req: Authenticated): AuthenticatedSession {
   if (!req.auth) throw new Error('currentAuth() on a route without authentication');
   return req.auth;
 }

@@ -4,16 +4,24 @@ import type { AuthUser } from './auth.service';
 
 export type SessionCacheOptions = Partial<SharedCacheOptions>;
 
+/** A token's session as a request needs it: whose it is, which row, and when it was last used (ms). */
+export interface Session {
+  user: AuthUser;
+  tokenId: number;
+  lastUsedAt: number;
+}
+
 /**
- * Which user each token (by its digest) belongs to, kept in this process so that a request does not
+ * Which session each token (by its digest) belongs to, kept in this process so that a request does not
  * wait for the database to know who sent it. Every change that could make an entry wrong (a logout,
- * new names) is announced on the instance bus and drops that user's entries on every instance at
- * once, so a logged-out token is refused on the very next request anywhere. The lifetime only
+ * new names, a revoked session) is announced on the instance bus and drops that user's entries on
+ * every instance at once, so a logged-out or revoked token is refused on the very next request
+ * anywhere. The lifetime only
  * bounds changes made behind the API's back (by hand in the database). Unknown tokens are never
  * kept: guessing cannot fill the cache.
  */
 export class SessionCache {
-  private readonly cache: SharedCache<AuthUser | undefined>;
+  private readonly cache: SharedCache<Session | undefined>;
 
   constructor(
     private readonly bus: InstanceBus = new InMemoryBus(),
@@ -23,13 +31,13 @@ export class SessionCache {
     bus.subscribe((message) => 'usersChanged' in message && this.drop(message.usersChanged));
   }
 
-  /** The user the token with this digest belongs to, as `load` reads it; undefined for an unknown token. */
-  userOf(digest: string, load: () => Promise<AuthUser | undefined>): Promise<AuthUser | undefined> {
-    return this.cache.get(digest, load, (user) => user !== undefined);
+  /** The session of the token with this digest, as `load` reads it; undefined for an unknown token. */
+  sessionOf(digest: string, load: () => Promise<Session | undefined>): Promise<Session | undefined> {
+    return this.cache.get(digest, load, (session) => session !== undefined);
   }
 
-  /** The user of the token with this digest when this process knows it already, without waiting. */
-  knownUser(digest: string): AuthUser | undefined {
+  /** The session of the token with this digest when this process knows it already, without waiting. */
+  knownSession(digest: string): Session | undefined {
     return this.cache.peek(digest);
   }
 
@@ -41,6 +49,6 @@ export class SessionCache {
 
   private drop(userIds: number[]): void {
     const ids = new Set(userIds);
-    this.cache.dropWhere((user) => user !== undefined && ids.has(user.id));
+    this.cache.dropWhere((session) => session !== undefined && ids.has(session.user.id));
   }
 }

@@ -44,6 +44,7 @@ export interface ApiOptions {
   writeLimit?: WriteLimit;
   flagCache?: FlagCacheOptions;
   sessionCache?: SessionCacheOptions;
+  tokenTtlMs?: number;
   trustProxy?: TrustProxy;
   registrationLimit?: RegistrationLimitSettings;
   ownershipCaps?: OwnershipCaps;
@@ -79,6 +80,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         writeLimit: options.writeLimit,
         flagCache: options.flagCache,
         sessionCache: options.sessionCache,
+        tokenTtlMs: options.tokenTtlMs,
         trustProxy: options.trustProxy,
         registrationLimit: options.registrationLimit,
         ownershipCaps: options.ownershipCaps,
@@ -121,7 +123,7 @@ export async function createUser(ctx: Pick<ApiContext, 'services' | 'http'>, opt
     firstName: options.firstName,
     isAdmin: options.admin,
   });
-  const login = await ctx.http.post('/auth/token/login/').send({ username, password: STRONG_PASSWORD }).expect(200);
-  const token: string = login.body.auth_token;
+  // The token a login would hand out, without a second password hash (the auth tests log in over HTTP).
+  const token = await ctx.services.sessions.open(user.id);
   return { id: user.id, username, password: STRONG_PASSWORD, token, auth: { Authorization: `Token ${token}` } };
 }

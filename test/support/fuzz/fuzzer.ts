@@ -1,6 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
-import { newToken } from '../../../server/auth/tokens';
 import type { ApiContext, TestUser } from '../api';
 import { describeExchange, problemsOf } from './answer-checks';
 import { headerValue, queryString } from './encoding';
@@ -151,16 +150,14 @@ export class Fuzzer {
 
   private async signInAgainIfSignedOut(user: TestUser): Promise<void> {
     const { ctx } = this.options;
-    const signedIn = await ctx.services.auth.authenticate(user.auth.Authorization).then(
+    const signedIn = await ctx.services.sessions.authenticate(user.auth.Authorization).then(
       () => true,
       () => false,
     );
     if (signedIn) return;
     // A token as login makes one, without login's password hash: a fifth of a second each time the
     // fuzz logs an actor out, which adds up.
-    const { token, digest } = newToken();
-    const { db, t } = ctx.database.store;
-    await db.insert(t.authTokens).values({ userId: user.id, digest, createdAt: new Date() });
+    const token = await ctx.services.sessions.open(user.id);
     user.token = token;
     user.auth = { Authorization: `Token ${token}` };
   }
