@@ -7,7 +7,8 @@ import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
 import { migrate as migrateSqlite } from 'drizzle-orm/better-sqlite3/migrator';
 import { drizzle as drizzlePg, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
-import pg from 'pg';
+import type pg from 'pg';
+import { GuardedPool } from './postgres-pool';
 import * as pgTables from './schema/pg';
 import * as sqliteTables from './schema/sqlite';
 
@@ -126,7 +127,7 @@ function openSqlite(file: string, options: OpenOptions): Store {
 }
 
 async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const pool = new GuardedPool({ connectionString: url, max: 10 });
   // An idle connection that the server drops (restart, failover, terminated backend) is an 'error'
   // on the pool, which would end the process unhandled. The pool discards that client and opens a
   // new one when next needed, so there is nothing else to do.

@@ -12,6 +12,7 @@ import {
   Unauthenticated,
   ValidationFailed,
 } from '../errors';
+import { isDatabaseUnavailable } from '../../db/errors';
 import { fieldErrorsOf } from './field-errors';
 import { answeredByDeadline } from './request-deadline';
 
@@ -31,6 +32,13 @@ interface HttpAnswer {
 }
 
 const NOT_FOUND: HttpAnswer = { status: 404, body: { detail: 'Not found.' } };
+
+/** Postgres unreachable or not answering: the client may try again (a write whose answer this is may or may not have happened: Idempotency-Key is for that). */
+const DATABASE_UNAVAILABLE: HttpAnswer = {
+  status: 503,
+  body: { detail: 'The database is not available at the moment; try again shortly.' },
+  headers: { 'Retry-After': '2' },
+};
 const INTERNAL_ERROR_JSON = JSON.stringify({ detail: 'Internal server error' });
 
 /**
@@ -73,6 +81,7 @@ function answerFor(error: unknown): HttpAnswer | null {
   // express could not percent-decode a path parameter (`%`, `%E0%A4%A`, `%FF`): as any malformed
   // id, the path names no object.
   if (error instanceof URIError) return NOT_FOUND;
+  if (isDatabaseUnavailable(error)) return DATABASE_UNAVAILABLE;
   return answerForClientError(error);
 }
 
