@@ -1,3 +1,4 @@
+import type { RedisTarget } from './realtime/redis-target';
 import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
 
 /** Everything the server reads from its environment, with defaults that serve a laptop. */
@@ -5,7 +6,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string | undefined;
-  redisUrl: string | undefined;
+  /** REDIS_URL, or REDIS_SENTINELS + REDIS_SENTINEL_NAME; undefined: one process, in-memory bus. */
+  redis: RedisTarget | undefined;
   adminUsername: string | undefined;
   adminPassword: string | undefined;
   logLevel: string;
@@ -29,7 +31,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: parsePort(env.PORT ?? '8000'),
     host: env.HOST || '127.0.0.1',
     databaseUrl: env.DATABASE_URL || undefined,
-    redisUrl: env.REDIS_URL || undefined,
+    redis: parseRedisTarget(env),
     adminUsername: env.ADMIN_USERNAME || undefined,
     adminPassword: env.ADMIN_PASSWORD || undefined,
     logLevel: env.LOG_LEVEL || 'info',
@@ -71,6 +73,24 @@ function parseCap(name: string, value: string | undefined, fallback: number): nu
   const cap = Number(value);
   if (!Number.isInteger(cap) || cap < 1) throw new Error(`${name} must be a whole number of at least 1, got "${value}"`);
   return cap;
+}
+
+/** REDIS_URL, or Sentinel: REDIS_SENTINELS=host:port,… and REDIS_SENTINEL_NAME (the master's name). */
+function parseRedisTarget(env: NodeJS.ProcessEnv): RedisTarget | undefined {
+  const sentinels = (env.REDIS_SENTINELS ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+  if (sentinels.length === 0) return env.REDIS_URL || undefined;
+  if (env.REDIS_URL) throw new Error('Set REDIS_URL or REDIS_SENTINELS, not both');
+  const name = env.REDIS_SENTINEL_NAME?.trim();
+  if (!name) throw new Error('REDIS_SENTINELS needs REDIS_SENTINEL_NAME: the name of the master the sentinels watch');
+  return {
+    name,
+    sentinels: sentinels.map((entry) => {
+      const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(entry);
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65535) throw new Error(`REDIS_SENTINELS takes host:port entries, got "${entry}"`);
+      return { host: match[1].replace(/^\[|\]$/g, ''), port };
+    }),
+  };
 }
 
 /** Days, a fraction allowed (0.5: twelve hours); at most ten years. */

@@ -12,12 +12,13 @@ import { sharedRedis } from './limits/shared-redis';
 import { createLogger } from './logger';
 import { InMemoryBus, type InstanceBus } from './realtime/bus';
 import { RedisBus } from './realtime/redis-bus';
+import { describeRedisTarget } from './realtime/redis-target';
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel);
 const store = await openDatabase(config.databaseUrl);
-const bus: InstanceBus = config.redisUrl ? await RedisBus.connect(config.redisUrl, logger) : new InMemoryBus();
-const redis = config.redisUrl ? sharedRedis(config.redisUrl, logger) : undefined;
+const bus: InstanceBus = config.redis ? await RedisBus.connect(config.redis, logger) : new InMemoryBus();
+const redis = config.redis ? sharedRedis(config.redis, logger) : undefined;
 // Answers are checked against the contract by the tests, not on every request here (app.ts, checkAnswers).
 const deps = {
   store,
@@ -60,7 +61,7 @@ const { port } = server.address() as AddressInfo;
 if (metricsServer && !metricsServer.listening) await once(metricsServer, 'listening');
 const metricsUrl = metricsServer && `http://${config.host}:${(metricsServer.address() as AddressInfo).port}/metrics`;
 logger.info(
-  { url: `http://${config.host}:${port}`, database: store.dialect, bus: config.redisUrl ? 'redis' : 'in-memory', metrics: metricsUrl ?? (config.metricsToken ? 'token' : 'off') },
+  { url: `http://${config.host}:${port}`, database: store.dialect, bus: config.redis ? `redis (${describeRedisTarget(config.redis)})` : 'in-memory', metrics: metricsUrl ?? (config.metricsToken ? 'token' : 'off') },
   'punchclock listening',
 );
 

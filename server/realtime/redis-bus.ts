@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isWakeup, Listeners, type BusListener, type BusMessage, type InstanceBus, type Wakeup } from './bus';
+import { connectRedis, type RedisTarget } from './redis-target';
 
 /**
  * One channel per kind of message, on the same two connections: an instance of a version that does
@@ -97,7 +98,7 @@ export class RedisBus implements InstanceBus {
   private readonly healthCheck: NodeJS.Timeout;
 
   private constructor(
-    url: string,
+    target: RedisTarget,
     private readonly logger: Logger,
     healthCheckMs: number,
   ) {
@@ -110,8 +111,8 @@ export class RedisBus implements InstanceBus {
     };
     // A Redis that holds the connection but does not answer must not hold up the request that
     // creates a notification: the publish gives up, and is sent again when Redis is back.
-    this.publisher = new Redis(url, { ...options, commandTimeout: COMMAND_TIMEOUT_MS });
-    this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true, commandTimeout: COMMAND_TIMEOUT_MS });
+    this.publisher = connectRedis(target, { ...options, commandTimeout: COMMAND_TIMEOUT_MS });
+    this.subscriber = connectRedis(target, { ...options, enableOfflineQueue: true, commandTimeout: COMMAND_TIMEOUT_MS });
     this.publisher.on('error', () => {});
     this.publisher.on('ready', () => void this.publishUnsent());
     this.subscriber.on('error', (error) => this.logger.debug({ err: error }, 'redis subscriber error'));
@@ -131,8 +132,8 @@ export class RedisBus implements InstanceBus {
   }
 
   /** Connects and subscribes; rejects when Redis cannot be reached at start. */
-  static async connect(url: string, logger: Logger, options: { healthCheckMs?: number } = {}): Promise<RedisBus> {
-    const bus = new RedisBus(url, logger, options.healthCheckMs ?? HEALTH_CHECK_MS);
+  static async connect(target: RedisTarget, logger: Logger, options: { healthCheckMs?: number } = {}): Promise<RedisBus> {
+    const bus = new RedisBus(target, logger, options.healthCheckMs ?? HEALTH_CHECK_MS);
     try {
       await bus.subscribeChannel();
     } catch (error) {

@@ -1,6 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type AddressInfo } from 'node:net';
 
+export interface RedisServerOptions {
+  /** A config file, read first (a sentinel needs one it can write). */
+  configFile?: string;
+  /** More arguments: `['--replicaof', host, port]`, `['--sentinel']`. */
+  args?: string[];
+}
+
 /**
  * A redis-server of the test's own, on a free port, that the test may kill and start again (the
  * shared Redis of TEST_REDIS_URL serves other test files and must stay up). Needs `redis-server`
@@ -9,10 +16,13 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 export class RedisServer {
   private process: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly options: RedisServerOptions,
+  ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), options);
     await server.start();
     return server;
   }
@@ -28,9 +38,10 @@ export class RedisServer {
   /** Starts redis-server on this server's port and resolves once it answers PING (20 s at most: a loaded machine). */
   async start(timeoutMs = 20_000): Promise<void> {
     if (this.process) return;
+    const { configFile, args = [] } = this.options;
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      [...(configFile ? [configFile] : []), '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     this.process = child;

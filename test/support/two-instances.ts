@@ -5,6 +5,7 @@ import { openDatabase, type Store } from '../../db/open-database';
 import { createApp, createServices, type Services } from '../../server/app';
 import type { BusMessage } from '../../server/realtime/bus';
 import { RedisBus } from '../../server/realtime/redis-bus';
+import type { RedisTarget } from '../../server/realtime/redis-target';
 import { createTestDatabase, type TestDatabase } from './databases';
 import { RedisServer } from './redis-server';
 
@@ -25,6 +26,15 @@ export interface TwoInstances {
 /** Whether two instances can run here: they share a Postgres database and Redis. */
 export const canRunTwoInstances = Boolean(process.env.TEST_DATABASE_URL && process.env.TEST_REDIS_URL);
 
+/** An app instance on `store` whose bus goes through `redis` (its health checked every 200 ms). */
+export async function startInstance(store: Store, redis: RedisTarget): Promise<Instance> {
+  const logger = pino({ level: 'silent' });
+  const bus = await RedisBus.connect(redis, logger, { healthCheckMs: 200 });
+  const deps = { store, logger, rateLimits: false, bus };
+  const services = createServices(deps);
+  return { services, http: supertest.agent(createApp(deps, services)), bus };
+}
+
 /**
  * Two app instances on one Postgres database and one redis-server of the suite's own (the buses
  * check Redis's health every 200 ms), started before the suite and stopped after it. The object is
@@ -33,19 +43,11 @@ export const canRunTwoInstances = Boolean(process.env.TEST_DATABASE_URL && proce
 export function useTwoInstances(): TwoInstances {
   const two = {} as TwoInstances;
   let secondStore: Store | undefined;
-  const logger = pino({ level: 'silent' });
-
-  async function startInstance(store: Store): Promise<Instance> {
-    const bus = await RedisBus.connect(two.redis.url, logger, { healthCheckMs: 200 });
-    const deps = { store, logger, rateLimits: false, bus };
-    const services = createServices(deps);
-    return { services, http: supertest.agent(createApp(deps, services)), bus };
-  }
 
   beforeAll(async () => {
     [two.database, two.redis] = await Promise.all([createTestDatabase('postgres'), RedisServer.start()]);
     secondStore = await openDatabase(two.database.url);
-    [two.a, two.b] = await Promise.all([startInstance(two.database.store), startInstance(secondStore)]);
+    [two.a, two.b] = await Promise.all([startInstance(two.database.store, two.redis.url), startInstance(secondStore, two.redis.url)]);
   });
 
   afterAll(async () => {
