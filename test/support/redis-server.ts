@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface RedisServerOptions {
   /** A config file, read first (a sentinel needs one it can write). */
@@ -21,6 +24,10 @@ export class RedisServer {
     private readonly options: RedisServerOptions,
   ) {}
 
+  private get dumpFile(): string {
+    return `punchclock-test-redis-${this.port}.rdb`;
+  }
+
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const server = new RedisServer(await freePort(), options);
     await server.start();
@@ -41,7 +48,8 @@ export class RedisServer {
     const { configFile, args = [] } = this.options;
     const child = spawn(
       'redis-server',
-      [...(configFile ? [configFile] : []), '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+      // A replica writes the copy it syncs to disk whatever `save` says: into the temp directory, not the working one.
+      [...(configFile ? [configFile] : []), '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--dbfilename', this.dumpFile, ...args],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     this.process = child;
@@ -89,6 +97,7 @@ export class RedisServer {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
+    rmSync(join(tmpdir(), this.dumpFile), { force: true });
   }
 }
 
