@@ -23,12 +23,16 @@ export interface ChildServer {
   kill(): Promise<void>;
 }
 
+/** How the server is run: `npm start`'s way unless given (the bundle of `npm run build`, say). */
+const NPM_START = ['--import', 'tsx', 'server/main.ts'];
+
 /**
- * Starts server/main.ts on a free port with `env` over a neutral environment (no REDIS_URL, no
- * CORS_ORIGINS, LOG_LEVEL info unless given) and resolves once it logs that it listens.
+ * Starts the server (server/main.ts, or what `nodeArgs` name) on a free port with `env` over a
+ * neutral environment (no REDIS_URL, no CORS_ORIGINS, LOG_LEVEL info unless given) and resolves once
+ * it logs that it listens.
  */
-export async function startServer(env: Record<string, string>): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+export async function startServer(env: Record<string, string>, nodeArgs: string[] = NPM_START): Promise<ChildServer> {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: '', CORS_ORIGINS: '', RATE_LIMITS: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

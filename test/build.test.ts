@@ -1,0 +1,61 @@
+// Issue 17: production runs compiled JavaScript. `npm run build` bundles the server into dist/, and
+// `npm run start:prod` (node dist/main.js) serves from it with no TypeScript loader in the process:
+// migrations found beside the bundle, on SQLite and (when configured) on Postgres.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import packageJson from '../package.json';
+import { startServer, type ChildServer } from './support/child-server';
+import { createTestDatabase, type TestDatabase } from './support/databases';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const run = promisify(execFile);
+
+/** `npm run start:prod`'s node arguments. */
+const START_PROD = packageJson.scripts['start:prod'].replace(/^node /, '').split(' ');
+
+describe('the production build', () => {
+  beforeAll(async () => {
+    await run('npm', ['run', 'build'], { cwd: ROOT });
+  }, 120_000);
+
+  const servers: ChildServer[] = [];
+  afterAll(async () => {
+    for (const server of servers) await server.kill();
+  });
+
+  /** Registers, logs in and reads the user back through the bundle's server. */
+  async function serveOne(databaseUrl: string): Promise<void> {
+    const server = await startServer({ DATABASE_URL: databaseUrl }, START_PROD);
+    servers.push(server);
+    const commandLine = readFileSync(`/proc/${server.process.pid}/cmdline`, 'utf8').split('\0');
+    expect(commandLine.slice(1, -1)).toEqual(START_PROD);
+    expect(commandLine.join(' ')).not.toMatch(/tsx|ts-node|\.ts\b/);
+    expect((await fetch(`${server.base}/health/live`)).status).toBe(200);
+    const credentials = { username: 'built', password: 'a long enough password' };
+    const json = { 'Content-Type': 'application/json' };
+    expect((await fetch(`${server.base}/auth/users/`, { method: 'POST', headers: json, body: JSON.stringify(credentials) })).status).toBe(201);
+    const login = await fetch(`${server.base}/auth/token/login/`, { method: 'POST', headers: json, body: JSON.stringify(credentials) });
+    const { auth_token: token } = (await login.json()) as { auth_token: string };
+    const me = await fetch(`${server.base}/auth/users/me/`, { headers: { Authorization: `Token ${token}` } });
+    expect(await me.json()).toMatchObject({ username: 'built' });
+    expect((await fetch(`${server.base}/docs/`)).status).toBe(200);
+  }
+
+  it('serves from dist/ on SQLite, the migrations beside the bundle', async () => {
+    await serveOne(':memory:');
+  }, 60_000);
+
+  describe.skipIf(!process.env.TEST_DATABASE_URL)('on Postgres', () => {
+    let database: TestDatabase;
+    beforeAll(async () => {
+      database = await createTestDatabase('postgres');
+    });
+    afterAll(() => database?.drop());
+
+    it('serves from dist/ on Postgres, its migrations read beside the bundle', async () => {
+      await serveOne(database.url);
+    }, 60_000);
+  });
+});
