@@ -22,14 +22,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import { pino } from 'pino';
 import { openDatabase, type Dialect } from '../db/open-database';
 import { createServices } from '../server/app';
 import type { AuthUser } from '../server/auth/auth.service';
 import { inRollout } from '../server/feature-flags/rollout';
 import { InMemoryBus } from '../server/realtime/bus';
-import { attempt, Cleanups, codeUnderTest, fmt, log, machine, median, now, runBenchmark, table, type CodeUnderTest, type Machine, writeResults } from './support/measure';
+import { attempt, Cleanups, codeUnderTest, fmt, log, machine, now, runBenchmark, table, type CodeUnderTest, type Machine, writeResults } from './support/measure';
+import { measureRates, type RateFigure } from './support/rates';
 import { startServerProcess } from './support/server-process';
 import { createThrowawayDatabase } from './support/throwaway-database';
 
@@ -58,18 +58,6 @@ interface Seeded {
   token: string;
   user: AuthUser;
   checkedKey: string;
-}
-
-interface RateFigure {
-  /** requests per second of each timed round, in order */
-  rounds: number[];
-  medianRps: number;
-  p50Ms: number;
-  p99Ms: number;
-  bytesPerAnswer: number;
-  /** answers other than 2xx, and connection errors or timeouts, over all rounds */
-  non2xx: number;
-  errors: number;
 }
 
 interface EvaluationCost {
@@ -134,10 +122,6 @@ async function fetchBody(url: string, token: string): Promise<unknown> {
   return response.json();
 }
 
-function load(url: string, token: string, seconds: number): Promise<autocannon.Result> {
-  return autocannon({ url, connections: CONNECTIONS, duration: seconds, headers: { Authorization: `Token ${token}` } });
-}
-
 async function runDialect(dialect: Dialect, databaseUrl: string): Promise<DialectResult> {
   const seeded = await seed(databaseUrl);
   log(`${dialect}: seeded ${FLAGS} flags`);
@@ -152,48 +136,22 @@ async function runDialect(dialect: Dialect, databaseUrl: string): Promise<Dialec
   const bare = await startServerProcess('bench/support/bare-json-server.ts', { BENCH_BODIES: JSON.stringify(bodies) });
   const stopBare = cleanups.add(`${dialect} bare server`, () => bare.stop());
 
-  const cases = {
-    mine: `${app.url}${MINE}`,
-    mineBare: `${bare.url}${MINE}`,
-    check: `${app.url}${checkPath(seeded.checkedKey)}`,
-    checkBare: `${bare.url}${checkPath(seeded.checkedKey)}`,
-  };
-  type CaseId = keyof typeof cases;
-  const ids = Object.keys(cases) as CaseId[];
-  for (const id of ids) await load(cases[id], seeded.token, WARM_UP_SECONDS);
-  const runs = new Map<CaseId, autocannon.Result[]>(ids.map((id) => [id, []]));
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const id of ids) {
-      const result = await load(cases[id], seeded.token, SECONDS);
-      runs.get(id)!.push(result);
-      log(`${dialect} round ${round}/${ROUNDS} ${id}: ${fmt(result.requests.average, 0)} req/s`);
-    }
-  }
+  const headers = { Authorization: `Token ${seeded.token}` };
+  const { figures, share } = await measureRates(
+    {
+      mine: { url: `${app.url}${MINE}`, headers },
+      mineBare: { url: `${bare.url}${MINE}`, headers },
+      check: { url: `${app.url}${checkPath(seeded.checkedKey)}`, headers },
+      checkBare: { url: `${bare.url}${checkPath(seeded.checkedKey)}`, headers },
+    },
+    { connections: CONNECTIONS, secondsPerRound: SECONDS, rounds: ROUNDS, warmUpSeconds: WARM_UP_SECONDS, label: dialect },
+  );
   await bare.stop();
   stopBare();
   await app.stop();
   stopApp();
 
-  const rates = Object.fromEntries(ids.map((id) => [id, rateFigure(runs.get(id)!)])) as DialectResult['rates'];
-  const share = (real: CaseId, floor: CaseId) =>
-    median(runs.get(real)!.map((result, round) => result.requests.average / runs.get(floor)![round].requests.average));
-  return { rates, shareOfBare: { mine: share('mine', 'mineBare'), check: share('check', 'checkBare') }, evaluation: await evaluationCost(databaseUrl, seeded) };
-}
-
-function rateFigure(results: autocannon.Result[]): RateFigure {
-  const rounds = results.map((result) => result.requests.average);
-  const middle = results[rounds.indexOf(median(rounds))] ?? results[0];
-  const answers = results.reduce((sum, result) => sum + result.requests.total, 0);
-  const bytes = results.reduce((sum, result) => sum + result.throughput.total, 0);
-  return {
-    rounds,
-    medianRps: median(rounds),
-    p50Ms: middle.latency.p50,
-    p99Ms: middle.latency.p99,
-    bytesPerAnswer: Math.round(bytes / Math.max(answers, 1)),
-    non2xx: results.reduce((sum, result) => sum + result.non2xx, 0),
-    errors: results.reduce((sum, result) => sum + result.errors + result.timeouts, 0),
-  };
+  return { rates: figures, shareOfBare: { mine: share('mine', 'mineBare'), check: share('check', 'checkBare') }, evaluation: await evaluationCost(databaseUrl, seeded) };
 }
 
 /** What evaluating one flag costs, measured in this process through the service. */
