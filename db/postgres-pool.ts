@@ -11,6 +11,9 @@ export const CONNECT_TIMEOUT_MS = 1000;
  */
 export const ACQUIRE_STALL_MS = 1000;
 
+/** How often the waits are looked at. */
+const SWEEP_MS = ACQUIRE_STALL_MS / 4;
+
 /** How long one statement may run on the server before Postgres cancels it (statement_timeout). */
 export const STATEMENT_TIMEOUT_MS = 10_000;
 
@@ -49,6 +52,7 @@ interface Waiter {
  */
 export class GuardedPool extends pg.Pool {
   private lastProgress = performance.now();
+  private lastSweep = performance.now();
   private readonly waiters = new Set<Waiter>();
   private sweeping: NodeJS.Timeout | undefined;
 
@@ -83,7 +87,10 @@ export class GuardedPool extends pg.Pool {
       },
     };
     this.waiters.add(waiter);
-    this.sweeping ??= setInterval(() => this.failStalledWaiters(), ACQUIRE_STALL_MS / 4).unref();
+    if (!this.sweeping) {
+      this.lastSweep = performance.now();
+      this.sweeping = setInterval(() => this.failStalledWaiters(), SWEEP_MS).unref();
+    }
     super.connect(((error: Error | undefined, client: pg.PoolClient | undefined, release: (error?: Error) => void) => {
       this.waiters.delete(waiter);
       // Given up on already: the connection goes straight back.
@@ -95,7 +102,11 @@ export class GuardedPool extends pg.Pool {
 
   private failStalledWaiters(): void {
     const now = performance.now();
-    if (now - this.lastProgress >= ACQUIRE_STALL_MS) {
+    // A sweep that comes late found the event loop blocked, not the pool: the answers Postgres sent
+    // meanwhile wait unread in the sockets. Their progress shows by the next sweep.
+    const loopWasBlocked = now - this.lastSweep > SWEEP_MS * 2;
+    this.lastSweep = now;
+    if (!loopWasBlocked && now - this.lastProgress >= ACQUIRE_STALL_MS) {
       for (const waiter of this.waiters) {
         if (now - waiter.since < ACQUIRE_STALL_MS) continue;
         this.waiters.delete(waiter);

@@ -9,7 +9,7 @@ import { openDatabase, type Store } from '../db/open-database';
 import { ACQUIRE_STALL_MS, CONNECT_TIMEOUT_MS, GuardedPool, PoolStalled } from '../db/postgres-pool';
 import { createApp, createServices, type Services } from '../server/app';
 import { PostgresCluster, canRunOwnPostgres } from './support/postgres-cluster';
-import { SLACK_MS, until } from './support/waiting';
+import { sleep, SLACK_MS, until } from './support/waiting';
 
 const POSTGRES_URL = process.env.TEST_DATABASE_URL;
 
@@ -92,6 +92,18 @@ describe.skipIf(!POSTGRES_URL)('the pool’s wait for a connection [postgres]', 
     const results = await Promise.allSettled(Array.from({ length: 40 }, () => pool.query('select pg_sleep(0.06)')));
     expect(performance.now() - started).toBeGreaterThan(ACQUIRE_STALL_MS);
     expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+  });
+
+  it('does not take a blocked event loop for a stuck pool', async () => {
+    const queries = Promise.allSettled(Array.from({ length: 20 }, () => pool.query('select pg_sleep(0.02)')));
+    // Once the first queries run, the loop is blocked for longer than the stall limit, in the turn
+    // after which timers come before the sockets are read (as after a long I/O callback): answers
+    // arrive meanwhile but wait unread, and the sweep runs first.
+    await sleep(50);
+    await new Promise((resolve) => setImmediate(resolve));
+    const blockedUntil = performance.now() + ACQUIRE_STALL_MS * 1.5;
+    while (performance.now() < blockedUntil);
+    expect((await queries).filter((result) => result.status === 'rejected')).toEqual([]);
   });
 
   it('fails a wait once the whole pool has been stuck for the stall limit, and works again when a connection comes back', async () => {
