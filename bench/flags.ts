@@ -28,23 +28,19 @@ import { createServices } from '../server/app';
 import type { AuthUser } from '../server/auth/auth.service';
 import { inRollout } from '../server/feature-flags/rollout';
 import { InMemoryBus } from '../server/realtime/bus';
-import { attempt, Cleanups, codeUnderTest, fmt, log, machine, now, runBenchmark, table, type CodeUnderTest, type Machine, writeResults } from './support/measure';
+import { attempt, Cleanups, codeUnderTest, type CodeUnderTest, envInt, fmt, log, machine, type Machine, now, runBenchmark, table, writeResults } from './support/measure';
 import { measureRates, type RateFigure } from './support/rates';
 import { startServerProcess } from './support/server-process';
 import { createThrowawayDatabase } from './support/throwaway-database';
 
-const int = (name: string, fallback: number) => {
-  const value = Number.parseInt(process.env[name] ?? '', 10);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-};
-const FLAGS = int('BENCH_FLAGS', 50);
-const CONNECTIONS = int('BENCH_CONNECTIONS', 50);
-const SECONDS = int('BENCH_SECONDS', 5);
-const ROUNDS = int('BENCH_ROUNDS', 5);
+const FLAGS = envInt('BENCH_FLAGS', 50);
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50);
+const SECONDS = envInt('BENCH_SECONDS', 5);
+const ROUNDS = envInt('BENCH_ROUNDS', 5);
 const WARM_UP_SECONDS = 2;
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
-const MAX_MS = int('BENCH_MAX_MINUTES', 10) * 60_000;
+const MAX_MS = envInt('BENCH_MAX_MINUTES', 10) * 60_000;
 const RESULTS_NAME = 'flags';
 /** The target of issue 14: the real route at least this share of the bare one's rate. */
 const TARGET_SHARE = 0.6;

@@ -24,22 +24,18 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { openDatabase, type Dialect } from '../db/open-database';
 import { createServices } from '../server/app';
-import { attempt, Cleanups, codeUnderTest, fmt, log, machine, now, runBenchmark, table, writeResults } from './support/measure';
+import { attempt, Cleanups, codeUnderTest, envInt, fmt, log, machine, now, runBenchmark, table, writeResults } from './support/measure';
 import { measureRates, type RateFigure } from './support/rates';
 import { startServerProcess } from './support/server-process';
 import { createThrowawayDatabase } from './support/throwaway-database';
 
-const int = (name: string, fallback: number) => {
-  const value = Number.parseInt(process.env[name] ?? '', 10);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-};
-const CONNECTIONS = int('BENCH_CONNECTIONS', 50);
-const SECONDS = int('BENCH_SECONDS', 5);
-const ROUNDS = int('BENCH_ROUNDS', 5);
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50);
+const SECONDS = envInt('BENCH_SECONDS', 5);
+const ROUNDS = envInt('BENCH_ROUNDS', 5);
 const WARM_UP_SECONDS = 2;
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
-const MAX_MS = int('BENCH_MAX_MINUTES', 10) * 60_000;
+const MAX_MS = envInt('BENCH_MAX_MINUTES', 10) * 60_000;
 /** Issue 18's targets: the read at least 70 % of the bare route's rate, the write at least 50 %. */
 const TARGETS = { read: 0.7, write: 0.5 };
 

@@ -29,18 +29,14 @@ import { openDatabase } from '../db/open-database';
 import { hashPassword } from '../server/auth/passwords';
 import { newToken } from '../server/auth/tokens';
 import { usernameIdentity } from '../server/auth/username-identity';
-import { Cleanups, codeUnderTest, count, fmt, log, machine, now, percentile, runBenchmark, sleep, table, writeResults } from './support/measure';
-import { freePort } from './support/server-process';
+import { Cleanups, codeUnderTest, count, envInt, fmt, log, machine, now, percentile, runBenchmark, sleep, table, writeResults } from './support/measure';
+import { answers, freePort } from './support/server-process';
 import { SoakClients, type Abort, type Receipt, type SoakUser } from './support/soak-clients';
 import { createThrowawayDatabase } from './support/throwaway-database';
 
-const int = (name: string, fallback: number) => {
-  const value = Number.parseInt(process.env[name] ?? '', 10);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-};
-const SECONDS = int('SOAK_SECONDS', 120);
-const USERS = int('SOAK_USERS', 1000);
-const RATE = int('SOAK_RATE', 20);
+const SECONDS = envInt('SOAK_SECONDS', 120);
+const USERS = envInt('SOAK_USERS', 1000);
+const RATE = envInt('SOAK_RATE', 20);
 const POSTGRES_URL = process.env.SOAK_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Time the clients get after the producer stops to receive what is left. */
@@ -108,11 +104,6 @@ class Restartable {
   }
 }
 
-const answersHttp = (port: number) => async () =>
-  fetch(`http://127.0.0.1:${port}/health/live`).then(
-    (response) => response.ok,
-    () => false,
-  );
 
 const answersPing = (port: number) => async () =>
   new Promise<boolean>((resolve) => {
@@ -207,7 +198,7 @@ async function main(): Promise<number> {
     ['instance A', 'instance B'].map(async (name) => {
       const port = await freePort();
       const env = { PORT: String(port), DATABASE_URL: database.url, REDIS_URL: `redis://127.0.0.1:${redisPort}`, RATE_LIMITS: 'off', LOG_LEVEL: 'warn' };
-      return new Restartable(name, port, process.execPath, ['--import', 'tsx', 'server/main.ts'], env, answersHttp(port));
+      return new Restartable(name, port, process.execPath, ['--import', 'tsx', 'server/main.ts'], env, () => answers(`http://127.0.0.1:${port}/health/live`));
     }),
   );
   await Promise.all(instances.map((instance) => instance.start()));

@@ -4,7 +4,7 @@
 // the two ways it can be run: `npm start` (server/main.ts under the tsx loader, which compiles the
 // TypeScript as it loads) and production's `npm run start:prod` (the bundle `npm run build` makes,
 // plain Node). Each is started ROUNDS times in turn, on an in-memory SQLite database (migrations
-// included); the time is from spawn to a 200 of GET /health/live, the memory the resident set after
+// included); the time is from spawn to the first answer of GET /health/live, the memory the resident set after
 // IDLE_MS without requests. Builds the bundle first. Writes bench/results/start.{json,md}.
 //
 // Environment (all optional):
@@ -12,13 +12,12 @@
 //   BENCH_IDLE_MS  idle time before the memory is read, default 3000
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { Cleanups, codeUnderTest, fmt, log, machine, median, now, runBenchmark, sleep, table, writeResults } from './support/measure';
-import { freePort } from './support/server-process';
+import { Cleanups, codeUnderTest, envInt, fmt, log, machine, median, now, runBenchmark, sleep, table, writeResults } from './support/measure';
+import { answers, freePort } from './support/server-process';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS) || 7;
-const IDLE_MS = Number(process.env.BENCH_IDLE_MS) || 3000;
+const ROUNDS = envInt('BENCH_ROUNDS', 7);
+const IDLE_MS = envInt('BENCH_IDLE_MS', 3000);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const WAYS = {
@@ -33,16 +32,6 @@ interface Start {
   readyMs: number;
   idleRssMiB: number;
 }
-
-/** GET /health/live's status, or 0 when nothing answers yet. */
-const liveStatus = (port: number) =>
-  new Promise<number>((resolve) => {
-    const request = http.get({ host: '127.0.0.1', port, path: '/health/live' }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    });
-    request.on('error', () => resolve(0));
-  });
 
 const residentMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
@@ -60,7 +49,8 @@ async function startOnce(way: Way): Promise<Start> {
     await exited;
   });
   try {
-    while ((await liveStatus(port)) !== 200) {
+    // /health/live answers 200 whenever the process answers HTTP.
+    while (!(await answers(`http://127.0.0.1:${port}/health/live`))) {
       if (child.exitCode !== null) throw new Error(`${way} exited with ${child.exitCode}`);
       await sleep(5);
     }
@@ -100,7 +90,7 @@ async function main(): Promise<number> {
     '# Punchclock start-up benchmark',
     '',
     `${results.date}, commit ${results.code.commit}${results.code.uncommitted.length ? ' (with uncommitted changes)' : ''}; ${m.cpus} × ${m.cpuModel}, ${m.totalMemGiB} GiB, Node ${m.node}, load ${m.loadAverageAtStart.join(' / ')} at start.`,
-    `Each way started ${ROUNDS} times in turn (after one untimed start each) on in-memory SQLite, migrations included; ready = spawn to the first 200 of GET /health/live; idle memory = resident set after ${IDLE_MS / 1000} s without requests. Median of the starts.`,
+    `Each way started ${ROUNDS} times in turn (after one untimed start each) on in-memory SQLite, migrations included; ready = spawn to the first answer of GET /health/live (always 200); idle memory = resident set after ${IDLE_MS / 1000} s without requests. Median of the starts.`,
     '',
     table(
       ['way', 'ready (median)', 'idle RSS (median)'],

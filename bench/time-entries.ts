@@ -32,22 +32,18 @@ import { openDatabase, type Store } from '../db/open-database';
 import { createApp, createServices } from '../server/app';
 import { encodeCursor } from '../server/pagination/keyset-cursor';
 import { filterCondition, pageQuery, parseOrdering } from '../server/time-entries/time-entry-list';
-import { attempt, Cleanups, codeUnderTest, count, fmt, getJson, log, machine, now, runBenchmark, sampleInterleaved, table, withDeadline, type CodeUnderTest, type LatencySummary, type Machine, writeResults } from './support/measure';
+import { attempt, Cleanups, codeUnderTest, type CodeUnderTest, count, envInt, fmt, getJson, type LatencySummary, log, machine, type Machine, now, runBenchmark, sampleInterleaved, table, withDeadline, writeResults } from './support/measure';
 import { createThrowawayDatabase } from './support/throwaway-database';
 import { seedTimeEntries, type Seeded } from './support/time-entry-seed';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-const int = (name: string, fallback: number) => {
-  const value = Number.parseInt(process.env[name] ?? '', 10);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-};
-const HEAVY_ENTRIES = int('BENCH_HEAVY_ENTRIES', 1_000_000);
+const HEAVY_ENTRIES = envInt('BENCH_HEAVY_ENTRIES', 1_000_000);
 const LIGHT_USERS = 100;
 const LIGHT_ENTRIES = 100;
-const DEEP_ROW = Math.min(int('BENCH_DEEP_ROW', 900_000), HEAVY_ENTRIES - 20);
-const SAMPLES = int('BENCH_SAMPLES', 40);
+const DEEP_ROW = Math.min(envInt('BENCH_DEEP_ROW', 900_000), HEAVY_ENTRIES - 20);
+const SAMPLES = envInt('BENCH_SAMPLES', 40);
 const WARM_UP = Number.parseInt(process.env.BENCH_WARM_UP ?? '3', 10) || 0;
 /** A figure whose requests are slow stops after this much time (with at least MIN_SAMPLES). */
 const BUDGET_MS = 12_000;

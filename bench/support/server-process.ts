@@ -45,7 +45,7 @@ async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
 }
 
 /** Whether anything answers HTTP at `url` (any status). */
-function answers(url: string): Promise<boolean> {
+export function answers(url: string): Promise<boolean> {
   return new Promise((resolve) => {
     const request = http.get(url, (response) => {
       response.resume();
