@@ -20,6 +20,8 @@ const UNAVAILABLE_CODES = [
 const UNAVAILABLE_MESSAGES = [
   /^Connection terminated/,
   /^timeout exceeded when trying to connect$/,
+  // pg's Client when its own connectionTimeoutMillis passes (db/postgres-pool.ts sets it there).
+  /^timeout expired$/,
   /^Query read timeout$/,
   /is not queryable$/,
 ];

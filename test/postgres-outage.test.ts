@@ -6,8 +6,10 @@ import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Store } from '../db/open-database';
-import { ACQUIRE_STALL_MS, CONNECT_TIMEOUT_MS, GuardedPool, PoolStalled } from '../db/postgres-pool';
+import { isDatabaseUnavailable } from '../db/errors';
+import { ACQUIRE_STALL_MS, CONNECT_TIMEOUT_MS, GuardedPool, PoolStalled, STATEMENT_TIMEOUT_MS } from '../db/postgres-pool';
 import { createApp, createServices, type Services } from '../server/app';
+import { FreezableProxy } from './support/freezable-proxy';
 import { PostgresCluster, canRunOwnPostgres } from './support/postgres-cluster';
 import { sleep, SLACK_MS, until } from './support/waiting';
 
@@ -85,6 +87,30 @@ describe.skipIf(!POSTGRES_URL)('the pool’s wait for a connection [postgres]', 
   });
 
   afterAll(() => pool.end());
+
+  it('has the README\'s limits: 1 s to connect, 1 s of a stuck pool, 10 s a statement (server-side) and 12 s a query', async () => {
+    expect([CONNECT_TIMEOUT_MS, ACQUIRE_STALL_MS, STATEMENT_TIMEOUT_MS]).toEqual([1000, 1000, 10_000]);
+    expect((await pool.query('show statement_timeout')).rows).toEqual([{ statement_timeout: '10s' }]);
+    expect((pool.options as { query_timeout?: number }).query_timeout).toBe(12_000);
+  });
+
+  it('gives up opening a connection to a server that never answers after the connect timeout', async () => {
+    const { proxy, url } = await FreezableProxy.inFrontOfPostgres(POSTGRES_URL!);
+    const unreachable = new GuardedPool({ connectionString: url, max: 2 });
+    unreachable.on('error', () => {});
+    proxy.freeze();
+    try {
+      const started = performance.now();
+      const error = await unreachable.query('select 1').then(() => undefined, (failure: unknown) => failure);
+      const ms = performance.now() - started;
+      expect(isDatabaseUnavailable(error)).toBe(true);
+      expect(ms).toBeGreaterThanOrEqual(CONNECT_TIMEOUT_MS - 5);
+      expect(ms).toBeLessThan(CONNECT_TIMEOUT_MS + SLACK_MS);
+    } finally {
+      await unreachable.end();
+      await proxy.close();
+    }
+  });
 
   it('never cuts a wait in a queue that moves, however long it takes', async () => {
     // 40 queries of 60 ms through 2 connections: the last waits about 1.2 s, longer than the stall limit.
