@@ -44,7 +44,7 @@ export const LAST_USED_RESOLUTION_MS = 60_000;
 export const USER_AGENT_LENGTH = 512;
 
 /** How often tokens past their lifetime are deleted, when they have one. */
-const PURGE_EVERY_MS = 60 * 60_000;
+export const PURGE_EVERY_MS = 60 * 60_000;
 
 /**
  * The query a request whose token is not in the cache runs, built and prepared once: building a
