@@ -184,10 +184,11 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   app.use(parseJsonBody());
   serveDocs(app);
 
+  const authenticated = authenticate(services.sessions);
   const routes = new RouteTable();
   routes.get(
     contract.notifications.sse.path,
-    authenticate(services.sessions),
+    authenticated,
     sseHandler(services.notifications, services.claims, services.hub, services.realtime, services.metrics),
   );
   const served = { ...contract, notifications: servedNotificationsContract };
@@ -207,7 +208,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
     routes as unknown as Express,
     {
       globalMiddleware: [
-        authenticate(services.sessions),
+        authenticated,
         requireJsonBody,
         ...(deps.rateLimits ? [writeLimit(deps.writeLimit ?? WRITE_LIMIT, deps.redis)] : []),
       ],
@@ -219,7 +220,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   );
   app.use(routes.middleware());
 
-  app.use(methodNotAllowed(contract, authenticate(services.sessions)));
+  app.use(methodNotAllowed(contract, authenticated));
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;
