@@ -5,12 +5,17 @@
 // what waiting costs (database queries per second and resident memory per waiting client), how long
 // a notification takes from create to the waiting client, and how long a broadcast takes to reach
 // everyone — and the same idle figures for a naive long-poll that re-queries the database every
-// second, mounted in the same server in "naive" mode. Writes bench/results/notifications.{json,md}.
+// second, mounted in the same server in "naive" mode. Beside ours, the floor: the same routes on bare
+// node:http with everything in memory (bench/support/floor-server.ts), run through the same
+// measurements, so that each figure of ours reads against what the hardware allows in this very run.
+// Writes bench/results/notifications.{json,md}.
 //
 // Environment (all optional):
 //   BENCH_CLIENTS        the two idle loads, default "1000,10000"
 //   BENCH_SAMPLES        create→receive samples per backend, default 200
 //   BENCH_NAIVE_SAMPLES  create→receive samples for the naive long-poll, default 20
+//   BENCH_BURST          users of the burst (each waiting, all creating at once), default 200
+//   BENCH_BURST_ROUNDS   timed bursts per backend (after one untimed), default 5
 //   BENCH_WINDOW_S       length of each idle measurement window in seconds, default 5
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   REDIS_URL            default redis://127.0.0.1:6379
@@ -25,7 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchProcess } from './support/bench-process';
 import { LongPollClients } from './support/long-poll-clients';
-import { log, now, percentile, sleep, summarize, withDeadline, type LatencySummary } from './support/measure';
+import { envInt, log, now, percentile, sleep, summarize, withDeadline, type LatencySummary } from './support/measure';
 import { createThrowawayDatabase } from './support/throwaway-database';
 import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
 
@@ -35,6 +40,8 @@ import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
 const [SMALL_LOAD, LARGE_LOAD] = (process.env.BENCH_CLIENTS ?? '1000,10000').split(',').map((n) => Number.parseInt(n, 10));
 const SAMPLES = Number.parseInt(process.env.BENCH_SAMPLES ?? '200', 10);
 const NAIVE_SAMPLES = Number.parseInt(process.env.BENCH_NAIVE_SAMPLES ?? '20', 10);
+const BURST = envInt('BENCH_BURST', 200);
+const BURST_ROUNDS = envInt('BENCH_BURST_ROUNDS', 5);
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? '5');
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -47,6 +54,7 @@ const LATENCY_WARM_UP = 50;
 const WATCHDOG_MS = Number(process.env.BENCH_MAX_MINUTES ?? '15') * 60_000;
 
 if (!(SMALL_LOAD > 0 && LARGE_LOAD >= SMALL_LOAD)) throw new Error('BENCH_CLIENTS must be "small,large" with 0 < small <= large');
+if (BURST > SMALL_LOAD) throw new Error("BENCH_BURST must not exceed the small load: the burst's users are waiting ones");
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const RESULTS_NAME = process.env.BENCH_RESULTS_NAME || 'notifications';
@@ -363,6 +371,36 @@ async function latency(
   return summarize(values);
 }
 
+/**
+ * The burst: `BURST` waiting users each create a notification for themselves at the same moment
+ * (every POST sent before any answer is read, each over its own keep-alive connection), each timed
+ * from the moment the burst starts until that user's long-poll answer carrying it has been read. One
+ * untimed round first, so that the create connections are open and warm; each round takes the next
+ * `BURST` waiting users.
+ */
+async function burst(port: number, clients: LongPollClients, tokens: readonly string[], waitingClients: number): Promise<LatencySummary> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, noDelay: true });
+  const values: number[] = [];
+  try {
+    for (let round = 0; round <= BURST_ROUNDS; round++) {
+      const users = Array.from({ length: BURST }, (_, i) => (round * BURST + i) % waitingClients);
+      const message = `burst ${runId} ${round}`;
+      const received = users.map((client) =>
+        clients.waitFor(client, (body) => body.notifications.some((n) => n.message === message), 30_000),
+      );
+      const started = now();
+      const created = users.map((client) => postJson(agent, port, '/api/notifications/test/', tokens[client], { type: 'INFO', message }));
+      const [arrivals, answers] = await Promise.all([Promise.all(received), Promise.all(created)]);
+      const refused = answers.find((answer) => answer.status !== 201);
+      if (refused) throw new Error(`burst: POST /api/notifications/test/ answered ${refused.status}: ${JSON.stringify(refused.body)}`);
+      if (round > 0) values.push(...arrivals.map((at) => at - started));
+    }
+  } finally {
+    agent.destroy();
+  }
+  return summarize(values);
+}
+
 interface BroadcastResult {
   recipients: number;
   waitingClients: number;
@@ -440,6 +478,7 @@ interface RealRun {
   baselineRssMB: number;
   small: IdleLoad;
   latency: LatencySummary;
+  burst: LatencySummary;
   large: IdleLoad;
   broadcast: BroadcastResult;
   clientCounters: LongPollClients['counters'];
@@ -462,11 +501,11 @@ function sqliteUrl(dir: string, name: string): string {
 }
 
 /**
- * Our long-poll on one backend: idle at the small load, create→receive samples there, idle at the
- * large load, then one broadcast to everyone waiting.
+ * Our long-poll on one backend (or the floor): idle at the small load, create→receive samples and
+ * bursts there, idle at the large load, then one broadcast to everyone waiting.
  */
-async function runReal(label: string, databaseUrl: string, redisUrl?: string): Promise<RealRun> {
-  return withServer(label, { mode: 'real', databaseUrl, redisUrl }, async (server) => {
+async function runReal(label: string, databaseUrl: string, redisUrl?: string, mode: 'real' | 'floor' = 'real'): Promise<RealRun> {
+  return withServer(label, { mode, databaseUrl, redisUrl }, async (server) => {
     const seeded = await withDeadline(`${label}: seed ${LARGE_LOAD} users`, 120_000, () => server.seed(LARGE_LOAD, true));
     await withDeadline(`${label}: warm-up`, 60_000, () => warmUp(server, seeded.tokens));
     const baseline = await server.stats({ gc: true });
@@ -477,6 +516,9 @@ async function runReal(label: string, databaseUrl: string, redisUrl?: string): P
       );
       const latencyResult = await withDeadline(`${label}: ${SAMPLES} create→receive samples`, 180_000, () =>
         latency(server.port, clients, seeded.tokens, SMALL_LOAD, SAMPLES, LATENCY_WARM_UP),
+      );
+      const burstResult = await withDeadline(`${label}: ${BURST_ROUNDS} bursts of ${BURST} creates`, 180_000, () =>
+        burst(server.port, clients, seeded.tokens, SMALL_LOAD),
       );
       const large = await withDeadline(`${label}: ${LARGE_LOAD} waiting clients`, 240_000, () =>
         idleLoad(server, clients, LARGE_LOAD, 'real', baseline),
@@ -489,6 +531,7 @@ async function runReal(label: string, databaseUrl: string, redisUrl?: string): P
         baselineRssMB: Math.round((baseline.rss / MB) * 100) / 100,
         small,
         latency: latencyResult,
+        burst: burstResult,
         large,
         broadcast: broadcastResult,
         clientCounters: clients.counters,
@@ -572,26 +615,38 @@ const fmt = (n: number, digits = 1) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '—';
 const count = (n: number) => n.toLocaleString('en-US');
 
-function ratio(naive: number | undefined, ours: number | undefined): string {
-  if (naive === undefined || ours === undefined || !Number.isFinite(naive) || !Number.isFinite(ours)) return '—';
-  if (ours <= 0) return naive > 0 ? '∞ (ours is 0)' : '—';
-  return `${fmt(naive / ours, 1)}×`;
+/** `figure ÷ base` (the naive's ÷ ours, ours ÷ the floor's). */
+function ratio(figure: number | undefined, base: number | undefined): string {
+  if (figure === undefined || base === undefined || !Number.isFinite(figure) || !Number.isFinite(base)) return '—';
+  if (base <= 0) return figure > 0 ? '∞ (ours is 0)' : '—';
+  return `${fmt(figure / base, 1)}×`;
 }
 
 interface Row {
   figure: string;
   sqlite: string;
   postgres: string;
+  floor: string;
+  overFloor: string;
   naive: string;
   ratio: string;
   target: string;
 }
 
-const TABLE_HEADER = ['Figure', 'Ours, SQLite', 'Ours, Postgres + Redis', 'Naive (1 s re-query), SQLite', 'Naive ÷ ours (SQLite)', 'Target'];
-const tableCells = (row: Row) => [row.figure, row.sqlite, row.postgres, row.naive, row.ratio, row.target];
+const TABLE_HEADER = [
+  'Figure',
+  'Ours, SQLite',
+  'Ours, Postgres + Redis',
+  'Floor (in-memory node:http)',
+  'Ours ÷ floor (SQLite / Postgres)',
+  'Naive (1 s re-query), SQLite',
+  'Naive ÷ ours (SQLite)',
+  'Target',
+];
+const tableCells = (row: Row) => [row.figure, row.sqlite, row.postgres, row.floor, row.overFloor, row.naive, row.ratio, row.target];
 
 function rows(results: Results): Row[] {
-  const { real, naive, postgres } = results;
+  const { real, naive, postgres, floor } = results;
   const saturated = (load: IdleLoad | null | undefined) => (load?.saturated ? ` (saturated at ${count(load.idle.waitingClients)} waiting)` : '');
   const queries = (load: IdleLoad | null | undefined) => (load ? fmt(load.idle.queriesPerSecond) : '—');
   const memory = (load: IdleLoad | null | undefined) => (load ? `${fmt(load.memory.rssPerClientKB, 1)} KB` : '—');
@@ -599,6 +654,13 @@ function rows(results: Results): Row[] {
     l ? `${fmt(l.p50Ms, digits)} / ${fmt(l.p99Ms, digits)} ms (n=${l.samples})` : '—';
   const broadcastCell = (b: BroadcastResult | undefined) =>
     b ? `${fmt(b.allReceivedMs / 1000, 2)} s (median ${fmt(b.medianReceivedMs / 1000, 2)} s)` : '—';
+  /** Ours on SQLite and on Postgres, each divided by the floor's figure of the same run. */
+  const overFloor = (figure: (run: RealRun) => number | undefined, what = '') => {
+    const base = floor ? figure(floor) : undefined;
+    if (base === undefined) return '—';
+    const one = (run: RealRun | null) => (run ? ratio(figure(run), base) : '—');
+    return `${one(real)} / ${one(postgres)}${what}`;
+  };
   const naiveLarge = naive?.large ?? null;
   const naiveLargeMissing = naive && !naiveLarge ? 'not run (see notes)' : '—';
   return [
@@ -606,6 +668,8 @@ function rows(results: Results): Row[] {
       figure: `DB queries/s, ${count(SMALL_LOAD)} idle long-polls`,
       sqlite: queries(real?.small),
       postgres: queries(postgres?.small),
+      floor: 'no database',
+      overFloor: '—',
       naive: naive ? queries(naive.small) + saturated(naive.small) : '—',
       ratio: ratio(naive?.small.idle.queriesPerSecond, real?.small.idle.queriesPerSecond),
       target: '0',
@@ -614,6 +678,8 @@ function rows(results: Results): Row[] {
       figure: `DB queries/s, ${count(LARGE_LOAD)} idle long-polls`,
       sqlite: queries(real?.large),
       postgres: queries(postgres?.large),
+      floor: 'no database',
+      overFloor: '—',
       naive: naiveLarge ? queries(naiveLarge) + saturated(naiveLarge) : naiveLargeMissing,
       ratio: naiveLarge?.saturated ? 'n/a (saturated)' : ratio(naiveLarge?.idle.queriesPerSecond, real?.large.idle.queriesPerSecond),
       target: '0',
@@ -622,6 +688,8 @@ function rows(results: Results): Row[] {
       figure: `Server RSS per waiting client, ${count(SMALL_LOAD)}`,
       sqlite: memory(real?.small),
       postgres: memory(postgres?.small),
+      floor: memory(floor?.small),
+      overFloor: overFloor((run) => run.small.memory.rssPerClientKB),
       naive: naive ? memory(naive.small) + saturated(naive.small) : '—',
       ratio: ratio(naive?.small.memory.rssPerClientKB, real?.small.memory.rssPerClientKB),
       target: '< 20 KB',
@@ -630,25 +698,41 @@ function rows(results: Results): Row[] {
       figure: `Server RSS per waiting client, ${count(LARGE_LOAD)}`,
       sqlite: memory(real?.large),
       postgres: memory(postgres?.large),
+      floor: memory(floor?.large),
+      overFloor: overFloor((run) => run.large.memory.rssPerClientKB),
       naive: naiveLarge ? memory(naiveLarge) + saturated(naiveLarge) : naiveLargeMissing,
       ratio: naiveLarge?.saturated ? 'n/a (saturated)' : ratio(naiveLarge?.memory.rssPerClientKB, real?.large.memory.rssPerClientKB),
-      target: '< 20 KB',
+      target: '≤ 15 KB',
     },
     {
       figure: `create→receive p50 / p99, ${count(SMALL_LOAD)} waiting`,
       sqlite: latencyCell(real?.latency, 1),
       postgres: latencyCell(postgres?.latency, 1),
+      floor: latencyCell(floor?.latency, 1),
+      overFloor: overFloor((run) => run.latency.p99Ms, ' (p99)'),
       naive: latencyCell(naive?.latency, 0),
       ratio: naive && real ? `${ratio(naive.latency.p50Ms, real.latency.p50Ms)} (p50)` : '—',
       target: '',
     },
     {
+      figure: `Burst: ${count(BURST)} waiting users create at once, create→receive p50 / p99`,
+      sqlite: latencyCell(real?.burst, 0),
+      postgres: latencyCell(postgres?.burst, 0),
+      floor: latencyCell(floor?.burst, 0),
+      overFloor: overFloor((run) => run.burst.p99Ms, ' (p99)'),
+      naive: '—',
+      ratio: '—',
+      target: 'p99 ≤ 2.5× floor (SQLite), ≤ 3× (Postgres)',
+    },
+    {
       figure: `Broadcast to ${count(LARGE_LOAD)} waiting: until the last received`,
       sqlite: broadcastCell(real?.broadcast),
       postgres: broadcastCell(postgres?.broadcast),
+      floor: broadcastCell(floor?.broadcast),
+      overFloor: overFloor((run) => run.broadcast.allReceivedMs),
       naive: '—',
       ratio: '—',
-      target: '',
+      target: '≤ 2× floor and ≤ 1 s',
     },
   ];
 }
@@ -672,7 +756,7 @@ function details(results: Results): string[] {
         (load.saturated ? `; SATURATED: ${load.saturationReason}` : ''),
     );
   };
-  const { real, naive, postgres } = results;
+  const { real, naive, postgres, floor } = results;
   lines.push(
     'servers: ' +
       Object.entries(results.servers)
@@ -685,12 +769,18 @@ function details(results: Results): string[] {
   idle('naive/sqlite large', naive?.large);
   idle('real/postgres+redis small', postgres?.small);
   idle('real/postgres+redis large', postgres?.large);
+  idle('floor small', floor?.small);
+  idle('floor large', floor?.large);
   const latencyLine = (label: string, l: LatencySummary | undefined) => {
     if (l) lines.push(`${label}: n=${l.samples} min ${l.minMs} p50 ${l.p50Ms} p90 ${l.p90Ms} p99 ${l.p99Ms} max ${l.maxMs} mean ${l.meanMs} ms`);
   };
   latencyLine('latency real/sqlite', real?.latency);
   latencyLine('latency real/postgres+redis', postgres?.latency);
   latencyLine('latency naive/sqlite', naive?.latency);
+  latencyLine('latency floor', floor?.latency);
+  latencyLine('burst real/sqlite', real?.burst);
+  latencyLine('burst real/postgres+redis', postgres?.burst);
+  latencyLine('burst floor', floor?.burst);
   const broadcastLine = (label: string, b: BroadcastResult | undefined) => {
     if (!b) return;
     lines.push(
@@ -701,6 +791,7 @@ function details(results: Results): string[] {
   };
   broadcastLine('real/sqlite', real?.broadcast);
   broadcastLine('real/postgres+redis', postgres?.broadcast);
+  broadcastLine('floor', floor?.broadcast);
   const counters = (label: string, c: LongPollClients['counters'] | undefined) => {
     if (c) {
       lines.push(
@@ -712,6 +803,7 @@ function details(results: Results): string[] {
   counters('real/sqlite', real?.clientCounters);
   counters('naive/sqlite', naive?.clientCounters);
   counters('real/postgres+redis', postgres?.clientCounters);
+  counters('floor', floor?.clientCounters);
   if (naive?.largeSkippedBecause) lines.push(`naive ${count(LARGE_LOAD)}: ${naive.largeSkippedBecause}`);
   for (const [part, error] of Object.entries(results.failures)) lines.push(`FAILED ${part}: ${error}`);
   return lines;
@@ -737,6 +829,8 @@ interface Results {
     windowSeconds: number;
     longPollTimeoutSeconds: number;
     batch: number;
+    burst: number;
+    burstRounds: number;
     /** Extra node flags of the server process (BENCH_SERVER_NODE_OPTIONS). */
     serverNodeOptions: string;
     createPath: string;
@@ -747,6 +841,7 @@ interface Results {
   real: RealRun | null;
   naive: NaiveRun | null;
   postgres: PostgresRun | null;
+  floor: RealRun | null;
   failures: Record<string, string>;
   totalSeconds: number;
 }
@@ -758,7 +853,7 @@ function markdown(results: Results, tableRows: Row[]): string {
     '',
     `${results.date} — ${m.platform} ${m.arch}, ${m.cpus} CPUs (${m.cpuModel}), ${m.totalMemGiB} GiB RAM, Node ${m.node}.`,
     `One server process (forked, tsx loader; extra node flags: ${results.config.serverNodeOptions}); clients in the orchestrator process; long-poll timeout=${LONG_POLL_TIMEOUT_S} s; ` +
-      `idle windows of ${WINDOW_S} s; creates through POST /api/notifications/test/ (latency) and the admin POST /api/notifications/ with {"all": true} (broadcast).`,
+      `idle windows of ${WINDOW_S} s; creates through POST /api/notifications/test/ (latency; bursts of ${BURST} at once, ${BURST_ROUNDS} rounds) and the admin POST /api/notifications/ with {"all": true} (broadcast).`,
     '',
     table(TABLE_HEADER, tableRows.map(tableCells)),
     '',
@@ -795,6 +890,8 @@ async function main(): Promise<number> {
       windowSeconds: WINDOW_S,
       longPollTimeoutSeconds: LONG_POLL_TIMEOUT_S,
       batch: BATCH,
+      burst: BURST,
+      burstRounds: BURST_ROUNDS,
       serverNodeOptions: SERVER_NODE_OPTIONS,
       createPath: 'HTTP POST /api/notifications/test/ (latency), HTTP POST /api/notifications/ {"all": true} as admin (broadcast)',
       postgres: SKIP_POSTGRES ? null : POSTGRES_URL.replace(/\/\/[^@/]*@/, '//…@'),
@@ -804,6 +901,7 @@ async function main(): Promise<number> {
     real: null,
     naive: null,
     postgres: null,
+    floor: null,
     failures: {},
     totalSeconds: 0,
   };
@@ -817,6 +915,7 @@ async function main(): Promise<number> {
     }
   };
 
+  results.floor = await attempt('floor', () => runReal('floor', 'none', undefined, 'floor'));
   results.real = await attempt('real/sqlite', () => runReal('real/sqlite', sqliteUrl(dir, 'real')));
   results.naive = await attempt('naive/sqlite', () => runSqliteNaive(dir));
   if (!SKIP_POSTGRES) results.postgres = await attempt('real/postgres+redis', () => runPostgres());

@@ -1,9 +1,9 @@
-// The orchestrator's handle on one forked bench-server process.
+// The orchestrator's handle on one forked server process (bench-server.ts, or floor-server.ts for the floor).
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { BenchMode, BenchReply, BenchRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
 
-const SERVER_ENTRY = fileURLToPath(new URL('./bench-server.ts', import.meta.url));
+const entryOf = (mode: BenchMode) => fileURLToPath(new URL(mode === 'floor' ? './floor-server.ts' : './bench-server.ts', import.meta.url));
 /** `--import tsx` resolves tsx from the working directory: run the server from the repository's root. */
 const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -50,7 +50,7 @@ export class BenchProcess {
     if (options.redisUrl) env.REDIS_URL = options.redisUrl;
     env.LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'error';
     env.RATE_LIMITS = 'off';
-    const child = fork(SERVER_ENTRY, [], {
+    const child = fork(entryOf(options.mode), [], {
       // BENCH_SERVER_NODE_OPTIONS adds flags for the server only (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
       execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_SERVER_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [])],
       env,

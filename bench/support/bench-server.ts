@@ -5,9 +5,7 @@
 //   REDIS_URL     optional: the Redis bus instead of the in-memory one
 //   LOG_LEVEL     pino level, 'error' unless given
 // Answers the IPC requests of ./protocol.ts; exits when the orchestrator goes away.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createServer } from 'node:http';
 import { like, sql, type SQL } from 'drizzle-orm';
 import express, { type Express } from 'express';
 import { pino } from 'pino';
@@ -20,12 +18,10 @@ import { useRequestLogging } from '../../server/http/request-logging';
 import { InMemoryBus, type InstanceBus } from '../../server/realtime/bus';
 import { RedisBus } from '../../server/realtime/redis-bus';
 import { naiveLongPoll, type NaiveLongPoll } from './naive-long-poll';
-import type { BenchMode, BenchReply, BenchRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
+import type { BenchMode, SeedResult } from './protocol';
+import { listen, requireOrchestrator, serveOrchestrator } from './served-process';
 
-if (!process.send) {
-  console.error('bench-server.ts is started by bench/notifications.ts (child_process.fork), not directly.');
-  process.exit(2);
-}
+requireOrchestrator('bench-server.ts');
 
 const mode: BenchMode = process.env.BENCH_MODE === 'naive' ? 'naive' : 'real';
 const logger = pino({ level: process.env.LOG_LEVEL || 'error' });
@@ -57,20 +53,6 @@ if (mode === 'naive') {
   app.use(realApp);
   app.use(errorHandler);
 }
-
-// The histogram records whole timer intervals: the delay is what exceeds the resolution.
-const LOOP_RESOLUTION_MS = 10;
-const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-loopDelay.enable();
-const excessDelayMs = (ns: number) => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
-
-const server: Server = createServer(app);
-await new Promise<void>((resolve, reject) => {
-  server.once('error', reject);
-  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve);
-});
-
-let shuttingDown = false;
 
 async function seed(users: number, admin: boolean): Promise<SeedResult> {
   const started = performance.now();
@@ -118,89 +100,25 @@ async function seed(users: number, admin: boolean): Promise<SeedResult> {
   return { userIds, tokens, adminToken, ms: performance.now() - started };
 }
 
-async function collectGarbage(): Promise<void> {
-  if (!globalThis.gc) return;
-  for (let i = 0; i < 3; i++) {
-    globalThis.gc();
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+const server = createServer(app);
+const port = await listen(server);
 
-async function stats(gc: boolean, resetLoopDelay: boolean): Promise<ServerStats> {
-  if (gc) await collectGarbage();
-  const memory = process.memoryUsage();
-  const cpu = process.cpuUsage();
-  const connections = await new Promise<number>((resolve) => server.getConnections((error, count) => resolve(error ? -1 : count)));
-  const result: ServerStats = {
-    queries,
-    rss: memory.rss,
-    heapUsed: memory.heapUsed,
-    heapTotal: memory.heapTotal,
-    external: memory.external,
-    cpuUserUs: cpu.user,
-    cpuSystemUs: cpu.system,
-    loopDelayP50Ms: excessDelayMs(loopDelay.percentile(50)),
-    loopDelayP99Ms: excessDelayMs(loopDelay.percentile(99)),
-    loopDelayMaxMs: excessDelayMs(loopDelay.max),
-    hub: services.hub.stats(),
-    naiveWaiting: naive?.waiting() ?? 0,
-    connections,
-    busHealthy: bus.healthy,
-  };
-  if (resetLoopDelay) loopDelay.reset();
-  return result;
-}
-
-async function shutdown(): Promise<void> {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  loopDelay.disable();
-  services.hub.close();
-  server.close();
-  server.closeAllConnections();
-  await bus.close();
-  await store.close();
-}
-
-function reply(message: BenchReply): void {
-  process.send?.(message);
-}
-
-process.on('message', (raw: BenchRequest) => {
-  const handle = async (): Promise<unknown> => {
-    switch (raw.type) {
-      case 'seed':
-        return seed(raw.users, raw.admin);
-      case 'stats':
-        return stats(raw.gc ?? false, raw.resetLoopDelay ?? false);
-      case 'shutdown':
-        await shutdown();
-        return null;
-      default:
-        throw new Error(`unknown request ${(raw as { type: string }).type}`);
-    }
-  };
-  handle().then(
-    (result) => {
-      reply({ id: raw.id, ok: true, result });
-      if (raw.type === 'shutdown') process.disconnect?.();
+serveOrchestrator(
+  {
+    server,
+    seed,
+    stats: () => ({ queries, hub: services.hub.stats(), naiveWaiting: naive?.waiting() ?? 0, busHealthy: bus.healthy }),
+    close: async () => {
+      services.hub.close();
+      await bus.close();
+      await store.close();
     },
-    (error: unknown) => reply({ id: raw.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
-  );
-});
-
-// The orchestrator is gone (finished, crashed or killed): never outlive it.
-process.on('disconnect', () => {
-  void shutdown().finally(() => process.exit(0));
-  setTimeout(() => process.exit(0), 5000).unref();
-});
-
-const ready: ReadyMessage = {
-  type: 'ready',
-  port: (server.address() as AddressInfo).port,
-  mode,
-  dialect: store.dialect,
-  bus: process.env.REDIS_URL ? 'redis' : 'in-memory',
-  sqliteSynchronous: sqliteSynchronousInEffect,
-};
-process.send(ready);
+  },
+  {
+    port,
+    mode,
+    dialect: store.dialect,
+    bus: process.env.REDIS_URL ? 'redis' : 'in-memory',
+    sqliteSynchronous: sqliteSynchronousInEffect,
+  },
+);

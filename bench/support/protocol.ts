@@ -1,6 +1,7 @@
 // The IPC messages between the benchmark's orchestrator and its server process.
 
-export type BenchMode = 'real' | 'naive';
+/** Our server, ours behind a naive re-querying long-poll, or the in-memory floor (floor-server.ts). */
+export type BenchMode = 'real' | 'naive' | 'floor';
 
 export interface SeedRequest {
   type: 'seed';

@@ -1,0 +1,116 @@
+// What every server process of the notifications benchmark shares, whatever it serves (ours in
+// bench-server.ts, the in-memory floor in floor-server.ts): answering the orchestrator's IPC
+// requests, reading its own memory, CPU and event-loop delay, and never outliving the orchestrator.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { BenchReply, BenchRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
+
+/** What only the served app knows; the process figures are added by `serveOrchestrator`. */
+export type AppStats = Pick<ServerStats, 'queries' | 'hub' | 'naiveWaiting' | 'busHealthy'>;
+
+export interface ServedApp {
+  server: Server;
+  seed(users: number, admin: boolean): Promise<SeedResult>;
+  stats(): AppStats;
+  /** Closes what the app holds (the HTTP server is closed by `serveOrchestrator`). */
+  close(): Promise<void>;
+}
+
+// The histogram records whole timer intervals: the delay is what exceeds the resolution.
+const LOOP_RESOLUTION_MS = 10;
+const excessDelayMs = (ns: number) => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
+
+export function requireOrchestrator(entry: string): void {
+  if (process.send) return;
+  console.error(`${entry} is started by bench/notifications.ts (child_process.fork), not directly.`);
+  process.exit(2);
+}
+
+export async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve);
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+async function collectGarbage(): Promise<void> {
+  if (!globalThis.gc) return;
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Answers the orchestrator's requests (./protocol.ts) for `app`, then tells it the server is ready. */
+export function serveOrchestrator(app: ServedApp, ready: Omit<ReadyMessage, 'type'>): void {
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  loopDelay.enable();
+  let shuttingDown = false;
+
+  const stats = async (gc: boolean, resetLoopDelay: boolean): Promise<ServerStats> => {
+    if (gc) await collectGarbage();
+    const memory = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    const connections = await new Promise<number>((resolve) => app.server.getConnections((error, count) => resolve(error ? -1 : count)));
+    const result: ServerStats = {
+      ...app.stats(),
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+      heapTotal: memory.heapTotal,
+      external: memory.external,
+      cpuUserUs: cpu.user,
+      cpuSystemUs: cpu.system,
+      loopDelayP50Ms: excessDelayMs(loopDelay.percentile(50)),
+      loopDelayP99Ms: excessDelayMs(loopDelay.percentile(99)),
+      loopDelayMaxMs: excessDelayMs(loopDelay.max),
+      connections,
+    };
+    if (resetLoopDelay) loopDelay.reset();
+    return result;
+  };
+
+  const shutdown = async (): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    loopDelay.disable();
+    app.server.close();
+    app.server.closeAllConnections();
+    await app.close();
+  };
+
+  const handle = async (request: BenchRequest): Promise<unknown> => {
+    switch (request.type) {
+      case 'seed':
+        return app.seed(request.users, request.admin);
+      case 'stats':
+        return stats(request.gc ?? false, request.resetLoopDelay ?? false);
+      case 'shutdown':
+        await shutdown();
+        return null;
+      default:
+        throw new Error(`unknown request ${(request as { type: string }).type}`);
+    }
+  };
+
+  const reply = (message: BenchReply) => process.send?.(message);
+  process.on('message', (request: BenchRequest) => {
+    handle(request).then(
+      (result) => {
+        reply({ id: request.id, ok: true, result });
+        if (request.type === 'shutdown') process.disconnect?.();
+      },
+      (error: unknown) =>
+        reply({ id: request.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+    );
+  });
+
+  // The orchestrator is gone (finished, crashed or killed): never outlive it.
+  process.on('disconnect', () => {
+    void shutdown().finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5000).unref();
+  });
+
+  process.send?.({ type: 'ready', ...ready } satisfies ReadyMessage);
+}
