@@ -40,8 +40,9 @@ export interface Store {
   readonly db: Db;
   readonly t: Tables;
   /**
-   * Inserts all rows, however many, in one transaction: all or none. (A single multi-row INSERT is
-   * atomic already; this is for more rows than one statement may carry.)
+   * Inserts all rows, however many: all or none. Rows that fit in one statement are one INSERT,
+   * atomic by itself (no BEGIN and COMMIT around it: on Postgres those are two more round trips);
+   * more than that are several INSERTs in one transaction.
    */
   insertAll<T extends AnyTable>(table: T, rows: T['$inferInsert'][]): Promise<void>;
   /**
@@ -106,10 +107,13 @@ function openSqlite(file: string, options: OpenOptions): Store {
     db: db as unknown as Db,
     t: sqliteTables as unknown as Tables,
     // better-sqlite3 transactions are synchronous, so no other request's statement can slip in.
-    insertAll: async (table, rows) =>
+    insertAll: async (table, rows) => {
+      if (rows.length === 0) return;
+      if (rows.length <= INSERT_CHUNK) return void db.insert(table as never).values(rows as never).run();
       db.transaction((tx) => {
         for (const chunk of chunks(rows)) tx.insert(table as never).values(chunk as never).run();
-      }),
+      });
+    },
     transaction: async (work) =>
       db.transaction(
         (tx) => {
@@ -143,10 +147,13 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
     dialect: 'postgres',
     db,
     t: pgTables,
-    insertAll: (table, rows) =>
-      db.transaction(async (tx) => {
+    insertAll: async (table, rows) => {
+      if (rows.length === 0) return;
+      if (rows.length <= INSERT_CHUNK) return void (await db.insert(table).values(rows as never));
+      await db.transaction(async (tx) => {
         for (const chunk of chunks(rows)) await tx.insert(table).values(chunk as never);
-      }),
+      });
+    },
     transaction: (work) =>
       db.transaction(async (tx) => {
         const steps = work(tx as unknown as Db);

@@ -24,12 +24,14 @@ import { answerConditionalGets } from './http/conditional-get';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { REQUEST_DEADLINE_MS, RequestDeadline, ROUTES_THAT_WAIT } from './http/request-deadline';
 import { RouteTable } from './http/route-table';
+import { serveBeforeExpress } from './http/serve-before-express';
 import { securityHeaders } from './http/security-headers';
 import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
 import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
 import { IdempotencyService } from './idempotency/idempotency.service';
 import { DeliveryClaims } from './notifications/delivery-claims';
+import { leanLongPoll } from './notifications/long-poll-lean-path';
 import { Metrics } from './metrics/metrics';
 import { countRequest, metricsBehindToken } from './metrics/metrics-http';
 import { LongPoll } from './notifications/long-poll';
@@ -77,6 +79,11 @@ export interface AppDependencies {
    * off, so that every test app checks.
    */
   checkAnswers?: boolean;
+  /**
+   * Serve the plain long-poll before express (notifications/long-poll-lean-path.ts). On unless
+   * turned off: a test turns it off to compare the two paths' answers.
+   */
+  leanLongPoll?: boolean;
   /** METRICS_TOKEN: serve GET /metrics on this app to a scraper with this bearer token. */
   metricsToken?: string;
   /** Whether the metrics are served at all (on METRICS_PORT or behind METRICS_TOKEN): then process metrics are collected too. */
@@ -175,12 +182,15 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
   answerConditionalGets(app);
   const deadline = new RequestDeadline(deps.requestDeadlineMs ?? REQUEST_DEADLINE_MS, ROUTES_THAT_WAIT);
-  useRequestLogging(app, deps.logger, [countRequest(services.metrics), deadline.settle]);
+  const track = useRequestLogging(app, deps.logger, [countRequest(services.metrics), deadline.settle]);
   app.use(deadline.start);
-  app.use(securityHeaders());
+  const security = securityHeaders();
+  app.use(security);
   if (deps.metricsToken) app.use(metricsBehindToken(services.metrics, deps.metricsToken));
-  if (deps.checkAnswers ?? true) app.use(checkAnswersAgainstContract);
-  if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));
+  const checkAnswers = deps.checkAnswers ?? true;
+  if (checkAnswers) app.use(checkAnswersAgainstContract);
+  const crossOrigin = deps.corsOrigins?.length ? corsFor(deps.corsOrigins) : undefined;
+  if (crossOrigin) app.use(crossOrigin);
   app.use(parseJsonBody());
   serveDocs(app);
 
@@ -223,5 +233,11 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   app.use(methodNotAllowed(contract, authenticated));
   app.use(notFoundHandler);
   app.use(errorHandler);
+
+  if (deps.leanLongPoll ?? true) {
+    const headers = crossOrigin ? [security, crossOrigin] : [security];
+    serveBeforeExpress(app, leanLongPoll({ ...services, logger: deps.logger, track, headers, checkAnswers }));
+  }
   return app;
 }
+

@@ -24,15 +24,19 @@ export const checkAnswersAgainstContract: RequestHandler = (req, res, next) => {
   const json = res.json.bind(res);
   res.json = (body: unknown) => {
     const route = (req as { tsRestRoute?: AppRoute }).tsRestRoute;
-    const problem = route && problemWith(route, res.statusCode, body);
-    if (problem) {
-      process.emitWarning(problem);
-      throw problem;
-    }
+    if (route) assertOnContract(route, res.statusCode, body);
     return json(body);
   };
   next();
 };
+
+/** Throws (and warns of) an AnswerOffContract when `body` is not what the route's contract says of it. */
+export function assertOnContract(route: AppRoute, status: number, body: unknown): void {
+  const problem = problemWith(route, status, body);
+  if (!problem) return;
+  process.emitWarning(problem);
+  throw problem;
+}
 
 function problemWith(route: AppRoute, status: number, body: unknown): AnswerOffContract | undefined {
   let validated: unknown;

@@ -25,7 +25,7 @@ export class UnsupportedMediaType extends Error {
   }
 }
 
-interface HttpAnswer {
+export interface HttpAnswer {
   status: number;
   body: object;
   headers?: Record<string, string>;
@@ -39,7 +39,9 @@ const DATABASE_UNAVAILABLE: HttpAnswer = {
   body: { detail: 'The database is not available at the moment; try again shortly.' },
   headers: { 'Retry-After': '2' },
 };
-const INTERNAL_ERROR_JSON = JSON.stringify({ detail: 'Internal server error' });
+/** What any failure the client could not have caused is answered with. */
+export const INTERNAL_ERROR: HttpAnswer = { status: 500, body: { detail: 'Internal server error' } };
+const INTERNAL_ERROR_JSON = JSON.stringify(INTERNAL_ERROR.body);
 
 /**
  * The one place where what went wrong becomes a status code and a body. Whatever fails while the
@@ -69,7 +71,8 @@ function sendInternalError(res: Response): void {
   res.status(500).type('application/json').send(INTERNAL_ERROR_JSON);
 }
 
-function answerFor(error: unknown): HttpAnswer | null {
+/** The answer an error gets; null for a failure of ours (the 500, which is logged). */
+export function answerFor(error: unknown): HttpAnswer | null {
   if (error instanceof RequestValidationError) {
     // A path that does not name a real object is not found, whatever its shape.
     if (error.pathParams) return NOT_FOUND;

@@ -30,29 +30,45 @@ export type CompletionObserver = (req: Request, res: Response, ms: number) => vo
  * `observers` are told of each request's end on the same one listener as the access line (the
  * metrics, the deadline): a listener per request and concern cost a few per cent of a small request.
  */
-export function useRequestLogging(app: Express, logger: Logger, observers: CompletionObserver[] = []): void {
+export function useRequestLogging(app: Express, logger: Logger, observers: CompletionObserver[] = []): TrackRequest {
   Object.defineProperty(app.request, 'log', {
     configurable: true,
     get(this: Request) {
-      const log = logger.child({ req: requestSummary(this) });
+      const log = requestLogger(logger, this);
       Object.defineProperty(this, 'log', { value: log });
       return log;
     },
   });
-  app.use((req, res, next) => {
-    // An app mounted in another one: the outer app logs the request already.
-    if (req.id) return next();
+  const track: TrackRequest = (req, res) => {
     req.id = requestIdOf(req);
-    res.setHeader('X-Request-Id', req.id);
     const started = performance.now();
     res.once('close', () => {
       const ms = performance.now() - started;
       logCompletion(logger, req, res, ms);
       for (const observe of observers) observe(req, res, ms);
     });
+  };
+  app.use((req, res, next) => {
+    // An app mounted in another one: the outer app logs the request already.
+    if (!req.id) {
+      track(req, res);
+      res.setHeader('X-Request-Id', req.id);
+    }
     next();
   });
+  return track;
 }
+
+/**
+ * Gives a request its id and its access line and observers at its end: what the logging middleware
+ * does, for a route served before express too (the long-poll's lean path), which passes node's
+ * request and response: only their own fields, and `id`, are read of them. Echoing the id in
+ * X-Request-Id, the first header of every answer, is the caller's.
+ */
+export type TrackRequest = (req: Request, res: Response) => void;
+
+/** A logger whose every line carries the request. */
+export const requestLogger = (logger: Logger, req: Request): Logger => logger.child({ req: requestSummary(req) });
 
 function requestIdOf(req: Request): string {
   const given = req.headers['x-request-id'];
@@ -63,7 +79,8 @@ function requestIdOf(req: Request): string {
 const requestSummary = (req: Request) => ({
   id: req.id,
   method: req.method,
-  url: req.originalUrl,
+  // A request served before express has no originalUrl: its url is the original.
+  url: req.originalUrl ?? req.url,
   remoteAddress: req.socket.remoteAddress,
 });
 

@@ -1,15 +1,15 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 
 // A client may leave at any moment, including before a handler got to listen: 'close' has then been
 // emitted already, and `res.destroyed` is what tells.
 
-const lostBeforeFinished = (res: Response) => res.destroyed && !res.writableFinished;
+const lostBeforeFinished = (res: ServerResponse) => res.destroyed && !res.writableFinished;
 
 /**
  * Calls `listener` once if the client goes away before the response has been completely written
  * (at once if it has already); returns a function that stops watching.
  */
-export function whenClientGone(res: Response, listener: () => void): () => void {
+export function whenClientGone(res: ServerResponse, listener: () => void): () => void {
   if (lostBeforeFinished(res)) {
     listener();
     return () => {};
@@ -27,7 +27,7 @@ export function whenClientGone(res: Response, listener: () => void): () => void 
  * written when the client reset the connection (a large answer to a client that reads slowly): its
  * socket is destroyed by then, and what had not reached it is lost, so that counts as lost too.
  */
-export function whenResponseSettles(res: Response, outcome: { written: () => void; lost: () => void }): void {
+export function whenResponseSettles(res: ServerResponse, outcome: { written: () => void; lost: () => void }): void {
   const socket = res.socket;
   if (!lostBeforeFinished(res)) res.once('finish', () => (socket?.destroyed ? outcome.lost() : outcome.written()));
   whenClientGone(res, outcome.lost);

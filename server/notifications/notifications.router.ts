@@ -1,12 +1,9 @@
 import { initServer } from '@ts-rest/express';
 import { contract } from '../../contract';
 import { currentUser } from '../auth/authenticate';
-import { whenClientGone, whenResponseSettles } from '../http/response-lifecycle';
 import type { IdempotencyService } from '../idempotency/idempotency.service';
-import type { Metrics } from '../metrics/metrics';
 import { pagedAnswer } from '../pagination/link-header';
-import type { DeliveryClaims } from './delivery-claims';
-import type { LongPoll, LongPollResult } from './long-poll';
+import { answerLongPoll, type LongPollAnswerDeps } from './long-poll-answer';
 import { serializeNotification, serializeSummary } from './notification.serializer';
 import type { NotificationsService } from './notifications.service';
 
@@ -16,16 +13,14 @@ const s = initServer();
 const { sse: _sse, ...served } = contract.notifications;
 export const servedNotificationsContract = served;
 
-export interface NotificationsDeps {
+export interface NotificationsDeps extends LongPollAnswerDeps {
   notifications: NotificationsService;
-  longPoll: LongPoll;
-  claims: DeliveryClaims;
   idempotency: IdempotencyService;
-  metrics: Metrics;
 }
 
-export const notificationsRouter = ({ notifications, longPoll, claims, idempotency, metrics }: NotificationsDeps) =>
-  s.router(servedNotificationsContract, {
+export const notificationsRouter = (deps: NotificationsDeps) => {
+  const { notifications, idempotency } = deps;
+  return s.router(servedNotificationsContract, {
     list: async ({ query, req, res }) => pagedAnswer(await notifications.list(currentUser(req).id, query), serializeNotification, req, res),
     create: async ({ body, headers, req }) => {
       const user = currentUser(req);
@@ -37,26 +32,12 @@ export const notificationsRouter = ({ notifications, longPoll, claims, idempoten
       const key = headers['idempotency-key'];
       return { status: 201, body: key ? await idempotency.once(user.id, key, body, send) : await send() };
     },
-    longPoll: async ({ query, req, res }) => {
-      const user = currentUser(req);
-      const result = await longPoll.wait(user.id, query.timeout * 1000, (gone) => whenClientGone(res, gone));
-      const ids = result.notifications.map((row) => row.id);
-      if (ids.length > 0) {
-        // Delivered means the answer reached the socket: a client gone before that gets them again.
-        whenResponseSettles(res, {
-          written: () => {
-            // An error answer written in its place (the body failed to serialize) carried nothing.
-            if (res.statusCode !== 200) return claims.abandon(user.id, ids);
-            claims.confirm(user.id, ids).then(
-              () => metrics.delivered('long-poll', result.notifications.map((row) => row.createdAt)),
-              (error) => req.log.error({ err: error }, 'marking delivered failed'),
-            );
-          },
-          lost: () => claims.abandon(user.id, ids),
-        });
-      }
-      return { status: 200, body: serializeLongPoll(result) };
-    },
+    longPoll: async ({ query, req, res }) => ({
+      status: 200,
+      body: await answerLongPoll(deps, currentUser(req).id, query.timeout * 1000, res, (error) =>
+        req.log.error({ err: error }, 'marking delivered failed'),
+      ),
+    }),
     deliveryStatus: async ({ query, req }) => {
       const status = await notifications.deliveryStatus(currentUser(req).id, query.delivered);
       return {
@@ -107,25 +88,9 @@ export const notificationsRouter = ({ notifications, longPoll, claims, idempoten
       body: serializeNotification(await notifications.get(currentUser(req).id, params.id)),
     }),
   });
+};
 
 const withMessage = (message: string, row: Parameters<typeof serializeNotification>[0]) => ({
   message,
   notification: serializeNotification(row),
 });
-
-function serializeLongPoll(result: LongPollResult) {
-  const notifications = result.notifications.map(serializeNotification);
-  switch (result.status) {
-    case 'immediate':
-      return { status: result.status, notifications, has_new_notifications: true };
-    case 'new_notification':
-      return { status: result.status, notifications, has_new_notifications: true, message: 'New notification received' };
-    case 'timeout':
-      return {
-        status: result.status,
-        notifications,
-        has_new_notifications: false,
-        message: 'No new notifications in the specified time period',
-      };
-  }
-}

@@ -3,6 +3,7 @@ import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lte, sql, type S
 import { z } from 'zod';
 import type { NOTIFICATION_TYPES } from '../../contract/notifications';
 import type { Store } from '../../db/open-database';
+import { isForeignKeyViolation } from '../../db/errors';
 import { rowsAffected } from '../../db/rows-affected';
 import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../errors';
 import { decodeCursor, pageOf } from '../pagination/keyset-cursor';
@@ -59,9 +60,7 @@ export class NotificationsService {
   /** Creates one notification per user and wakes their clients; the service other domains call. */
   async notify(userIds: number[], content: NotificationContent): Promise<NotificationRow[]> {
     const recipients = [...new Set(userIds)];
-    const unknown = await this.unknownUsers(recipients);
-    if (unknown.length > 0) throw ValidationFailed.field('user_ids', `Unknown user ids: ${unknown.join(', ')}.`);
-    const rows = await this.insert(recipients, content);
+    const rows = await this.insertForKnownUsers(recipients, content);
     await this.bus.publish({ userIds: recipients });
     return rows;
   }
@@ -323,6 +322,27 @@ export class NotificationsService {
       .set({ deliveredAt: new Date() })
       .where(and(eq(n.userId, userId), inArray(n.id, wanted), isNull(n.deliveredAt)))
       .returning();
+  }
+
+  /**
+   * Inserts the notifications, refused as a whole when any recipient is unknown. The insert comes
+   * first and the foreign key on user_id checks the recipients: which ones are unknown is asked only
+   * when it refuses, so that the usual case is one statement, not two.
+   */
+  private async insertForKnownUsers(userIds: number[], content: NotificationContent): Promise<NotificationRow[]> {
+    // Beyond a 32-bit id Postgres would refuse the value itself, not the foreign key.
+    const unknown = userIds.some((id) => id > MAX_USER_ID) ? await this.unknownUsers(userIds) : [];
+    if (unknown.length === 0) {
+      try {
+        return await this.insert(userIds, content);
+      } catch (error) {
+        if (!isForeignKeyViolation(error)) throw error;
+        unknown.push(...(await this.unknownUsers(userIds)));
+        // Refused, yet all known now: a recipient was created in between.
+        if (unknown.length === 0) return this.insert(userIds, content);
+      }
+    }
+    throw ValidationFailed.field('user_ids', `Unknown user ids: ${unknown.join(', ')}.`);
   }
 
   private async insert(userIds: number[], content: NotificationContent): Promise<NotificationRow[]> {

@@ -48,7 +48,7 @@ export class DeliveryHub {
   /** Counts a long-poll or stream against the user's cap; call the returned function when it ends. */
   acquireConnection(userId: number): () => void {
     const open = this.connections.get(userId) ?? 0;
-    if (open >= this.options.maxConnectionsPerUser) {
+    if (!this.hasRoomFor(userId)) {
       throw new TooManyRequests(
         1,
         `Too many open notification connections (at most ${this.options.maxConnectionsPerUser} per user).`,
@@ -63,6 +63,11 @@ export class DeliveryHub {
       if (left > 0) this.connections.set(userId, left);
       else this.connections.delete(userId);
     };
+  }
+
+  /** Whether the user may open one more long-poll or stream (acquireConnection would not refuse it). */
+  hasRoomFor(userId: number): boolean {
+    return (this.connections.get(userId) ?? 0) < this.options.maxConnectionsPerUser;
   }
 
   /** Calls `wake` whenever the user may have new notifications, until the returned function is called. */

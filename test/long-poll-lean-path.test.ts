@@ -1,0 +1,190 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import etag from 'etag';
+import express from 'express';
+import { pino } from 'pino';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { createApp, createServices, REALTIME_DEFAULTS, type AppDependencies, type Services } from '../server/app';
+import { useRequestLogging } from '../server/http/request-logging';
+import { securityHeaders } from '../server/http/security-headers';
+import { serveBeforeExpress } from '../server/http/serve-before-express';
+import { leanLongPoll } from '../server/notifications/long-poll-lean-path';
+import { describeApi, type TestUser } from './support/api';
+import { until } from './support/waiting';
+
+const POLL = '/api/notifications/long-poll/';
+const ORIGIN = 'https://app.example';
+
+interface RawAnswer {
+  status: number;
+  /** Names and values in the order they came, Date and X-Request-Id (different each time) masked. */
+  headers: string[];
+  body: string;
+}
+
+/** Serves `handler` on a port for the suite; returns its base URL. */
+function served(handler: http.RequestListener): { url: () => string; close: () => Promise<void> } {
+  const server = http.createServer(handler);
+  beforeAll(() => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)));
+  return {
+    url: () => `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+function request(base: string, path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}${path}`, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const headers = res.rawHeaders.map((value, i) => (i % 2 === 1 && /^(date|x-request-id)$/i.test(res.rawHeaders[i - 1]) ? '…' : value));
+        resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The answer with what differs between two notifications (ids, times, hence the ETag) masked. */
+function masked(answer: RawAnswer): RawAnswer {
+  const body = answer.body
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<id>')
+    .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>');
+  const headers = answer.headers.map((value, i) => (i % 2 === 1 && answer.headers[i - 1] === 'ETag' ? '<etag>' : value));
+  return { ...answer, headers, body };
+}
+
+const etagOf = (answer: RawAnswer) => answer.headers[answer.headers.indexOf('ETag') + 1];
+
+describeApi('long-poll: the lean path answers as the express route does', (ctx) => {
+  // Two apps on the same services and database, with CORS as a browser client would meet it: the
+  // default one (the plain long-poll served before express) and one that sends every request
+  // through express's contract route.
+  const appWith = (leanLongPoll: boolean) =>
+    createApp(
+      { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: false, corsOrigins: [ORIGIN], leanLongPoll },
+      ctx.services,
+    );
+  let leanApp: http.RequestListener | undefined;
+  let expressApp: http.RequestListener | undefined;
+  const lean = served((req, res) => (leanApp ??= appWith(true))(req, res));
+  const viaExpress = served((req, res) => (expressApp ??= appWith(false))(req, res));
+  afterAll(async () => {
+    await lean.close();
+    await viaExpress.close();
+  });
+
+  let user: TestUser;
+  beforeAll(async () => {
+    user = await ctx.createUser();
+  });
+  const poll = (base: string, query: string, headers: Record<string, string> = {}) =>
+    request(base, `${POLL}${query}`, { headers: { Authorization: `Token ${user.token}`, ...headers } });
+
+  for (const [name, headers] of [
+    ['without an Origin', {}],
+    ['from an allowed origin (CORS)', { Origin: ORIGIN }],
+  ] as const) {
+    it(`gives the same timeout answer to the byte, ${name}`, async () => {
+      const [fromLean, fromExpress] = await Promise.all([poll(lean.url(), '?timeout=1', headers), poll(viaExpress.url(), '?timeout=1', headers)]);
+      expect(fromLean.status).toBe(200);
+      expect(JSON.parse(fromLean.body)).toMatchObject({ status: 'timeout' });
+      expect(fromLean).toEqual(fromExpress);
+    });
+
+    it(`gives the same answer carrying a notification, ${name}`, async () => {
+      await ctx.services.notifications.notify([user.id], { type: 'INFO', message: 'one' });
+      const fromLean = await poll(lean.url(), '?timeout=5', headers);
+      await ctx.services.notifications.notify([user.id], { type: 'INFO', message: 'one' });
+      const fromExpress = await poll(viaExpress.url(), '?timeout=5', headers);
+      expect(JSON.parse(fromLean.body)).toMatchObject({ status: 'immediate', notifications: [{ message: 'one' }] });
+      expect(masked(fromLean)).toEqual(masked(fromExpress));
+      expect(etagOf(fromLean)).toBe(etag(Buffer.from(fromLean.body), { weak: true }));
+    });
+  }
+
+  it('answers a database failure as the error handler does (503, Retry-After)', async () => {
+    const unreachable = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    const take = vi.spyOn(ctx.services.claims, 'take').mockImplementation(unreachable);
+    try {
+      const fromLean = await poll(lean.url(), '?timeout=1');
+      const fromExpress = await poll(viaExpress.url(), '?timeout=1');
+      expect(fromLean.status).toBe(503);
+      expect(fromLean.headers).toContain('Retry-After');
+      expect(fromLean).toEqual(fromExpress);
+    } finally {
+      take.mockRestore();
+    }
+  });
+});
+
+describeApi('long-poll: what the lean path leaves to express', (ctx) => {
+  // The lean path in front of an express app that only says it was asked: 418 means "express's".
+  let services: Services;
+  const toExpress = express();
+  const track = useRequestLogging(toExpress, pino({ level: 'silent' }));
+  toExpress.use((_req, res) => void res.status(418).json({ served: 'express' }));
+  const server = served((req, res) => toExpress(req, res));
+  afterAll(() => server.close());
+  let user: TestUser;
+  beforeAll(async () => {
+    // Services of their own: a session cache that has seen no token yet.
+    const deps: AppDependencies = { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: false };
+    services = createServices(deps);
+    const route = leanLongPoll({ ...services, logger: deps.logger, track, headers: [securityHeaders()], checkAnswers: true });
+    serveBeforeExpress(toExpress, route);
+    user = await ctx.createUser();
+  });
+  afterAll(() => services.hub.close());
+  const auth = () => ({ Authorization: `Token ${user.token}` });
+  const ask = (path: string, headers: Record<string, string> = auth(), method = 'GET') => request(server.url(), path, { method, headers });
+
+  it('serves the plain request, its token checked in the database the first time', async () => {
+    expect(services.sessions.knownSession(auth().Authorization)).toBeUndefined();
+    const first = await ask(`${POLL}?timeout=1`);
+    expect(first.status).toBe(200);
+    expect(JSON.parse(first.body)).toMatchObject({ status: 'timeout' });
+    for (const query of ['', '?']) {
+      await ctx.services.notifications.notify([user.id], { type: 'INFO', message: 'default timeout' });
+      const answer = await ask(`${POLL}${query}`);
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toMatchObject({ status: 'immediate' });
+    }
+  });
+
+  it.each([
+    ['HEAD', `${POLL}?timeout=1`, 'HEAD'],
+    ['POST', `${POLL}?timeout=1`, 'POST'],
+    ['the path without its trailing slash', '/api/notifications/long-poll?timeout=1', 'GET'],
+    ['the path in capitals', '/API/NOTIFICATIONS/LONG-POLL/?timeout=1', 'GET'],
+    ['a percent-escaped path', '/api/notifications/long%2Dpoll/?timeout=1', 'GET'],
+    ['another query parameter', `${POLL}?timeout=1&x=1`, 'GET'],
+    ['a timeout of 0', `${POLL}?timeout=0`, 'GET'],
+    ['a timeout of 61', `${POLL}?timeout=61`, 'GET'],
+    ['a timeout that is not a whole number', `${POLL}?timeout=1.5`, 'GET'],
+    ['a timeout given twice', `${POLL}?timeout=1&timeout=2`, 'GET'],
+    ['a percent-escaped timeout', `${POLL}?timeout=%31`, 'GET'],
+  ])('leaves %s to express', async (_name, path, method) => {
+    expect((await ask(path, auth(), method)).status).toBe(418);
+  });
+
+  it('leaves a conditional GET, a missing and an unknown token to express', async () => {
+    expect((await ask(`${POLL}?timeout=1`, { ...auth(), 'If-None-Match': 'W/"x"' })).status).toBe(418);
+    expect((await ask(`${POLL}?timeout=1`, {})).status).toBe(418);
+    expect((await ask(`${POLL}?timeout=1`, { Authorization: 'Token 0123456789abcdef' })).status).toBe(418);
+    expect((await ask(`${POLL}?timeout=1`, { Authorization: 'Bearer x' })).status).toBe(418);
+  });
+
+  it("leaves a poll beyond the user's cap to express (which answers 429)", async () => {
+    const cap = REALTIME_DEFAULTS.maxConnectionsPerUser;
+    const waiting = Array.from({ length: cap }, () => ask(`${POLL}?timeout=3`));
+    await until(() => services.hub.stats().connections === cap, `${cap} polls to wait`);
+    expect((await ask(`${POLL}?timeout=1`)).status).toBe(418);
+    expect((await Promise.all(waiting)).map((answer) => answer.status)).toEqual(Array(cap).fill(200));
+  });
+});
