@@ -14,6 +14,8 @@
 //   BENCH_CLIENTS        the two idle loads, default "1000,10000"
 //   BENCH_SAMPLES        create→receive samples per backend, default 200
 //   BENCH_NAIVE_SAMPLES  create→receive samples for the naive long-poll, default 20
+//   BENCH_CAPACITY       waiting long-polls of the capacity run (after the large load), default 50000;
+//                        0 leaves it out. The run raises the open-file limit it needs (ensureFileLimit)
 //   BENCH_BURST          users of the burst (each waiting, all creating at once), default 200
 //   BENCH_BURST_ROUNDS   timed bursts per backend (after one untimed), default 5
 //   BENCH_WINDOW_S       length of each idle measurement window in seconds, default 5
@@ -29,6 +31,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchProcess } from './support/bench-process';
+import { ensureFileLimit } from './support/file-limit';
 import { LongPollClients } from './support/long-poll-clients';
 import { envInt, log, now, percentile, sleep, summarize, withDeadline, type LatencySummary } from './support/measure';
 import { createThrowawayDatabase } from './support/throwaway-database';
@@ -40,6 +43,7 @@ import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
 const [SMALL_LOAD, LARGE_LOAD] = (process.env.BENCH_CLIENTS ?? '1000,10000').split(',').map((n) => Number.parseInt(n, 10));
 const SAMPLES = Number.parseInt(process.env.BENCH_SAMPLES ?? '200', 10);
 const NAIVE_SAMPLES = Number.parseInt(process.env.BENCH_NAIVE_SAMPLES ?? '20', 10);
+const CAPACITY = Number.parseInt(process.env.BENCH_CAPACITY ?? '50000', 10) || 0;
 const BURST = envInt('BENCH_BURST', 200);
 const BURST_ROUNDS = envInt('BENCH_BURST_ROUNDS', 5);
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? '5');
@@ -54,6 +58,7 @@ const LATENCY_WARM_UP = 50;
 const WATCHDOG_MS = Number(process.env.BENCH_MAX_MINUTES ?? '15') * 60_000;
 
 if (!(SMALL_LOAD > 0 && LARGE_LOAD >= SMALL_LOAD)) throw new Error('BENCH_CLIENTS must be "small,large" with 0 < small <= large');
+if (CAPACITY !== 0 && CAPACITY <= LARGE_LOAD) throw new Error('BENCH_CAPACITY must be above the large load (or 0)');
 if (BURST > SMALL_LOAD) throw new Error("BENCH_BURST must not exceed the small load: the burst's users are waiting ones");
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -481,6 +486,8 @@ interface RealRun {
   burst: LatencySummary;
   large: IdleLoad;
   broadcast: BroadcastResult;
+  /** The capacity run (BENCH_CAPACITY waiting), when there is one. */
+  capacity: { load: IdleLoad; broadcast: BroadcastResult } | null;
   clientCounters: LongPollClients['counters'];
 }
 
@@ -526,6 +533,7 @@ async function runReal(label: string, databaseUrl: string, redisUrl?: string, mo
       const broadcastResult = await withDeadline(`${label}: broadcast to ${LARGE_LOAD}`, 180_000, () =>
         broadcast(server, clients, seeded.adminToken!, LARGE_LOAD),
       );
+      const capacity = CAPACITY ? await capacityRun(label, server, clients, seeded.tokens, seeded.adminToken!, baseline) : null;
       return {
         seedMs: Math.round(seeded.ms),
         baselineRssMB: Math.round((baseline.rss / MB) * 100) / 100,
@@ -534,10 +542,28 @@ async function runReal(label: string, databaseUrl: string, redisUrl?: string, mo
         burst: burstResult,
         large,
         broadcast: broadcastResult,
+        capacity,
         clientCounters: clients.counters,
       };
     });
   });
+}
+
+/** As many waiting long-polls as one instance should hold (BENCH_CAPACITY): memory, then a broadcast to all. */
+async function capacityRun(
+  label: string,
+  server: BenchProcess,
+  clients: LongPollClients,
+  tokens: string[],
+  adminToken: string,
+  baseline: ServerStats,
+): Promise<RealRun['capacity']> {
+  const more = await withDeadline(`${label}: seed ${CAPACITY - LARGE_LOAD} more users`, 300_000, () => server.seed(CAPACITY - LARGE_LOAD, false));
+  // The clients read their tokens from this array: the new users' clients start with the ramp.
+  tokens.push(...more.tokens);
+  const load = await withDeadline(`${label}: ${CAPACITY} waiting clients`, 600_000, () => idleLoad(server, clients, CAPACITY, 'real', baseline));
+  const everyone = await withDeadline(`${label}: broadcast to ${CAPACITY}`, 300_000, () => broadcast(server, clients, adminToken, CAPACITY));
+  return { load, broadcast: everyone };
 }
 
 /** The naive server could not keep up: its re-queries fall behind, or its event loop stalls. */
@@ -661,6 +687,8 @@ function rows(results: Results): Row[] {
     const one = (run: RealRun | null) => (run ? ratio(figure(run), base) : '—');
     return `${one(real)} / ${one(postgres)}${what}`;
   };
+  const capacityMemory = (run: RealRun | null) =>
+    run?.capacity ? `${fmt(run.capacity.load.memory.rssPerClientKB, 1)} KB (${fmt(run.capacity.load.memory.rssMB, 0)} MB)` : '—';
   const naiveLarge = naive?.large ?? null;
   const naiveLargeMissing = naive && !naiveLarge ? 'not run (see notes)' : '—';
   return [
@@ -704,6 +732,20 @@ function rows(results: Results): Row[] {
       ratio: naiveLarge?.saturated ? 'n/a (saturated)' : ratio(naiveLarge?.memory.rssPerClientKB, real?.large.memory.rssPerClientKB),
       target: '≤ 15 KB',
     },
+    ...(CAPACITY
+      ? [
+          {
+            figure: `Server RSS per waiting client, ${count(CAPACITY)} (RSS in all)`,
+            sqlite: capacityMemory(real),
+            postgres: capacityMemory(postgres),
+            floor: capacityMemory(floor),
+            overFloor: overFloor((run) => run.capacity?.load.memory.rssPerClientKB),
+            naive: '—',
+            ratio: '—',
+            target: 'RSS < 1 GB',
+          },
+        ]
+      : []),
     {
       figure: `create→receive p50 / p99, ${count(SMALL_LOAD)} waiting`,
       sqlite: latencyCell(real?.latency, 1),
@@ -734,6 +776,20 @@ function rows(results: Results): Row[] {
       ratio: '—',
       target: '≤ 2× floor and ≤ 1 s',
     },
+    ...(CAPACITY
+      ? [
+          {
+            figure: `Broadcast to ${count(CAPACITY)} waiting: until the last received`,
+            sqlite: broadcastCell(real?.capacity?.broadcast),
+            postgres: broadcastCell(postgres?.capacity?.broadcast),
+            floor: broadcastCell(floor?.capacity?.broadcast),
+            overFloor: overFloor((run) => run.capacity?.broadcast.allReceivedMs),
+            naive: '—',
+            ratio: '—',
+            target: '≤ 5 s',
+          },
+        ]
+      : []),
   ];
 }
 
@@ -771,6 +827,9 @@ function details(results: Results): string[] {
   idle('real/postgres+redis large', postgres?.large);
   idle('floor small', floor?.small);
   idle('floor large', floor?.large);
+  idle('real/sqlite capacity', real?.capacity?.load);
+  idle('real/postgres+redis capacity', postgres?.capacity?.load);
+  idle('floor capacity', floor?.capacity?.load);
   const latencyLine = (label: string, l: LatencySummary | undefined) => {
     if (l) lines.push(`${label}: n=${l.samples} min ${l.minMs} p50 ${l.p50Ms} p90 ${l.p90Ms} p99 ${l.p99Ms} max ${l.maxMs} mean ${l.meanMs} ms`);
   };
@@ -792,6 +851,9 @@ function details(results: Results): string[] {
   broadcastLine('real/sqlite', real?.broadcast);
   broadcastLine('real/postgres+redis', postgres?.broadcast);
   broadcastLine('floor', floor?.broadcast);
+  broadcastLine(`real/sqlite to ${CAPACITY}`, real?.capacity?.broadcast);
+  broadcastLine(`real/postgres+redis to ${CAPACITY}`, postgres?.capacity?.broadcast);
+  broadcastLine(`floor to ${CAPACITY}`, floor?.capacity?.broadcast);
   const counters = (label: string, c: LongPollClients['counters'] | undefined) => {
     if (c) {
       lines.push(
@@ -831,6 +893,7 @@ interface Results {
     batch: number;
     burst: number;
     burstRounds: number;
+    capacity: number;
     /** Extra node flags of the server process (BENCH_SERVER_NODE_OPTIONS). */
     serverNodeOptions: string;
     createPath: string;
@@ -867,6 +930,8 @@ function markdown(results: Results, tableRows: Row[]): string {
 
 async function main(): Promise<number> {
   const started = now();
+  // A socket each for every client here and in the server, and some to spare.
+  ensureFileLimit(Math.max(LARGE_LOAD, CAPACITY) + 10_000);
   const dir = mkdtempSync(join(os.tmpdir(), 'punchclock-bench-'));
   onCleanup('temp SQLite files', () => rmSync(dir, { recursive: true, force: true }));
   const cpus = os.cpus();
@@ -892,6 +957,7 @@ async function main(): Promise<number> {
       batch: BATCH,
       burst: BURST,
       burstRounds: BURST_ROUNDS,
+      capacity: CAPACITY,
       serverNodeOptions: SERVER_NODE_OPTIONS,
       createPath: 'HTTP POST /api/notifications/test/ (latency), HTTP POST /api/notifications/ {"all": true} as admin (broadcast)',
       postgres: SKIP_POSTGRES ? null : POSTGRES_URL.replace(/\/\/[^@/]*@/, '//…@'),

@@ -8,6 +8,12 @@ export interface LongPollBody {
   has_new_notifications: boolean;
 }
 
+/**
+ * The clients connect from four loopback addresses in turn: one source address has some 28,000
+ * ephemeral ports towards the server's one port (net.ipv4.ip_local_port_range), too few for 50,000.
+ */
+const SOURCE_ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
+
 type ResponseListener = (client: number, body: LongPollBody, at: number) => void;
 
 export interface ClientCounters {
@@ -93,6 +99,7 @@ export class LongPollClients {
       port: this.port,
       path: `/api/notifications/long-poll/?timeout=${this.timeoutSeconds}`,
       agent: this.agent,
+      localAddress: SOURCE_ADDRESSES[client % SOURCE_ADDRESSES.length],
       headers: { Authorization: `Token ${this.tokens[client]}` },
       // Bounded: a wait never legitimately lasts much longer than the long-poll timeout.
       timeout: (this.timeoutSeconds + 30) * 1000,
