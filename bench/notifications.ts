@@ -16,12 +16,14 @@
 //   BENCH_NAIVE_SAMPLES  create→receive samples for the naive long-poll, default 20
 //   BENCH_CAPACITY       waiting long-polls of the capacity run (after the large load), default 50000;
 //                        0 leaves it out. The run raises the open-file limit it needs (ensureFileLimit)
+//   BENCH_STREAMS        Server-Sent Events streams of the streams run (memory, a broadcast), default 10000; 0 leaves it out
 //   BENCH_BURST          users of the burst (each waiting, all creating at once), default 200
 //   BENCH_BURST_ROUNDS   timed bursts per backend (after one untimed), default 5
 //   BENCH_WINDOW_S       length of each idle measurement window in seconds, default 5
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   REDIS_URL            default redis://127.0.0.1:6379
 //   BENCH_SKIP_POSTGRES  "1" to leave out the Postgres + Redis run
+//   BENCH_RUNS           which runs, of "floor,sqlite,naive,postgres" (all by default)
 //   BENCH_SERVER_NODE_OPTIONS  node flags for the server process only (e.g. "--optimize-for-size")
 //   BENCH_RESULTS_NAME   file name of the results under bench/results/, default "notifications"
 import { randomBytes } from 'node:crypto';
@@ -31,8 +33,9 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchProcess } from './support/bench-process';
-import { ensureFileLimit } from './support/file-limit';
+import { raiseFileLimit } from './support/file-limit';
 import { LongPollClients } from './support/long-poll-clients';
+import { SseClients } from './support/sse-clients';
 import { envInt, log, now, percentile, sleep, summarize, withDeadline, type LatencySummary } from './support/measure';
 import { createThrowawayDatabase } from './support/throwaway-database';
 import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
@@ -43,13 +46,15 @@ import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
 const [SMALL_LOAD, LARGE_LOAD] = (process.env.BENCH_CLIENTS ?? '1000,10000').split(',').map((n) => Number.parseInt(n, 10));
 const SAMPLES = Number.parseInt(process.env.BENCH_SAMPLES ?? '200', 10);
 const NAIVE_SAMPLES = Number.parseInt(process.env.BENCH_NAIVE_SAMPLES ?? '20', 10);
-const CAPACITY = Number.parseInt(process.env.BENCH_CAPACITY ?? '50000', 10) || 0;
+const CAPACITY_WANTED = Number.parseInt(process.env.BENCH_CAPACITY ?? '50000', 10) || 0;
+const STREAMS = Number.parseInt(process.env.BENCH_STREAMS ?? '10000', 10) || 0;
 const BURST = envInt('BENCH_BURST', 200);
 const BURST_ROUNDS = envInt('BENCH_BURST_ROUNDS', 5);
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? '5');
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
+const RUNS = new Set((process.env.BENCH_RUNS || 'floor,sqlite,naive,postgres').split(',').map((run) => run.trim()));
 const LONG_POLL_TIMEOUT_S = 60;
 const BATCH = 500;
 const WARM_UP_POLLS = 500;
@@ -58,7 +63,23 @@ const LATENCY_WARM_UP = 50;
 const WATCHDOG_MS = Number(process.env.BENCH_MAX_MINUTES ?? '15') * 60_000;
 
 if (!(SMALL_LOAD > 0 && LARGE_LOAD >= SMALL_LOAD)) throw new Error('BENCH_CLIENTS must be "small,large" with 0 < small <= large');
-if (CAPACITY !== 0 && CAPACITY <= LARGE_LOAD) throw new Error('BENCH_CAPACITY must be above the large load (or 0)');
+if (CAPACITY_WANTED !== 0 && CAPACITY_WANTED <= LARGE_LOAD) throw new Error('BENCH_CAPACITY must be above the large load (or 0)');
+/** Descriptors beyond the clients' sockets: the server's database and Redis connections, files, the create requests. */
+const SPARE_FILES = 1_000;
+const FILE_LIMIT = raiseFileLimit(Math.max(LARGE_LOAD, CAPACITY_WANTED) + SPARE_FILES);
+/**
+ * The waiting long-polls of the capacity run: as many as wanted, or as the open-file limit allows.
+ * (One process holds them all on each side: on a machine whose hard limit cannot be raised, e.g.
+ * 20,000 in a container without CAP_SYS_RESOURCE, that is the ceiling; the results say so.)
+ */
+const CAPACITY_ALLOWED = Math.min(CAPACITY_WANTED, FILE_LIMIT - SPARE_FILES);
+const CAPACITY = CAPACITY_WANTED > 0 && CAPACITY_ALLOWED > LARGE_LOAD ? CAPACITY_ALLOWED : 0;
+const CAPACITY_NOTE =
+  CAPACITY_WANTED > 0 && CAPACITY < CAPACITY_WANTED
+    ? `capacity run ${CAPACITY ? `at ${CAPACITY} waiting` : 'left out'} instead of ${CAPACITY_WANTED} waiting: ` +
+      `the open-file limit is ${FILE_LIMIT} and could not be raised (prlimit needs CAP_SYS_RESOURCE to raise the hard limit)`
+    : null;
+if (STREAMS > LARGE_LOAD) throw new Error('BENCH_STREAMS must not exceed the large load (its users open the streams)');
 if (BURST > SMALL_LOAD) throw new Error("BENCH_BURST must not exceed the small load: the burst's users are waiting ones");
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -422,18 +443,37 @@ interface BroadcastResult {
   loopDelayMaxMs: number;
 }
 
+/** How a broadcast's arrivals are seen: long-poll answers, or stream events. */
+interface Receivers {
+  /** Calls `arrived` with each client's first message of this text; returns the function that stops. */
+  watch(message: string, arrived: (client: number, at: number) => void): () => void;
+  /** Whether, after the broadcast, every client is waiting again (long-polls re-poll; streams stay). */
+  settled(stats: ServerStats): boolean;
+}
+
+const longPollReceivers = (clients: LongPollClients, waitingClients: number): Receivers => ({
+  watch: (message, arrived) =>
+    clients.onResponse((client, body, at) => body.notifications.some((n) => n.message === message) && arrived(client, at)),
+  settled: (stats) => stats.hub.subscribers >= waitingClients,
+});
+
+const streamReceivers = (clients: SseClients): Receivers => ({
+  watch: (message, arrived) => clients.onEvent((client, event, at) => event.message === message && arrived(client, at)),
+  settled: () => true,
+});
+
 async function broadcast(
   server: BenchProcess,
-  clients: LongPollClients,
+  receivers: Receivers,
   adminToken: string,
   waitingClients: number,
 ): Promise<BroadcastResult> {
-  const message = `broadcast ${runId}`;
+  const message = `broadcast ${runId} ${waitingClients}`;
   const arrivals = new Map<number, number>();
   let allArrived!: () => void;
   const everyone = new Promise<void>((resolve) => (allArrived = resolve));
-  const off = clients.onResponse((client, body, at) => {
-    if (arrivals.has(client) || !body.notifications.some((n) => n.message === message)) return;
+  const off = receivers.watch(message, (client, at) => {
+    if (arrivals.has(client)) return;
     arrivals.set(client, at);
     if (arrivals.size >= waitingClients) allArrived();
   });
@@ -455,7 +495,7 @@ async function broadcast(
       }),
     ]).finally(() => clearTimeout(timer));
     const times = [...arrivals.values()].map((at) => at - started).sort((a, b) => a - b);
-    await until('every client waiting again', 60_000, async () => (await server.stats()).hub.subscribers >= waitingClients);
+    await until('every client waiting again', 60_000, async () => receivers.settled(await server.stats()));
     const after = await server.stats();
     const round = (n: number) => Math.round(n * 10) / 10;
     return {
@@ -489,6 +529,8 @@ interface RealRun {
   /** The capacity run (BENCH_CAPACITY waiting), when there is one. */
   capacity: { load: IdleLoad; broadcast: BroadcastResult } | null;
   clientCounters: LongPollClients['counters'];
+  /** The streams run (BENCH_STREAMS open streams), when there is one. */
+  streams: { memory: MemoryFigure; broadcast: BroadcastResult; counters: SseClients['counters'] } | null;
 }
 
 interface NaiveRun {
@@ -517,7 +559,7 @@ async function runReal(label: string, databaseUrl: string, redisUrl?: string, mo
     await withDeadline(`${label}: warm-up`, 60_000, () => warmUp(server, seeded.tokens));
     const baseline = await server.stats({ gc: true });
     if (!baseline.busHealthy) throw new Error(`${label}: the bus is not healthy (is Redis up at ${redisUrl}?)`);
-    return withClients(server.port, seeded.tokens, async (clients) => {
+    const longPolls = await withClients(server.port, seeded.tokens, async (clients) => {
       const small = await withDeadline(`${label}: ${SMALL_LOAD} waiting clients`, 120_000, () =>
         idleLoad(server, clients, SMALL_LOAD, 'real', baseline),
       );
@@ -531,7 +573,7 @@ async function runReal(label: string, databaseUrl: string, redisUrl?: string, mo
         idleLoad(server, clients, LARGE_LOAD, 'real', baseline),
       );
       const broadcastResult = await withDeadline(`${label}: broadcast to ${LARGE_LOAD}`, 180_000, () =>
-        broadcast(server, clients, seeded.adminToken!, LARGE_LOAD),
+        broadcast(server, longPollReceivers(clients, LARGE_LOAD), seeded.adminToken!, LARGE_LOAD),
       );
       const capacity = CAPACITY ? await capacityRun(label, server, clients, seeded.tokens, seeded.adminToken!, baseline) : null;
       return {
@@ -546,7 +588,34 @@ async function runReal(label: string, databaseUrl: string, redisUrl?: string, mo
         clientCounters: clients.counters,
       };
     });
+    const streams = STREAMS
+      ? await withDeadline(`${label}: ${STREAMS} streams`, 600_000, () => streamsRun(server, seeded.tokens, seeded.adminToken!))
+      : null;
+    return { ...longPolls, streams };
   });
+}
+
+/** Server-Sent Events: BENCH_STREAMS streams open (memory), then a broadcast to them. */
+async function streamsRun(server: BenchProcess, tokens: readonly string[], adminToken: string): Promise<RealRun['streams']> {
+  await until('the long-polls to have closed', 60_000, async () => (await server.stats()).hub.connections === 0);
+  const baseline = await server.stats({ gc: true });
+  const clients = new SseClients(server.port, tokens);
+  const forget = onCleanup('streams', () => clients.close());
+  try {
+    for (let from = 0; from < STREAMS; from += BATCH) {
+      const to = Math.min(STREAMS, from + BATCH);
+      clients.start(from, to);
+      await until(`${to} open streams`, 60_000, async () => (await server.stats()).hub.connections >= to);
+    }
+    await sleep(1000);
+    const loaded = await server.stats({ gc: true });
+    const memory = memoryFigure(baseline, loaded, loaded.hub.connections);
+    const everyone = await broadcast(server, streamReceivers(clients), adminToken, STREAMS);
+    return { memory, broadcast: everyone, counters: clients.counters };
+  } finally {
+    clients.close();
+    forget();
+  }
 }
 
 /** As many waiting long-polls as one instance should hold (BENCH_CAPACITY): memory, then a broadcast to all. */
@@ -562,7 +631,9 @@ async function capacityRun(
   // The clients read their tokens from this array: the new users' clients start with the ramp.
   tokens.push(...more.tokens);
   const load = await withDeadline(`${label}: ${CAPACITY} waiting clients`, 600_000, () => idleLoad(server, clients, CAPACITY, 'real', baseline));
-  const everyone = await withDeadline(`${label}: broadcast to ${CAPACITY}`, 300_000, () => broadcast(server, clients, adminToken, CAPACITY));
+  const everyone = await withDeadline(`${label}: broadcast to ${CAPACITY}`, 300_000, () =>
+    broadcast(server, longPollReceivers(clients, CAPACITY), adminToken, CAPACITY),
+  );
   return { load, broadcast: everyone };
 }
 
@@ -687,6 +758,7 @@ function rows(results: Results): Row[] {
     const one = (run: RealRun | null) => (run ? ratio(figure(run), base) : '—');
     return `${one(real)} / ${one(postgres)}${what}`;
   };
+  const streamMemory = (run: RealRun | null) => (run?.streams ? `${fmt(run.streams.memory.rssPerClientKB, 1)} KB` : '—');
   const capacityMemory = (run: RealRun | null) =>
     run?.capacity ? `${fmt(run.capacity.load.memory.rssPerClientKB, 1)} KB (${fmt(run.capacity.load.memory.rssMB, 0)} MB)` : '—';
   const naiveLarge = naive?.large ?? null;
@@ -746,6 +818,20 @@ function rows(results: Results): Row[] {
           },
         ]
       : []),
+    ...(STREAMS
+      ? [
+          {
+            figure: `Server RSS per open SSE stream, ${count(STREAMS)}`,
+            sqlite: streamMemory(real),
+            postgres: streamMemory(postgres),
+            floor: streamMemory(floor),
+            overFloor: overFloor((run) => run.streams?.memory.rssPerClientKB),
+            naive: '—',
+            ratio: '—',
+            target: '≤ 12 KB',
+          },
+        ]
+      : []),
     {
       figure: `create→receive p50 / p99, ${count(SMALL_LOAD)} waiting`,
       sqlite: latencyCell(real?.latency, 1),
@@ -787,6 +873,20 @@ function rows(results: Results): Row[] {
             naive: '—',
             ratio: '—',
             target: '≤ 5 s',
+          },
+        ]
+      : []),
+    ...(STREAMS
+      ? [
+          {
+            figure: `Broadcast to ${count(STREAMS)} open SSE streams: until the last received`,
+            sqlite: broadcastCell(real?.streams?.broadcast),
+            postgres: broadcastCell(postgres?.streams?.broadcast),
+            floor: broadcastCell(floor?.streams?.broadcast),
+            overFloor: overFloor((run) => run.streams?.broadcast.allReceivedMs),
+            naive: '—',
+            ratio: '—',
+            target: '≤ 1 s',
           },
         ]
       : []),
@@ -854,6 +954,18 @@ function details(results: Results): string[] {
   broadcastLine(`real/sqlite to ${CAPACITY}`, real?.capacity?.broadcast);
   broadcastLine(`real/postgres+redis to ${CAPACITY}`, postgres?.capacity?.broadcast);
   broadcastLine(`floor to ${CAPACITY}`, floor?.capacity?.broadcast);
+  const streamsLine = (label: string, run: RealRun | null) => {
+    if (!run?.streams) return;
+    const { memory, counters } = run.streams;
+    lines.push(
+      `streams ${label}: ${count(memory.waitingClients)} open; RSS ${memory.baselineRssMB} → ${memory.rssMB} MB (per stream: heap used ${memory.heapPerClientKB} KB, ` +
+        `heap reserved ${memory.heapTotalPerClientKB} KB); ${count(counters.events)} events read, ${counters.errors} errors ${JSON.stringify(counters.httpErrors)}`,
+    );
+    broadcastLine(`${label} to ${count(memory.waitingClients)} streams`, run.streams.broadcast);
+  };
+  streamsLine('real/sqlite', real);
+  streamsLine('real/postgres+redis', postgres);
+  streamsLine('floor', floor);
   const counters = (label: string, c: LongPollClients['counters'] | undefined) => {
     if (c) {
       lines.push(
@@ -867,6 +979,7 @@ function details(results: Results): string[] {
   counters('real/postgres+redis', postgres?.clientCounters);
   counters('floor', floor?.clientCounters);
   if (naive?.largeSkippedBecause) lines.push(`naive ${count(LARGE_LOAD)}: ${naive.largeSkippedBecause}`);
+  if (results.config.capacityNote) lines.push(results.config.capacityNote);
   for (const [part, error] of Object.entries(results.failures)) lines.push(`FAILED ${part}: ${error}`);
   return lines;
 }
@@ -894,6 +1007,9 @@ interface Results {
     burst: number;
     burstRounds: number;
     capacity: number;
+    streams: number;
+    /** Why the capacity run holds fewer than BENCH_CAPACITY, when it does. */
+    capacityNote: string | null;
     /** Extra node flags of the server process (BENCH_SERVER_NODE_OPTIONS). */
     serverNodeOptions: string;
     createPath: string;
@@ -930,8 +1046,6 @@ function markdown(results: Results, tableRows: Row[]): string {
 
 async function main(): Promise<number> {
   const started = now();
-  // A socket each for every client here and in the server, and some to spare.
-  ensureFileLimit(Math.max(LARGE_LOAD, CAPACITY) + 10_000);
   const dir = mkdtempSync(join(os.tmpdir(), 'punchclock-bench-'));
   onCleanup('temp SQLite files', () => rmSync(dir, { recursive: true, force: true }));
   const cpus = os.cpus();
@@ -958,6 +1072,8 @@ async function main(): Promise<number> {
       burst: BURST,
       burstRounds: BURST_ROUNDS,
       capacity: CAPACITY,
+      streams: STREAMS,
+      capacityNote: CAPACITY_NOTE,
       serverNodeOptions: SERVER_NODE_OPTIONS,
       createPath: 'HTTP POST /api/notifications/test/ (latency), HTTP POST /api/notifications/ {"all": true} as admin (broadcast)',
       postgres: SKIP_POSTGRES ? null : POSTGRES_URL.replace(/\/\/[^@/]*@/, '//…@'),
@@ -981,10 +1097,10 @@ async function main(): Promise<number> {
     }
   };
 
-  results.floor = await attempt('floor', () => runReal('floor', 'none', undefined, 'floor'));
-  results.real = await attempt('real/sqlite', () => runReal('real/sqlite', sqliteUrl(dir, 'real')));
-  results.naive = await attempt('naive/sqlite', () => runSqliteNaive(dir));
-  if (!SKIP_POSTGRES) results.postgres = await attempt('real/postgres+redis', () => runPostgres());
+  if (RUNS.has('floor')) results.floor = await attempt('floor', () => runReal('floor', 'none', undefined, 'floor'));
+  if (RUNS.has('sqlite')) results.real = await attempt('real/sqlite', () => runReal('real/sqlite', sqliteUrl(dir, 'real')));
+  if (RUNS.has('naive')) results.naive = await attempt('naive/sqlite', () => runSqliteNaive(dir));
+  if (RUNS.has('postgres') && !SKIP_POSTGRES) results.postgres = await attempt('real/postgres+redis', () => runPostgres());
   results.totalSeconds = Math.round((now() - started) / 100) / 10;
 
   const tableRows = rows(results);

@@ -24,6 +24,7 @@ import { answerConditionalGets } from './http/conditional-get';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { REQUEST_DEADLINE_MS, RequestDeadline, ROUTES_THAT_WAIT } from './http/request-deadline';
 import { RouteTable } from './http/route-table';
+import { leanRoutes } from './http/lean-route';
 import { serveBeforeExpress } from './http/serve-before-express';
 import { securityHeaders } from './http/security-headers';
 import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
@@ -31,7 +32,7 @@ import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
 import { IdempotencyService } from './idempotency/idempotency.service';
 import { DeliveryClaims } from './notifications/delivery-claims';
-import { leanLongPoll } from './notifications/long-poll-lean-path';
+import { notificationLeanRoutes } from './notifications/lean-routes';
 import { Metrics } from './metrics/metrics';
 import { countRequest, metricsBehindToken } from './metrics/metrics-http';
 import { LongPoll } from './notifications/long-poll';
@@ -80,10 +81,10 @@ export interface AppDependencies {
    */
   checkAnswers?: boolean;
   /**
-   * Serve the plain long-poll before express (notifications/long-poll-lean-path.ts). On unless
+   * Serve the real-time routes' plain requests before express (http/lean-route.ts). On unless
    * turned off: a test turns it off to compare the two paths' answers.
    */
-  leanLongPoll?: boolean;
+  leanRoutes?: boolean;
   /** METRICS_TOKEN: serve GET /metrics on this app to a scraper with this bearer token. */
   metricsToken?: string;
   /** Whether the metrics are served at all (on METRICS_PORT or behind METRICS_TOKEN): then process metrics are collected too. */
@@ -199,7 +200,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   routes.get(
     contract.notifications.sse.path,
     authenticated,
-    sseHandler(services.notifications, services.claims, services.hub, services.realtime, services.metrics),
+    sseHandler(services),
   );
   const served = { ...contract, notifications: servedNotificationsContract };
   const s = initServer();
@@ -234,9 +235,10 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   app.use(notFoundHandler);
   app.use(errorHandler);
 
-  if (deps.leanLongPoll ?? true) {
+  if (deps.leanRoutes ?? true) {
     const headers = crossOrigin ? [security, crossOrigin] : [security];
-    serveBeforeExpress(app, leanLongPoll({ ...services, logger: deps.logger, track, headers, checkAnswers }));
+    const routes = notificationLeanRoutes({ ...services, checkAnswers });
+    serveBeforeExpress(app, leanRoutes({ sessions: services.sessions, logger: deps.logger, track, headers }, routes));
   }
   return app;
 }

@@ -4,27 +4,35 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { log } from './measure';
 
-function openFileLimit(): number {
+/** This process's open-file limit (the soft one, which applies). */
+export function openFileLimit(): number {
   const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
   const soft = line?.split(/\s{2,}/)[1];
   return soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft);
 }
 
 /**
- * Raises this process's open-file limit (soft and hard) to `needed` when it is lower, with util-linux's
- * `prlimit --pid <this process> --nofile=N:N`: raising the hard limit takes root (CAP_SYS_RESOURCE).
- * Without it, start the benchmark from a shell whose `ulimit -n` is high enough.
+ * Raises this process's open-file limit (soft and hard) to `wanted` when it is lower, with
+ * util-linux's `prlimit --pid <this process> --nofile=N:N`. Raising the hard limit takes the
+ * CAP_SYS_RESOURCE capability (root on most machines; a container may withhold it): without it the
+ * soft limit goes up to the hard one. Returns the limit in effect afterwards; the caller scales
+ * down to it.
  */
-export function ensureFileLimit(needed: number): void {
-  const limit = openFileLimit();
-  if (limit >= needed) return;
-  try {
-    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${needed}:${needed}`], { stdio: 'pipe' });
-  } catch (error) {
-    throw new Error(
-      `the open-file limit is ${limit} and ${needed} are needed; prlimit could not raise it (${error instanceof Error ? error.message.split('\n')[0] : String(error)}): ` +
-        `run as root, or from a shell with \`ulimit -n ${needed}\``,
-    );
+export function raiseFileLimit(wanted: number): number {
+  if (openFileLimit() >= wanted) return openFileLimit();
+  for (const limits of [`${wanted}:${wanted}`, `${wanted}:`]) {
+    try {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${limits}`], { stdio: 'pipe' });
+      break;
+    } catch {
+      // The hard limit cannot be raised here: try the soft one alone, then make do.
+    }
   }
-  log(`open-file limit raised from ${limit} to ${openFileLimit()} (prlimit --pid ${process.pid} --nofile=${needed}:${needed})`);
+  const limit = openFileLimit();
+  if (limit < wanted) {
+    const hard = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))?.split(/\s{2,}/)[2];
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${hard}:`], { stdio: 'pipe' });
+  }
+  log(`open-file limit ${openFileLimit()} (wanted ${wanted})`);
+  return openFileLimit();
 }

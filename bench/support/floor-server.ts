@@ -1,4 +1,4 @@
-// The floor of the notifications benchmark: the three routes it uses (long-poll, create a test
+// The floor of the notifications benchmark: the routes it uses (long-poll, the stream, create a test
 // notification, the admin's create for all) on bare node:http, everything in memory — no
 // framework, no database, no bus, no validation beyond what the routes need to work. What our server
 // does beyond this is what it costs; the benchmark prints each figure of ours beside this one.
@@ -31,6 +31,9 @@ const userIds: number[] = [];
 const undelivered = new Map<number, Notification[]>();
 const waiters = new Map<number, Set<Waiter>>();
 let waiting = 0;
+/** Open Server-Sent Events streams, by user. */
+const streams = new Map<number, Set<ServerResponse>>();
+let streaming = 0;
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
   const payload = JSON.stringify(body);
@@ -55,6 +58,8 @@ function deliver(userId: number, response: ServerResponse, status: 'immediate' |
 }
 
 function wake(userId: number): void {
+  const [stream] = streams.get(userId) ?? [];
+  if (stream) return sendEvents(userId, stream);
   const forUser = waiters.get(userId);
   if (!forUser || !undelivered.has(userId)) return;
   // One waiting request of the user gets them (as ours: one connection, not each).
@@ -69,6 +74,29 @@ function stopWaiting(userId: number, waiter: Waiter): void {
   if (!forUser?.delete(waiter)) return;
   waiting--;
   if (forUser.size === 0) waiters.delete(userId);
+}
+
+/** Writes the user's undelivered notifications to the stream, one event each. */
+function sendEvents(userId: number, stream: ServerResponse): void {
+  for (const notification of undelivered.get(userId) ?? []) {
+    stream.write(`id: ${notification.id}\ndata: ${JSON.stringify(notification)}\n\n`);
+  }
+  undelivered.delete(userId);
+}
+
+function openStream(userId: number, response: ServerResponse): void {
+  response.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
+  response.write('retry: 3000\n\n');
+  const forUser = streams.get(userId) ?? new Set<ServerResponse>();
+  forUser.add(response);
+  streams.set(userId, forUser);
+  streaming++;
+  response.once('close', () => {
+    forUser.delete(response);
+    streaming--;
+    if (forUser.size === 0 && streams.get(userId) === forUser) streams.delete(userId);
+  });
+  sendEvents(userId, response);
 }
 
 function longPoll(userId: number, url: URL, response: ServerResponse): void {
@@ -115,6 +143,7 @@ async function route(request: IncomingMessage, response: ServerResponse): Promis
   const userId = userOf(request);
   if (userId === undefined) return sendJson(response, 401, { detail: 'Invalid token.' });
   if (request.method === 'GET' && url.pathname === '/api/notifications/long-poll/') return longPoll(userId, url, response);
+  if (request.method === 'GET' && url.pathname === '/api/notifications/sse/') return openStream(userId, response);
   if (request.method !== 'POST') return sendJson(response, 404, { detail: 'Not found.' });
   const body = await readJson(request);
   const type = body.type ?? 'INFO';
@@ -127,7 +156,7 @@ async function route(request: IncomingMessage, response: ServerResponse): Promis
   }
   if (url.pathname === '/api/notifications/' && body.all === true && admins.has(userId)) {
     for (const recipient of userIds) create(recipient, type, message, createdAt);
-    for (const recipient of [...waiters.keys()]) wake(recipient);
+    for (const recipient of new Set([...waiters.keys(), ...streams.keys()])) wake(recipient);
     return sendJson(response, 201, { created: userIds.length });
   }
   sendJson(response, 404, { detail: 'Not found.' });
@@ -166,7 +195,7 @@ serveOrchestrator(
     seed,
     stats: () => ({
       queries: 0,
-      hub: { users: waiters.size, subscribers: waiting, connections: waiting },
+      hub: { users: waiters.size + streams.size, subscribers: waiting + streaming, connections: waiting + streaming },
       naiveWaiting: 0,
       busHealthy: true,
     }),

@@ -12,7 +12,7 @@ export interface LongPollBody {
  * The clients connect from four loopback addresses in turn: one source address has some 28,000
  * ephemeral ports towards the server's one port (net.ipv4.ip_local_port_range), too few for 50,000.
  */
-const SOURCE_ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
+export const SOURCE_ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
 type ResponseListener = (client: number, body: LongPollBody, at: number) => void;
 
@@ -30,7 +30,9 @@ export interface ClientCounters {
 }
 
 export class LongPollClients {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, noDelay: true });
+  // Every free socket kept: after a broadcast all of them are free at once, before their clients re-poll
+  // (the default keeps 256 and closes the rest, and their re-polls would have to connect anew).
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity, noDelay: true });
   private readonly inFlight = new Map<number, http.ClientRequest>();
   private readonly started = new Set<number>();
   private readonly seen = new Map<number, Set<string>>();

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { currentUser } from '../auth/authenticate';
@@ -20,47 +21,62 @@ export interface SseOptions {
 
 const BATCH = 100;
 
+export interface StreamDeps {
+  notifications: NotificationsService;
+  claims: DeliveryClaims;
+  hub: DeliveryHub;
+  realtime: SseOptions;
+  metrics: Metrics;
+}
+
 /**
  * GET /api/notifications/sse/ — a plain express handler: ts-rest cannot type or serve a stream
- * cleanly, but the route is still declared in the contract for the docs and the SDK.
+ * cleanly, but the route is still declared in the contract for the docs and the SDK. (Its plain
+ * request is served before express: notifications/lean-routes.ts.)
  */
-export function sseHandler(
-  notifications: NotificationsService,
-  claims: DeliveryClaims,
-  hub: DeliveryHub,
-  options: SseOptions,
-  metrics: Metrics,
-) {
+export function sseHandler(deps: StreamDeps) {
   return (req: Request, res: Response, next: NextFunction) => {
-    open(req, res).catch(next);
+    const stream = { res, userId: currentUser(req).id, lastEventId: req.get('last-event-id'), setHeaders: () => {}, log: () => req.log };
+    openStream(deps, stream).catch(next);
   };
+}
 
-  async function open(req: Request, res: Response) {
-    const userId = currentUser(req).id;
-    const releaseConnection = hub.acquireConnection(userId);
-    const streamClosed = metrics.streamOpened();
-    const release = () => {
-      releaseConnection();
-      streamClosed();
-    };
-    try {
-      // The client says it has this event: that is a delivery, even if our write callback never came.
-      const lastEventId = req.get('last-event-id');
-      if (lastEventId && isUuid(lastEventId)) await notifications.confirmDelivery(userId, [lastEventId]);
-    } catch (error) {
-      release();
-      throw error;
-    }
-    res.status(200).set({
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    res.flushHeaders();
-    const delivered = (row: NotificationRow) => metrics.delivered('sse', [row.createdAt]);
-    new NotificationStream(userId, res, claims, hub, options, release, delivered, req.log).start();
+export interface StreamRequest {
+  res: ServerResponse;
+  userId: number;
+  lastEventId: string | undefined;
+  /** Sets what the app sets on every answer (express did already: nothing to do then). */
+  setHeaders(): void;
+  log(): Logger;
+}
+
+/** Opens the stream: its head, then the backlog and whatever comes (NotificationStream). */
+export async function openStream(
+  { notifications, claims, hub, realtime, metrics }: StreamDeps,
+  { res, userId, lastEventId, setHeaders, log }: StreamRequest,
+): Promise<void> {
+  const releaseConnection = hub.acquireConnection(userId);
+  const streamClosed = metrics.streamOpened();
+  const release = () => {
+    releaseConnection();
+    streamClosed();
+  };
+  try {
+    // The client says it has this event: that is a delivery, even if our write callback never came.
+    if (lastEventId && isUuid(lastEventId)) await notifications.confirmDelivery(userId, [lastEventId]);
+    setHeaders();
+  } catch (error) {
+    release();
+    throw error;
   }
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-cache, no-transform');
+  res.setHeader('Connection', 'keep-alive');
+  res.setHeader('X-Accel-Buffering', 'no');
+  res.flushHeaders();
+  const delivered = (row: NotificationRow) => metrics.delivered('sse', [row.createdAt]);
+  new NotificationStream(userId, res, claims, hub, realtime, release, delivered, log).start();
 }
 
 /**
@@ -77,18 +93,18 @@ class NotificationStream {
   private heartbeat: NodeJS.Timeout | undefined;
   private unsubscribe: () => void = () => {};
   /** Kept: the response lets go of its socket when it closes, and a late write callback asks after it. */
-  private socket: Response['socket'] = null;
+  private socket: ServerResponse['socket'] = null;
 
   constructor(
     private readonly userId: number,
-    private readonly res: Response,
+    private readonly res: ServerResponse,
     private readonly claims: DeliveryClaims,
     private readonly hub: DeliveryHub,
     private readonly options: SseOptions,
     private readonly release: () => void,
     /** Told of each event marked delivered. */
     private readonly delivered: (row: NotificationRow) => void,
-    private readonly log: Logger,
+    private readonly log: () => Logger,
   ) {}
 
   start(): void {
@@ -118,7 +134,7 @@ class NotificationStream {
         } while (batch.length === BATCH && !this.closed);
       } while (this.pumpAgain && !this.closed);
     } catch (error) {
-      this.log.error({ err: error }, 'notification stream failed; closing it');
+      this.log().error({ err: error }, 'notification stream failed; closing it');
       this.res.destroy();
     } finally {
       this.pumping = false;
@@ -130,7 +146,7 @@ class NotificationStream {
     // A client that stops reading: its memory here must not grow without bound. Closing the stream
     // gives back every claim not yet written out (close()), so nothing is lost, only delayed.
     if (this.res.writableLength > this.options.maxBufferedBytes) {
-      this.log.warn({ bufferedBytes: this.res.writableLength }, 'notification stream closed: its client does not read');
+      this.log().warn({ bufferedBytes: this.res.writableLength }, 'notification stream closed: its client does not read');
       this.claims.abandon(this.userId, [row.id]);
       this.res.destroy();
       return this.close();
@@ -154,7 +170,7 @@ class NotificationStream {
       this.delivered(row);
     } catch (error) {
       // Left undelivered: it will be sent again (at-least-once).
-      this.log.error({ err: error }, 'marking a streamed notification delivered failed');
+      this.log().error({ err: error }, 'marking a streamed notification delivered failed');
     }
   }
 

@@ -8,11 +8,13 @@ import { createApp, createServices, REALTIME_DEFAULTS, type AppDependencies, typ
 import { useRequestLogging } from '../server/http/request-logging';
 import { securityHeaders } from '../server/http/security-headers';
 import { serveBeforeExpress } from '../server/http/serve-before-express';
-import { leanLongPoll } from '../server/notifications/long-poll-lean-path';
+import { leanRoutes } from '../server/http/lean-route';
+import { notificationLeanRoutes } from '../server/notifications/lean-routes';
 import { describeApi, type TestUser } from './support/api';
 import { until } from './support/waiting';
 
 const POLL = '/api/notifications/long-poll/';
+const SSE = '/api/notifications/sse/';
 const ORIGIN = 'https://app.example';
 
 interface RawAnswer {
@@ -35,14 +37,36 @@ function served(handler: http.RequestListener): { url: () => string; close: () =
   };
 }
 
+const maskedHeaders = (raw: string[]) =>
+  raw.map((value, i) => (i % 2 === 1 && /^(date|x-request-id)$/i.test(raw[i - 1]) ? '…' : value));
+
+/** Opens a stream: its status, headers and first chunk; then lets it go. */
+function openStream(base: string, path: string, headers: Record<string, string>): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}${path}`, { headers, agent: false }, (res) => {
+      const answer = (body: string) => {
+        req.destroy();
+        resolve({ status: res.statusCode ?? 0, headers: maskedHeaders(res.rawHeaders), body });
+      };
+      if (res.statusCode !== 200) {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        return res.on('end', () => answer(Buffer.concat(chunks).toString('utf8')));
+      }
+      res.once('data', (chunk: Buffer) => answer(chunk.toString('utf8')));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 function request(base: string, path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${base}${path}`, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
-        const headers = res.rawHeaders.map((value, i) => (i % 2 === 1 && /^(date|x-request-id)$/i.test(res.rawHeaders[i - 1]) ? '…' : value));
-        resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8') });
+        resolve({ status: res.statusCode ?? 0, headers: maskedHeaders(res.rawHeaders), body: Buffer.concat(chunks).toString('utf8') });
       });
     });
     req.on('error', reject);
@@ -61,13 +85,13 @@ function masked(answer: RawAnswer): RawAnswer {
 
 const etagOf = (answer: RawAnswer) => answer.headers[answer.headers.indexOf('ETag') + 1];
 
-describeApi('long-poll: the lean path answers as the express route does', (ctx) => {
+describeApi('lean routes answer as the express routes do', (ctx) => {
   // Two apps on the same services and database, with CORS as a browser client would meet it: the
-  // default one (the plain long-poll served before express) and one that sends every request
-  // through express's contract route.
-  const appWith = (leanLongPoll: boolean) =>
+  // default one (the plain real-time requests served before express) and one that sends every
+  // request through express's contract routes.
+  const appWith = (leanRoutes: boolean) =>
     createApp(
-      { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: false, corsOrigins: [ORIGIN], leanLongPoll },
+      { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: false, corsOrigins: [ORIGIN], leanRoutes },
       ctx.services,
     );
   let leanApp: http.RequestListener | undefined;
@@ -106,6 +130,16 @@ describeApi('long-poll: the lean path answers as the express route does', (ctx) 
       expect(masked(fromLean)).toEqual(masked(fromExpress));
       expect(etagOf(fromLean)).toBe(etag(Buffer.from(fromLean.body), { weak: true }));
     });
+
+    it(`opens the same stream, ${name}`, async () => {
+      const streamHeaders = { Authorization: `Token ${user.token}`, ...headers };
+      const fromLean = await openStream(lean.url(), SSE, streamHeaders);
+      const fromExpress = await openStream(viaExpress.url(), SSE, streamHeaders);
+      expect(fromLean.status).toBe(200);
+      expect(fromLean.body).toMatch(/^retry: \d+\n\n/);
+      expect(fromLean).toEqual(fromExpress);
+      await until(() => ctx.services.hub.stats().connections === 0, 'both streams to close');
+    });
   }
 
   it('answers a database failure as the error handler does (503, Retry-After)', async () => {
@@ -120,10 +154,21 @@ describeApi('long-poll: the lean path answers as the express route does', (ctx) 
     } finally {
       take.mockRestore();
     }
+    const confirm = vi.spyOn(ctx.services.notifications, 'confirmDelivery').mockImplementation(unreachable);
+    try {
+      // A stream that says which event it had confirms it before the head is written.
+      const streamHeaders = { Authorization: `Token ${user.token}`, 'Last-Event-ID': '00000000-0000-4000-8000-000000000000' };
+      const fromLean = await openStream(lean.url(), SSE, streamHeaders);
+      const fromExpress = await openStream(viaExpress.url(), SSE, streamHeaders);
+      expect(fromLean.status).toBe(503);
+      expect(fromLean).toEqual(fromExpress);
+    } finally {
+      confirm.mockRestore();
+    }
   });
 });
 
-describeApi('long-poll: what the lean path leaves to express', (ctx) => {
+describeApi('what the lean routes leave to express', (ctx) => {
   // The lean path in front of an express app that only says it was asked: 418 means "express's".
   let services: Services;
   const toExpress = express();
@@ -136,8 +181,8 @@ describeApi('long-poll: what the lean path leaves to express', (ctx) => {
     // Services of their own: a session cache that has seen no token yet.
     const deps: AppDependencies = { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: false };
     services = createServices(deps);
-    const route = leanLongPoll({ ...services, logger: deps.logger, track, headers: [securityHeaders()], checkAnswers: true });
-    serveBeforeExpress(toExpress, route);
+    const routes = notificationLeanRoutes({ ...services, checkAnswers: true });
+    serveBeforeExpress(toExpress, leanRoutes({ sessions: services.sessions, logger: deps.logger, track, headers: [securityHeaders()] }, routes));
     user = await ctx.createUser();
   });
   afterAll(() => services.hub.close());
@@ -171,6 +216,15 @@ describeApi('long-poll: what the lean path leaves to express', (ctx) => {
     ['a percent-escaped timeout', `${POLL}?timeout=%31`, 'GET'],
   ])('leaves %s to express', async (_name, path, method) => {
     expect((await ask(path, auth(), method)).status).toBe(418);
+  });
+
+  it('serves the plain stream, and leaves any other to express', async () => {
+    expect((await openStream(server.url(), SSE, auth())).status).toBe(200);
+    for (const path of [`${SSE}?x=1`, '/api/notifications/sse', '/api/notifications/SSE/']) {
+      expect((await openStream(server.url(), path, auth())).status, path).toBe(418);
+    }
+    expect((await ask(SSE, auth(), 'HEAD')).status).toBe(418);
+    expect((await openStream(server.url(), SSE, { Authorization: 'Token 0123456789abcdef' })).status).toBe(418);
   });
 
   it('leaves a conditional GET, a missing and an unknown token to express', async () => {

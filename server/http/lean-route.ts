@@ -1,0 +1,141 @@
+import type { IncomingMessage } from 'node:http';
+import type { AppRoute } from '@ts-rest/core';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import type { AuthenticatedSession, SessionsService } from '../auth/sessions.service';
+import { answerFor, INTERNAL_ERROR } from './error-handler';
+import { writeJson } from './json-answer';
+import { requestLogger, type TrackRequest } from './request-logging';
+import type { RouteBeforeExpress } from './serve-before-express';
+
+/** One request a lean route serves: node's request and response (express's methods are not there). */
+export interface LeanExchange<Plain> {
+  req: Request;
+  res: Response;
+  userId: number;
+  /** What `plain` read of the request. */
+  plain: Plain;
+  /** Sets the headers express would have set before the route ran; call it just before the head is written. */
+  setHeaders(): void;
+  /** A logger whose lines carry the request (made on first use). */
+  log(): Logger;
+}
+
+/**
+ * A route served before express (see leanRoutes): the plain form of one of the contract's routes.
+ * (The contract's express route stays, and answers every request this one leaves to it.)
+ */
+export interface LeanRoute<Plain = unknown> {
+  /** The contract's route: the metrics count the requests served here under its path. */
+  route: AppRoute;
+  /** What the route reads of a request plain enough to be served here; undefined leaves it to express. */
+  plain(req: IncomingMessage): Plain | undefined;
+  /** Whether the user may be served now; false leaves the request to express (which refuses it). */
+  admits(userId: number): boolean;
+  /** Answers; a failure before the head is written is answered as express's error handler would. */
+  serve(exchange: LeanExchange<Plain>): Promise<void>;
+}
+
+export interface LeanRouteDeps {
+  sessions: SessionsService;
+  logger: Logger;
+  /** The request logging's id, access line and observers (metrics), as express runs them. */
+  track: TrackRequest;
+  /** The middleware that set headers on every express answer before a route runs, in express's order. */
+  headers: RequestHandler[];
+}
+
+/**
+ * The real-time routes served before express. A waiting long-poll or an open stream is most of what a
+ * busy instance holds, and through express each kept a few KB more heap than it needs (express gives
+ * every request and response a hidden class of their own when it swaps their prototypes, and keeps
+ * its router's closures for as long as the request lives; ts-rest adds its own); their requests are
+ * also half of all those a delivery takes (bench/results/notifications.md has the figures).
+ *
+ * Only the plain request comes this way: the route's method and path exactly as the contract spells
+ * them, no If-None-Match, what the route's `plain` accepts, a token that authenticates, and room for
+ * the user. Everything else — a HEAD, another spelling of the path, a query to refuse, a bad token,
+ * one connection too many, a conditional GET — goes on to express untouched, which answers as it
+ * always has (405, 400, 401, 429, 304 …). What is answered here is the express route's answer to the
+ * byte: the same request tracking, the same header middleware (helmet, CORS) in the same order, the
+ * route's own answer code shared with its express handler, JSON written as express writes it, and
+ * errors through the error handler's answerFor (test/lean-routes.test.ts compares the two paths).
+ */
+export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBeforeExpress {
+  return (req, res, toExpress) => {
+    for (const route of routes) {
+      const plain = route.plain(req);
+      if (plain === undefined) continue;
+      const serve = (session: AuthenticatedSession) => {
+        if (!route.admits(session.user.id)) return toExpress();
+        void answer(deps, route, req as Request, res as Response, session.user.id, plain);
+      };
+      // A token this process knows goes on at once; any other is asked of the database first (and a
+      // refused one is express's to answer, with the same 401 as on every route).
+      const known = deps.sessions.knownSession(req.headers.authorization);
+      if (known) serve(known);
+      else deps.sessions.authenticate(req.headers.authorization).then(serve, toExpress);
+      return;
+    }
+    toExpress();
+  };
+}
+
+/**
+ * The query string of a GET of exactly `path` that carries no If-None-Match ('' when it has none);
+ * undefined for any other request.
+ */
+export function plainGetQuery(req: IncomingMessage, path: string): string | undefined {
+  if (req.method !== 'GET' || req.headers['if-none-match'] !== undefined) return undefined;
+  const url = req.url ?? '';
+  const queryAt = url.indexOf('?');
+  if ((queryAt < 0 ? url : url.slice(0, queryAt)) !== path) return undefined;
+  return queryAt < 0 ? '' : url.slice(queryAt + 1);
+}
+
+async function answer(deps: LeanRouteDeps, lean: LeanRoute, req: Request, res: Response, userId: number, plain: unknown): Promise<void> {
+  // The route, as ts-rest would have noted it: the metrics count the request under its template.
+  (req as Request & { tsRestRoute?: AppRoute }).tsRestRoute = lean.route;
+  deps.track(req, res);
+  const log = () => requestLogger(deps.logger, req);
+  const setHeaders = () => setExpressHeaders(deps.headers, req, res);
+  try {
+    await lean.serve({ req, res, userId, plain, setHeaders, log });
+  } catch (error) {
+    try {
+      writeError(res, error, setHeaders, log);
+    } catch (failure) {
+      log().error({ err: failure, cause: error }, 'answering the error failed');
+      res.destroy();
+    }
+  }
+}
+
+/**
+ * The headers express would have set before the route ran, in its order: X-Request-Id, then what the
+ * middleware set (helmet, cors on a GET: each goes on at once). Set when the head is written, not
+ * while a poll waits: a waiting request holds no headers.
+ */
+function setExpressHeaders(middleware: RequestHandler[], req: Request, res: Response): void {
+  res.setHeader('X-Request-Id', req.id);
+  for (const set of middleware) {
+    let passed = false;
+    set(req, res, (error?: unknown) => {
+      if (error) throw error;
+      passed = true;
+    });
+    if (!passed) throw new Error('a header middleware of a lean route did not go on at once');
+  }
+}
+
+/** What the error handler would answer, written the way it would write it. */
+function writeError(res: Response, error: unknown, setHeaders: () => void, log: () => Logger): void {
+  const answer = answerFor(error);
+  if (!answer) log().error({ err: error }, 'request failed');
+  if (res.headersSent) return void res.destroy();
+  const { status, body, headers } = answer ?? INTERNAL_ERROR;
+  // Anew: an answer that failed may have set some of them.
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  setHeaders();
+  writeJson(res, status, body, headers);
+}

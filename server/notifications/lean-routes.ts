@@ -1,0 +1,54 @@
+import { contract } from '../../contract';
+import { assertOnContract } from '../http/answer-check';
+import { writeJson } from '../http/json-answer';
+import { plainGetQuery, type LeanRoute } from '../http/lean-route';
+import type { DeliveryHub } from '../realtime/delivery-hub';
+import { answerLongPoll, type LongPollAnswerDeps } from './long-poll-answer';
+import { openStream, type StreamDeps } from './sse';
+
+/** The real-time routes' plain requests, served before express (see http/lean-route.ts). */
+export function notificationLeanRoutes(deps: LongPollAnswerDeps & StreamDeps & { hub: DeliveryHub; checkAnswers: boolean }): LeanRoute[] {
+  const admits = (userId: number) => deps.hub.hasRoomFor(userId);
+  return [longPollRoute(deps, admits), sseRoute(deps, admits)] as LeanRoute[];
+}
+
+const longPoll = contract.notifications.longPoll;
+/** The query the lean long-poll reads itself: `timeout=N` or none. Anything else is express's parser's. */
+const PLAIN_LONG_POLL_QUERY = /^(?:timeout=(\d{1,3}))?$/;
+
+function longPollRoute(deps: LongPollAnswerDeps & { checkAnswers: boolean }, admits: (userId: number) => boolean): LeanRoute<number> {
+  return {
+    route: longPoll,
+    admits,
+    /** The timeout in seconds, when the contract's schema accepts it. */
+    plain: (req) => {
+      const query = plainGetQuery(req, longPoll.path);
+      const timeout = query === undefined ? null : PLAIN_LONG_POLL_QUERY.exec(query);
+      if (!timeout) return undefined;
+      const parsed = longPoll.query.safeParse(timeout[1] === undefined ? {} : { timeout: timeout[1] });
+      return parsed.success ? parsed.data.timeout : undefined;
+    },
+    serve: async ({ res, userId, plain: timeoutSeconds, setHeaders, log }) => {
+      const body = await answerLongPoll(deps, userId, timeoutSeconds * 1000, res, (error) =>
+        log().error({ err: error }, 'marking delivered failed'),
+      );
+      // As the test apps check every express route's answers.
+      if (deps.checkAnswers) assertOnContract(longPoll, 200, body);
+      setHeaders();
+      writeJson(res, 200, body);
+    },
+  };
+}
+
+const sse = contract.notifications.sse;
+
+function sseRoute(deps: StreamDeps, admits: (userId: number) => boolean): LeanRoute<true> {
+  return {
+    route: sse,
+    admits,
+    // The express route reads no query; one that has any goes there.
+    plain: (req) => (plainGetQuery(req, sse.path) === '' ? true : undefined),
+    serve: ({ req, res, userId, setHeaders, log }) =>
+      openStream(deps, { res, userId, lastEventId: req.headers['last-event-id'] as string | undefined, setHeaders, log }),
+  };
+}
