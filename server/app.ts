@@ -31,7 +31,7 @@ import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
 import { useRequestLogging } from './http/request-logging';
 import { WRITE_LIMIT, writeLimit, type WriteLimit } from './http/write-limit';
 import { IdempotencyService } from './idempotency/idempotency.service';
-import { DeliveryClaims } from './notifications/delivery-claims';
+import { DeliveryClaims, type DeliveryClaimsOptions } from './notifications/delivery-claims';
 import { notificationLeanRoutes } from './notifications/lean-routes';
 import { Metrics } from './metrics/metrics';
 import { countRequest, metricsBehindToken } from './metrics/metrics-http';
@@ -99,7 +99,7 @@ export interface AppDependencies {
   writeLimit?: WriteLimit;
 }
 
-export type RealtimeOptions = Omit<DeliveryHubOptions, 'logger'> & SseOptions;
+export type RealtimeOptions = Omit<DeliveryHubOptions, 'logger'> & SseOptions & DeliveryClaimsOptions;
 
 export const REALTIME_DEFAULTS: RealtimeOptions = {
   maxConnectionsPerUser: 6,
@@ -108,6 +108,8 @@ export const REALTIME_DEFAULTS: RealtimeOptions = {
   retryMs: 3000,
   // Room for a few whole batches of the bulkiest events (100 × 2,000 escaped characters ≈ 1.2 MB).
   maxBufferedBytes: 4 * 1024 * 1024,
+  // The long-poll's default timeout: a poll that waited it out reads again.
+  quietMs: 30_000,
 };
 
 export interface Services {
@@ -137,7 +139,7 @@ export function createServices({ store, logger, rateLimits, bus = new InMemoryBu
   const metrics: Metrics = new Metrics({ connections: (): number => hub.stats().connections, bus, pool: store.poolStats, processMetrics });
   const notifications = new NotificationsService(store, bus, metrics);
   const hub = new DeliveryHub(bus, (userIds) => notifications.usersWithUndelivered(userIds), { ...options, logger });
-  const claims = new DeliveryClaims(notifications, hub);
+  const claims = new DeliveryClaims(notifications, hub, options);
   const projects = new ProjectsService(store, ownershipCaps.projectsPerUser);
   const sessions = new SessionsService(store, new SessionCache(bus, sessionCache), { ttlMs: tokenTtlMs, logger });
   const auth = new AuthService(store, new LoginThrottle(rateLimits, redis), sessions, new RegistrationLimit(rateLimits, redis, registrationLimit));

@@ -178,7 +178,8 @@ describeApi('what the lean routes leave to express', (ctx) => {
   afterAll(() => server.close());
   let user: TestUser;
   beforeAll(async () => {
-    // Services of their own: a session cache that has seen no token yet.
+    // Services of their own (with their own bus: notifications for these polls are made through
+    // them): a session cache that has seen no token yet.
     const deps: AppDependencies = { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: false };
     services = createServices(deps);
     const routes = notificationLeanRoutes({ ...services, checkAnswers: true });
@@ -195,7 +196,7 @@ describeApi('what the lean routes leave to express', (ctx) => {
     expect(first.status).toBe(200);
     expect(JSON.parse(first.body)).toMatchObject({ status: 'timeout' });
     for (const query of ['', '?']) {
-      await ctx.services.notifications.notify([user.id], { type: 'INFO', message: 'default timeout' });
+      await services.notifications.notify([user.id], { type: 'INFO', message: 'default timeout' });
       const answer = await ask(`${POLL}${query}`);
       expect(answer.status).toBe(200);
       expect(JSON.parse(answer.body)).toMatchObject({ status: 'immediate' });

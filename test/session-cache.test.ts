@@ -1,6 +1,8 @@
 import { eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../db/open-database';
+import type { AuthUser } from '../server/auth/auth.service';
+import { MAX_SESSIONS, SessionCache } from '../server/auth/session-cache';
 import { digestToken } from '../server/auth/tokens';
 import { createUser, describeApi, type TestUser } from './support/api';
 import { SwitchableBus } from './support/switchable-bus';
@@ -140,5 +142,26 @@ describe.skipIf(!canRunTwoInstances)('token cache on two instances over Redis', 
     }
     await until(() => a.bus.healthy && b.bus.healthy, 'both buses to be back');
     await b.http.get(ME).set(ann.auth).expect(401);
+  });
+});
+
+describe('token cache size', () => {
+  it('keeps the sessions of more clients than a broadcast walks in order (an LRU one too small would miss them all)', async () => {
+    const cache = new SessionCache();
+    const clients = 12_000;
+    let loads = 0;
+    const walk = async () => {
+      for (let i = 0; i < clients; i++) {
+        await cache.sessionOf(`digest ${i}`, async () => {
+          loads++;
+          return { user: { id: i } as AuthUser, tokenId: i, lastUsedAt: Date.now() };
+        });
+      }
+    };
+    await walk();
+    expect(loads).toBe(clients);
+    await walk();
+    expect(loads).toBe(clients);
+    expect(MAX_SESSIONS).toBe(100_000);
   });
 });

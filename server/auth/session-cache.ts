@@ -12,6 +12,14 @@ export interface Session {
 }
 
 /**
+ * As many sessions as an instance has clients, and more: the cache is an LRU, and a working set one
+ * larger than it misses every time when it is walked in order — as the re-polls after a broadcast
+ * walk it (with 10,000 entries, a broadcast to 10,001 users asked the database for every token).
+ * An entry is a few hundred bytes.
+ */
+export const MAX_SESSIONS = 100_000;
+
+/**
  * Which session each token (by its digest) belongs to, kept in this process so that a request does not
  * wait for the database to know who sent it. Every change that could make an entry wrong (a logout,
  * new names, a revoked session) is announced on the instance bus and drops that user's entries on
@@ -25,7 +33,7 @@ export class SessionCache {
 
   constructor(
     private readonly bus: InstanceBus = new InMemoryBus(),
-    { ttlMs = 60_000, maxEntries = 10_000 }: SessionCacheOptions = {},
+    { ttlMs = 60_000, maxEntries = MAX_SESSIONS }: SessionCacheOptions = {},
   ) {
     this.cache = new SharedCache(bus, { ttlMs, maxEntries });
     bus.subscribe((message) => 'usersChanged' in message && this.drop(message.usersChanged));

@@ -1,5 +1,15 @@
+import { LRUCache } from 'lru-cache';
+import type { Wakeup } from '../realtime/bus';
 import type { DeliveryHub } from '../realtime/delivery-hub';
 import type { NotificationRow, NotificationsService } from './notifications.service';
+
+export interface DeliveryClaimsOptions {
+  /** How long a user counts as quiet without a wake-up (see DeliveryClaims); 0: never. */
+  quietMs: number;
+}
+
+/** At most this many quiet users are remembered (the least recently marked are forgotten first: they are read again). */
+const MAX_QUIET_USERS = 200_000;
 
 /**
  * What this instance's long-polls and streams are carrying to each user right now. A connection
@@ -8,6 +18,16 @@ import type { NotificationRow, NotificationsService } from './notifications.serv
  * claimed notifications out, so a notification goes to one connection of the user, not to each
  * of them — and a connection opened while another one's delivered_at is being written does not
  * send it again. Across instances claims are not shared: there, delivery is at-least-once.
+ *
+ * It also knows which users are quiet: a read that found everything a user had undelivered (fewer
+ * than its limit), with no wake-up for them while it ran, leaves nothing unclaimed, and until the
+ * next wake-up for them nothing new can have come (every notification is announced on the bus,
+ * which wakes every instance; a claim given back wakes the user too). A take for a quiet user asks
+ * the database nothing: the re-poll that follows each answer is free, which after a broadcast to
+ * thousands is thousands of queries. Only while the hub is reliable (the bus healthy; a bus that
+ * may have missed a message cannot vouch for silence, and its recovery wakes everyone), and for
+ * `quietMs` at most, which bounds how long a notification made without an announcement (a lost
+ * Redis message, a row written by hand) can wait for its user's next wake-up.
  */
 export class DeliveryClaims {
   private readonly claimed = new Map<number, Set<string>>();
@@ -15,18 +35,30 @@ export class DeliveryClaims {
   private readonly readsInFlight = new Map<number, number>();
   /** What was delivered while reads of the user were in flight: those reads must leave it out. */
   private readonly deliveredDuringReads = new Map<number, Set<string>>();
+  /** Users with nothing undelivered that no connection has claimed, as far as the wake-ups tell. */
+  private readonly quiet: LRUCache<number, true> | undefined;
+  /** Users woken while a read of theirs was in flight: such a read cannot tell that they are quiet. */
+  private readonly wokenDuringReads = new Set<number>();
 
   constructor(
     private readonly notifications: NotificationsService,
     private readonly hub: DeliveryHub,
-  ) {}
+    options: DeliveryClaimsOptions,
+  ) {
+    this.quiet = options.quietMs > 0 ? new LRUCache({ max: MAX_QUIET_USERS, ttl: options.quietMs }) : undefined;
+    hub.onWake((wakeup) => this.woken(wakeup));
+  }
 
   /** Up to `limit` of the user's undelivered notifications, oldest first, that no connection has claimed. */
   async take(userId: number, limit: number): Promise<NotificationRow[]> {
+    if (this.quiet?.has(userId) && this.hub.reliable) return [];
     const claimedBefore = [...(this.claimed.get(userId) ?? [])];
     this.readsInFlight.set(userId, (this.readsInFlight.get(userId) ?? 0) + 1);
     try {
-      const rows = await this.notifications.undelivered(userId, limit, claimedBefore);
+      // One more than asked for: fewer than that means the read found all there was.
+      const read = await this.notifications.undelivered(userId, limit + 1, claimedBefore);
+      if (read.length <= limit) this.quietUnlessWoken(userId);
+      const rows = read.slice(0, limit);
       // Another connection of this user may have claimed some of them while this one was reading,
       // or even delivered them: its claim is gone then, but this read may predate its delivered_at.
       const claimed = this.claimed.get(userId) ?? new Set<string>();
@@ -51,6 +83,10 @@ export class DeliveryClaims {
         for (const id of ids) delivered.add(id);
         this.deliveredDuringReads.set(userId, delivered);
       }
+    } catch (error) {
+      // Still undelivered, and offered again on the next read.
+      this.quiet?.delete(userId);
+      throw error;
     } finally {
       // Released only once delivered_at is written (or failed to be: then they are offered again).
       this.release(userId, ids);
@@ -70,11 +106,27 @@ export class DeliveryClaims {
     return total;
   }
 
+  /** Everything the user had is claimed now: quiet, unless a wake-up came while the read ran. */
+  private quietUnlessWoken(userId: number): void {
+    if (!this.wokenDuringReads.has(userId) && this.hub.reliable) this.quiet?.set(userId, true);
+  }
+
+  /** A wake-up (before the hub's subscribers hear of it): the users it names may have something new. */
+  private woken(wakeup: Wakeup): void {
+    const userIds = 'all' in wakeup ? [...this.readsInFlight.keys()] : wakeup.userIds;
+    if ('all' in wakeup) this.quiet?.clear();
+    for (const userId of userIds) {
+      this.quiet?.delete(userId);
+      if (this.readsInFlight.has(userId)) this.wokenDuringReads.add(userId);
+    }
+  }
+
   private readFinished(userId: number): void {
     const reads = (this.readsInFlight.get(userId) ?? 1) - 1;
     if (reads > 0) return void this.readsInFlight.set(userId, reads);
     this.readsInFlight.delete(userId);
     this.deliveredDuringReads.delete(userId);
+    this.wokenDuringReads.delete(userId);
   }
 
   private release(userId: number, ids: string[]): void {

@@ -29,12 +29,13 @@ interface Subscriber {
 export class DeliveryHub {
   private readonly subscribers = new Map<number, Set<Subscriber>>();
   private readonly connections = new Map<number, number>();
+  private readonly wakeListeners = new Set<(wakeup: Wakeup) => void>();
   private fallbackTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly detach: Array<() => void>;
 
   constructor(
-    bus: InstanceBus,
+    private readonly bus: InstanceBus,
     private readonly findUsersWithUndelivered: FindUsersWithUndelivered,
     private readonly options: DeliveryHubOptions,
   ) {
@@ -85,6 +86,20 @@ export class DeliveryHub {
     };
   }
 
+  /** Tells `listener` of every wake-up, before the subscribers hear of it; returns the function that stops. */
+  onWake(listener: (wakeup: Wakeup) => void): () => void {
+    this.wakeListeners.add(listener);
+    return () => this.wakeListeners.delete(listener);
+  }
+
+  /**
+   * Whether every wake-up reaches this hub: not while the bus reports itself unhealthy (it may be
+   * missing messages then, and the hub polls the database instead), nor once the hub is closed.
+   */
+  get reliable(): boolean {
+    return this.bus.healthy && !this.closed;
+  }
+
   /** Wakes this instance's subscribers of these users (no bus: for what only this instance knows). */
   wake(userIds: number[]): void {
     this.deliver({ userIds });
@@ -111,6 +126,7 @@ export class DeliveryHub {
   }
 
   private deliver(wakeup: Wakeup): void {
+    for (const listener of this.wakeListeners) listener(wakeup);
     const userIds = 'all' in wakeup ? [...this.subscribers.keys()] : wakeup.userIds;
     for (const userId of userIds) {
       const forUser = this.subscribers.get(userId);
