@@ -1,10 +1,10 @@
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { LONG_POLL_MAX_NOTIFICATIONS } from '../contract/notifications';
 import { REALTIME_DEFAULTS } from '../server/app';
 import { describeApi, type ApiContext, type TestUser } from './support/api';
 import { notificationFixtures } from './support/notification-fixtures';
 import { SwitchableBus } from './support/switchable-bus';
-import { pastTime } from './support/waiting';
+import { pastTime, until } from './support/waiting';
 
 const POLL = '/api/notifications/long-poll/';
 const QUIET_MS = 1500;
@@ -13,7 +13,7 @@ const QUIET_MS = 1500;
 let bus: SwitchableBus;
 
 function quietFixtures(ctx: ApiContext) {
-  const fixtures = notificationFixtures(ctx, 8);
+  const fixtures = notificationFixtures(ctx, 10);
   const poll = async (user: TestUser, timeout = 1) => (await ctx.http.get(`${POLL}?timeout=${timeout}`).set(user.auth).expect(200)).body;
   /** The database queries a poll makes (the token is known by then: they are the poll's own). */
   const queriesOf = async (user: TestUser) => {
@@ -93,6 +93,37 @@ describeApi(
       const lost = await insertUnannounced(eve, 'its wake-up lost in the outage');
       bus.setHealthy(true);
       expect(await poll(eve)).toMatchObject({ status: 'immediate', notifications: [{ id: lost.id }] });
+    });
+
+    it('offers a notification whose delivery mark failed again, even to a read that was under way', async () => {
+      const gus = await quietUser();
+      const row = await notify(gus, 'its mark fails');
+      const { claims, notifications } = ctx.services;
+      expect((await claims.take(gus.id, 100)).map((one) => one.id)).toEqual([row.id]);
+      // A new notification wakes the user; the read it starts, while the first is claimed, leaves
+      // that one out and finds all else there is.
+      const next = await notify(gus, 'made meanwhile');
+      const undelivered = notifications.undelivered.bind(notifications);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const read = vi.spyOn(notifications, 'undelivered').mockImplementationOnce(async (...args) => {
+        const rows = await undelivered(...args);
+        await held;
+        return rows;
+      });
+      const failing = vi.spyOn(notifications, 'confirmDelivery').mockRejectedValueOnce(new Error('the database went away'));
+      try {
+        const during = claims.take(gus.id, 100);
+        await until(() => read.mock.calls.length === 1, 'the read to be under way');
+        await expect(claims.confirm(gus.id, [row.id])).rejects.toThrow('the database went away');
+        release();
+        expect((await during).map((one) => one.id)).toEqual([next.id]);
+      } finally {
+        read.mockRestore();
+        failing.mockRestore();
+      }
+      // That read must not have made the user quiet: the notification is undelivered and unclaimed.
+      expect(await poll(gus)).toMatchObject({ status: 'immediate', notifications: [{ id: row.id }] });
     });
 
     it('offers a claim given back again: the user is no longer quiet', async () => {

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AppRoute } from '@ts-rest/core';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { routeAccess } from '../../contract';
 import type { AuthenticatedSession, SessionsService } from '../auth/sessions.service';
 import { answerFor, INTERNAL_ERROR } from './error-handler';
 import { writeJson } from './json-answer';
@@ -62,6 +63,11 @@ export interface LeanRouteDeps {
  * errors through the error handler's answerFor (test/lean-routes.test.ts compares the two paths).
  */
 export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBeforeExpress {
+  // Only a route any signed-in user may call can be served here: the checks are authentication's.
+  for (const { route } of routes) {
+    const access = routeAccess(route);
+    if (access.public || access.adminOnly) throw new Error(`${route.path} cannot be a lean route: it is not for any signed-in user`);
+  }
   return (req, res, toExpress) => {
     for (const route of routes) {
       const plain = route.plain(req);

@@ -84,8 +84,9 @@ export class DeliveryClaims {
         this.deliveredDuringReads.set(userId, delivered);
       }
     } catch (error) {
-      // Still undelivered, and offered again on the next read.
-      this.quiet?.delete(userId);
+      // Still undelivered, and offered again on the next read: the user is not quiet, and a read in
+      // flight, which left them out as claimed, cannot say that they are.
+      this.woken({ userIds: [userId] });
       throw error;
     } finally {
       // Released only once delivered_at is written (or failed to be: then they are offered again).
