@@ -169,7 +169,7 @@ describeApi('lean routes answer as the express routes do', (ctx) => {
 });
 
 describeApi('what the lean routes leave to express', (ctx) => {
-  // The lean path in front of an express app that only says it was asked: 418 means "express's".
+  // The lean routes in front of an express app that only says it was asked: 418 means "express's".
   let services: Services;
   const toExpress = express();
   const track = useRequestLogging(toExpress, pino({ level: 'silent' }));

@@ -5,7 +5,7 @@ import etag from 'etag';
  * Writes a JSON answer on a bare node response exactly as express's `res.status(status).json(body)`
  * writes it in this app (no JSON replacer, spaces or escaping set): the same Content-Type with its
  * charset, Content-Length, and weak ETag of the body, in that order. For the routes served before
- * express (see server/notifications/long-poll-lean-path.ts), whose answers must not differ from the
+ * express (see http/lean-route.ts), whose answers must not differ from the
  * express route's by a byte; a GET answered here never carries If-None-Match (those go to express,
  * which may answer 304).
  */

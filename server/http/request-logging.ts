@@ -61,7 +61,7 @@ export function useRequestLogging(app: Express, logger: Logger, observers: Compl
 
 /**
  * Gives a request its id and its access line and observers at its end: what the logging middleware
- * does, for a route served before express too (the long-poll's lean path), which passes node's
+ * does, for a route served before express too (the lean routes, http/lean-route.ts), which passes node's
  * request and response: only their own fields, and `id`, are read of them. Echoing the id in
  * X-Request-Id, the first header of every answer, is the caller's.
  */

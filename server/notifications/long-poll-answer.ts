@@ -13,7 +13,7 @@ export interface LongPollAnswerDeps {
 
 /**
  * The long-poll's answer, the same whichever path serves the request (the contract's express route,
- * or the lean path before express): waits for the user's notifications (see LongPoll), then returns
+ * or its lean route before express): waits for the user's notifications (see LongPoll), then returns
  * the body. What it carries is marked delivered once `res` has written it to the socket, and offered
  * again if the client went away first. `markingFailed` hears of a failure to mark it delivered.
  */
