@@ -244,4 +244,3 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   }
   return app;
 }
-
