@@ -32,10 +32,7 @@ export function authenticate(sessions: SessionsService) {
       req.auth = result;
       next(access.adminOnly && !result.user.isAdmin ? new Forbidden() : undefined);
     };
-    // A token this process knows goes on at once, without the hop through a promise.
-    const known = sessions.knownSession(req.headers.authorization);
-    if (known) admit(known);
-    else sessions.authenticate(req.headers.authorization).then(admit, next);
+    sessions.whenAuthenticated(req.headers.authorization, admit, next);
   };
 }
 

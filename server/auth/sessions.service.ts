@@ -104,6 +104,21 @@ export class SessionsService {
     return session && token ? this.admit(session, token) : undefined;
   }
 
+  /**
+   * Calls `admit` with the session the header authenticates — at once, without the hop through a
+   * promise, when this process knows the token; else once the database has said — or `refuse` with
+   * why not (Unauthenticated, or the database's failure).
+   */
+  whenAuthenticated(
+    authorization: string | undefined,
+    admit: (session: AuthenticatedSession) => void,
+    refuse: (error: unknown) => void,
+  ): void {
+    const known = this.knownSession(authorization);
+    if (known) admit(known);
+    else this.authenticate(authorization).then(admit, refuse);
+  }
+
   /** The session an `Authorization` header authenticates. */
   async authenticate(authorization: string | undefined): Promise<AuthenticatedSession> {
     if (!authorization) throw new Unauthenticated();

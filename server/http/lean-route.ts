@@ -76,12 +76,8 @@ export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBefor
         if (!route.admits(session.user.id)) return toExpress();
         void answer(deps, route, req as Request, res as Response, session.user.id, plain);
       };
-      // A token this process knows goes on at once; any other is asked of the database first (and a
-      // refused one is express's to answer, with the same 401 as on every route).
-      const known = deps.sessions.knownSession(req.headers.authorization);
-      if (known) serve(known);
-      else deps.sessions.authenticate(req.headers.authorization).then(serve, toExpress);
-      return;
+      // A refused token is express's to answer, with the same 401 as on every route.
+      return deps.sessions.whenAuthenticated(req.headers.authorization, serve, toExpress);
     }
     toExpress();
   };
