@@ -19,6 +19,7 @@
 //   BENCH_STREAMS        Server-Sent Events streams of the streams run (memory, a broadcast), default 10000; 0 leaves it out
 //   BENCH_BURST          users of the burst (each waiting, all creating at once), default 200
 //   BENCH_BURST_ROUNDS   timed bursts per backend (after one untimed), default 5
+//   BENCH_BROADCAST_ROUNDS  broadcasts to the large load per backend (the median is reported), default 3
 //   BENCH_WINDOW_S       length of each idle measurement window in seconds, default 5
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   REDIS_URL            default redis://127.0.0.1:6379
@@ -50,6 +51,7 @@ const CAPACITY_WANTED = Number.parseInt(process.env.BENCH_CAPACITY ?? '50000', 1
 const STREAMS = Number.parseInt(process.env.BENCH_STREAMS ?? '10000', 10) || 0;
 const BURST = envInt('BENCH_BURST', 200);
 const BURST_ROUNDS = envInt('BENCH_BURST_ROUNDS', 5);
+const BROADCAST_ROUNDS = envInt('BENCH_BROADCAST_ROUNDS', 3);
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? '5');
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -441,6 +443,8 @@ interface BroadcastResult {
   queries: number;
   /** The server's longest event-loop stall from the create until every client was waiting again. */
   loopDelayMaxMs: number;
+  /** When it is the median of several broadcasts: each one's allReceivedMs, in the order they ran. */
+  roundsMs?: number[];
 }
 
 /** How a broadcast's arrivals are seen: long-poll answers, or stream events. */
@@ -515,6 +519,18 @@ async function broadcast(
   }
 }
 
+/**
+ * The median of `rounds` broadcasts, one after the other, by the time until the last client had it
+ * (this machine is shared: one broadcast's figure drifts by a third between runs).
+ */
+async function medianOf(rounds: number, run: () => Promise<BroadcastResult>): Promise<BroadcastResult> {
+  const results: BroadcastResult[] = [];
+  for (let round = 0; round < rounds; round++) results.push(await run());
+  const sorted = [...results].sort((a, b) => a.allReceivedMs - b.allReceivedMs);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  return rounds > 1 ? { ...median, roundsMs: results.map((result) => result.allReceivedMs) } : median;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Runs
 
@@ -572,8 +588,8 @@ async function runReal(label: string, databaseUrl: string, redisUrl?: string, mo
       const large = await withDeadline(`${label}: ${LARGE_LOAD} waiting clients`, 240_000, () =>
         idleLoad(server, clients, LARGE_LOAD, 'real', baseline),
       );
-      const broadcastResult = await withDeadline(`${label}: broadcast to ${LARGE_LOAD}`, 180_000, () =>
-        broadcast(server, longPollReceivers(clients, LARGE_LOAD), seeded.adminToken!, LARGE_LOAD),
+      const broadcastResult = await withDeadline(`${label}: ${BROADCAST_ROUNDS} broadcasts to ${LARGE_LOAD}`, 180_000 * BROADCAST_ROUNDS, () =>
+        medianOf(BROADCAST_ROUNDS, () => broadcast(server, longPollReceivers(clients, LARGE_LOAD), seeded.adminToken!, LARGE_LOAD)),
       );
       const capacity = CAPACITY ? await capacityRun(label, server, clients, seeded.tokens, seeded.adminToken!, baseline) : null;
       return {
@@ -863,7 +879,9 @@ function rows(results: Results): Row[] {
       ratio: '—',
       target: 'p99 ≤ 2.5× floor (SQLite), ≤ 3× (Postgres)',
     },
-    broadcastRow(`Broadcast to ${count(LARGE_LOAD)} waiting: until the last received`, (run) => run.broadcast, '≤ 2× floor and ≤ 1 s'),
+    broadcastRow(
+      `Broadcast to ${count(LARGE_LOAD)} waiting: until the last received${BROADCAST_ROUNDS > 1 ? ` (median of ${BROADCAST_ROUNDS})` : ''}`,
+      (run) => run.broadcast, '≤ 2× floor and ≤ 1 s'),
     ...(CAPACITY
       ? [broadcastRow(`Broadcast to ${count(CAPACITY)} waiting: until the last received`, (run) => run.capacity?.broadcast, '≤ 5 s')]
       : []),
@@ -925,7 +943,8 @@ function details(results: Results): string[] {
     lines.push(
       `broadcast ${label}: ${count(b.recipients)}/${count(b.waitingClients)} received; ${count(b.created)} rows created; first ${b.firstReceivedMs} ms, ` +
         `median ${b.medianReceivedMs} ms, last ${b.allReceivedMs} ms; the admin's create answered in ${b.createAnsweredMs} ms; ` +
-        `${count(b.queries)} queries until everyone waited again; longest server event-loop stall ${count(b.loopDelayMaxMs)} ms`,
+        `${count(b.queries)} queries until everyone waited again; longest server event-loop stall ${count(b.loopDelayMaxMs)} ms` +
+        (b.roundsMs ? `; the median of ${b.roundsMs.length} broadcasts (last received ${b.roundsMs.join(', ')} ms)` : ''),
     );
   };
   broadcastLine('real/sqlite', real?.broadcast);
@@ -986,6 +1005,7 @@ interface Results {
     batch: number;
     burst: number;
     burstRounds: number;
+    broadcastRounds: number;
     capacity: number;
     streams: number;
     /** Why the capacity run holds fewer than BENCH_CAPACITY, when it does. */
@@ -1012,7 +1032,7 @@ function markdown(results: Results, tableRows: Row[]): string {
     '',
     `${results.date} — ${m.platform} ${m.arch}, ${m.cpus} CPUs (${m.cpuModel}), ${m.totalMemGiB} GiB RAM, Node ${m.node}.`,
     `One server process (forked, tsx loader; extra node flags: ${results.config.serverNodeOptions}); clients in the orchestrator process; long-poll timeout=${LONG_POLL_TIMEOUT_S} s; ` +
-      `idle windows of ${WINDOW_S} s; creates through POST /api/notifications/test/ (latency; bursts of ${BURST} at once, ${BURST_ROUNDS} rounds) and the admin POST /api/notifications/ with {"all": true} (broadcast).`,
+      `idle windows of ${WINDOW_S} s; creates through POST /api/notifications/test/ (latency; bursts of ${BURST} at once, ${BURST_ROUNDS} rounds) and the admin POST /api/notifications/ with {"all": true} (broadcast; ${BROADCAST_ROUNDS} to the large load, the median reported).`,
     '',
     table(TABLE_HEADER, tableRows.map(tableCells)),
     '',
@@ -1051,6 +1071,7 @@ async function main(): Promise<number> {
       batch: BATCH,
       burst: BURST,
       burstRounds: BURST_ROUNDS,
+      broadcastRounds: BROADCAST_ROUNDS,
       capacity: CAPACITY,
       streams: STREAMS,
       capacityNote: CAPACITY_NOTE,
