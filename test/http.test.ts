@@ -1,9 +1,12 @@
 import { Writable } from 'node:stream';
+import express, { type RequestHandler } from 'express';
+import helmet from 'helmet';
 import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Store } from '../db/open-database';
 import { createApp } from '../server/app';
+import { JSON_API_HEADERS, securityHeaders } from '../server/http/security-headers';
 import { describeApi, STRONG_PASSWORD, uniqueName, type TestUser } from './support/api';
 import { createTestDatabase, dialects, type TestDatabase } from './support/databases';
 
@@ -360,5 +363,27 @@ describe.each(dialects)('http: unexpected errors [%s]', (dialect) => {
     expect(access).toMatchObject({ level: 30, msg: 'request completed', req: { method: 'GET', url: '/api/nope/?page=2' }, res: { statusCode: 404 } });
     const bad = await http.post('/api/tags/').set('Content-Type', 'application/json').send('{').expect(400);
     expect(bad.body).toEqual({ detail: expect.any(String) });
+  });
+});
+
+describe('security headers', () => {
+  /** The headers of an answer of a bare express app with `middleware` in front, in order, without Date. */
+  async function headersWith(middleware: RequestHandler, poweredBy: boolean): Promise<string[]> {
+    const app = express();
+    if (!poweredBy) app.disable('x-powered-by');
+    app.use(middleware);
+    app.get('/', (_req, res) => res.json({ ok: true }));
+    const answer = await supertest(app).get('/').expect(200);
+    const raw: string[] = (answer as unknown as { res: { rawHeaders: string[] } }).res.rawHeaders;
+    return raw.flatMap((value, i) => (i % 2 === 0 && value !== 'Date' ? [value, raw[i + 1]] : []));
+  }
+
+  it("sets exactly what helmet's middleware sets, in its order, having asked helmet once", async () => {
+    for (const poweredBy of [false, true]) {
+      const fromHelmet = await headersWith(helmet(JSON_API_HEADERS), poweredBy);
+      expect(fromHelmet).toContain('Content-Security-Policy');
+      expect(fromHelmet).not.toContain('X-Powered-By');
+      expect(await headersWith(securityHeaders(), poweredBy)).toEqual(fromHelmet);
+    }
   });
 });
