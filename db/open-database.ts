@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Sqlite from 'better-sqlite3';
+import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
 import { migrate as migrateSqlite } from 'drizzle-orm/better-sqlite3/migrator';
 import { drizzle as drizzlePg, type NodePgDatabase } from 'drizzle-orm/node-postgres';
@@ -54,6 +55,13 @@ export interface Store {
    * fails, or an error thrown by `work`, rolls everything back and rejects.
    */
   transaction<T>(work: (tx: Db) => Transaction<T>): Promise<T>;
+  /**
+   * `column` equal to one of `values`, however many: bound as one parameter (a JSON array that
+   * SQLite's json_each reads, a Postgres array), where `inArray` binds one per value, which drizzle
+   * builds one by one — a few ms for each statement of the 500 reads or delivery marks that a
+   * broadcast batches.
+   */
+  anyOf(column: AnyColumn, values: readonly (string | number)[]): SQL;
   /** Runs a trivial query; rejects when the database cannot be reached. */
   ping(): Promise<void>;
   /** The connection pool's state, for the metrics (Postgres; SQLite has no pool). */
@@ -125,6 +133,7 @@ function openSqlite(file: string, options: OpenOptions): Store {
         },
         { behavior: 'immediate' },
       ),
+    anyOf: (column, values) => sql`${column} in (select value from json_each(${JSON.stringify(values)}))`,
     ping: async () => void sqlite.prepare('select 1').get(),
     close: async () => void sqlite.close(),
   };
@@ -161,6 +170,7 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
           if (step.done) return step.value;
         }
       }),
+    anyOf: (column, values) => sql`${column} = any(${sql.param(values)}::${sql.raw(column.getSQLType())}[])`,
     ping: async () => void (await pool.query('select 1')),
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => pool.end(),

@@ -266,7 +266,7 @@ export class NotificationsService {
         rank: sql<number>`row_number() over (partition by ${n.userId} order by ${n.createdAt}, ${n.id})`.as('rank'),
       })
       .from(n)
-      .where(and(inArray(n.userId, userIds), isNull(n.deliveredAt)))
+      .where(and(this.store.anyOf(n.userId, userIds), isNull(n.deliveredAt)))
       .as('ranked');
     const rows = await db
       .select({ notification: n })
@@ -295,8 +295,8 @@ export class NotificationsService {
       .set({ deliveredAt: new Date() })
       .where(
         and(
-          inArray(n.id, wanted.map((one) => one.id)),
-          inArray(n.userId, [...new Set(wanted.map((one) => one.userId))]),
+          this.store.anyOf(n.id, wanted.map((one) => one.id)),
+          this.store.anyOf(n.userId, [...new Set(wanted.map((one) => one.userId))]),
           isNull(n.deliveredAt),
         ),
       )
