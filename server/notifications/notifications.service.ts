@@ -241,12 +241,10 @@ export class NotificationsService {
   async usersWithUndelivered(userIds: number[]): Promise<number[]> {
     const { db, t } = this.store;
     const n = t.notifications;
-    const rows = await inChunks(userIds, (chunk) =>
-      db
-        .selectDistinct({ userId: n.userId })
-        .from(n)
-        .where(and(inArray(n.userId, chunk), isNull(n.deliveredAt))),
-    );
+    const rows = await db
+      .selectDistinct({ userId: n.userId })
+      .from(n)
+      .where(and(this.store.anyOf(n.userId, userIds), isNull(n.deliveredAt)));
     return rows.map((row) => row.userId);
   }
 
@@ -363,9 +361,10 @@ export class NotificationsService {
 
   private async unknownUsers(userIds: number[]): Promise<number[]> {
     const { db, t } = this.store;
-    const rows = await inChunks(userIds.filter((id) => id <= MAX_USER_ID), (chunk) =>
-      db.select({ id: t.users.id }).from(t.users).where(inArray(t.users.id, chunk)),
-    );
+    const rows = await db
+      .select({ id: t.users.id })
+      .from(t.users)
+      .where(this.store.anyOf(t.users.id, userIds.filter((id) => id <= MAX_USER_ID)));
     const known = new Set(rows.map((row) => row.id));
     return userIds.filter((id) => !known.has(id));
   }
@@ -375,11 +374,4 @@ export class NotificationsService {
 function stateIs(column: Parameters<typeof isNull>[0], state: boolean | undefined): SQL | undefined {
   if (state === undefined) return undefined;
   return state ? isNotNull(column) : isNull(column);
-}
-
-/** Runs a query per 1,000 ids, so that long id lists stay within the drivers' parameter limits. */
-async function inChunks<T>(ids: number[], query: (chunk: number[]) => Promise<T[]>): Promise<T[]> {
-  const results: T[] = [];
-  for (let i = 0; i < ids.length; i += 1000) results.push(...(await query(ids.slice(i, i + 1000))));
-  return results;
 }
