@@ -31,7 +31,7 @@ export class LongPoll {
     const release = this.hub.acquireConnection(userId);
     const latch = new WakeLatch();
     // Subscribed before the first read: a notification created in between still wakes the latch.
-    const unsubscribe = this.hub.subscribe(userId, { wake: latch.wake, shutdown: latch.abort });
+    const unsubscribe = this.hub.subscribe(userId, latch);
     const stopWatching = whenGone(latch.abort);
     try {
       if (latch.wasAborted) return { status: 'timeout', notifications: [] };

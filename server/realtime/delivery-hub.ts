@@ -27,7 +27,8 @@ interface Subscriber {
  * bus is back; then it wakes everyone once, to catch up on what the outage hid.
  */
 export class DeliveryHub {
-  private readonly subscribers = new Map<number, Set<Subscriber>>();
+  /** By user: the one subscriber most users have, or a set of them (no set held for one: 10,000 waiting users hold 10,000 fewer). */
+  private readonly subscribers = new Map<number, Subscriber | Set<Subscriber>>();
   private readonly connections = new Map<number, number>();
   private readonly wakeListeners = new Set<(wakeup: Wakeup) => void>();
   private fallbackTimer: NodeJS.Timeout | undefined;
@@ -74,16 +75,29 @@ export class DeliveryHub {
   /** Calls `wake` whenever the user may have new notifications, until the returned function is called. */
   subscribe(userId: number, subscriber: Subscriber): () => void {
     if (this.closed) {
-      queueMicrotask(subscriber.shutdown);
+      queueMicrotask(() => subscriber.shutdown());
       return () => {};
     }
-    const forUser = this.subscribers.get(userId) ?? new Set<Subscriber>();
-    forUser.add(subscriber);
-    this.subscribers.set(userId, forUser);
-    return () => {
-      forUser.delete(subscriber);
-      if (forUser.size === 0 && this.subscribers.get(userId) === forUser) this.subscribers.delete(userId);
-    };
+    const present = this.subscribers.get(userId);
+    if (!present) this.subscribers.set(userId, subscriber);
+    else if (present instanceof Set) present.add(subscriber);
+    else this.subscribers.set(userId, new Set([present, subscriber]));
+    return () => this.unsubscribe(userId, subscriber);
+  }
+
+  private unsubscribe(userId: number, subscriber: Subscriber): void {
+    const present = this.subscribers.get(userId);
+    if (present === subscriber) return void this.subscribers.delete(userId);
+    if (!(present instanceof Set) || !present.delete(subscriber)) return;
+    if (present.size === 0) this.subscribers.delete(userId);
+    else if (present.size === 1) this.subscribers.set(userId, present.values().next().value!);
+  }
+
+  /** The user's subscribers, as a list of their own: one that unsubscribes while they are told something changes nothing in it. */
+  private subscribersOf(userId: number): Subscriber[] {
+    const present = this.subscribers.get(userId);
+    if (!present) return [];
+    return present instanceof Set ? [...present] : [present];
   }
 
   /** Tells `listener` of every wake-up, before the subscribers hear of it; returns the function that stops. */
@@ -108,7 +122,7 @@ export class DeliveryHub {
   /** Waiting subscribers and open connections, for tests and metrics. */
   stats(): { users: number; subscribers: number; connections: number } {
     let subscribers = 0;
-    for (const set of this.subscribers.values()) subscribers += set.size;
+    for (const present of this.subscribers.values()) subscribers += present instanceof Set ? present.size : 1;
     let connections = 0;
     for (const count of this.connections.values()) connections += count;
     return { users: this.subscribers.size, subscribers, connections };
@@ -120,7 +134,7 @@ export class DeliveryHub {
     this.closed = true;
     this.stopFallbackPolling();
     for (const detach of this.detach) detach();
-    const all = [...this.subscribers.values()].flatMap((set) => [...set]);
+    const all = [...this.subscribers.keys()].flatMap((userId) => this.subscribersOf(userId));
     this.subscribers.clear();
     for (const subscriber of all) subscriber.shutdown();
   }
@@ -128,11 +142,7 @@ export class DeliveryHub {
   private deliver(wakeup: Wakeup): void {
     for (const listener of this.wakeListeners) listener(wakeup);
     const userIds = 'all' in wakeup ? [...this.subscribers.keys()] : wakeup.userIds;
-    for (const userId of userIds) {
-      const forUser = this.subscribers.get(userId);
-      if (!forUser) continue;
-      for (const subscriber of [...forUser]) subscriber.wake();
-    }
+    for (const userId of userIds) for (const subscriber of this.subscribersOf(userId)) subscriber.wake();
   }
 
   private onBusHealth(healthy: boolean): void {

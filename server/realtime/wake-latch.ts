@@ -2,18 +2,26 @@ export type WaitOutcome = 'woken' | 'timeout' | 'aborted';
 
 /**
  * Remembers a wake-up that came while nobody was waiting, so that the check-then-wait of a long
- * poll cannot miss a notification created between its database read and its wait.
+ * poll cannot miss a notification created between its database read and its wait. It is the hub's
+ * subscriber itself (`wake`, `shutdown`): a waiting long-poll holds no wrapper around it.
  */
 export class WakeLatch {
   private pending = false;
   private aborted = false;
   private settle: ((outcome: WaitOutcome) => void) | undefined;
 
-  /** Pass this to the hub as the subscriber's wake callback. */
-  readonly wake = () => this.finish('woken');
-
-  /** Ends a wait in progress as aborted (client gone, server shutting down). */
+  /** Ends a wait in progress as aborted (client gone, server shutting down); a function of its own, to be passed on. */
   readonly abort = () => this.finish('aborted');
+
+  /** A wake-up: ends the wait in progress, or is remembered for the next one. */
+  wake(): void {
+    this.finish('woken');
+  }
+
+  /** The server is shutting down: as `abort`. */
+  shutdown(): void {
+    this.finish('aborted');
+  }
 
   /** Whether `abort` has been called: every later wait ends at once. */
   get wasAborted(): boolean {
