@@ -274,7 +274,9 @@ export class NotificationsService {
       .orderBy(asc(n.createdAt), asc(n.id));
     const byUser = new Map<number, NotificationRow[]>();
     for (const { notification } of rows) {
-      byUser.set(notification.userId, [...(byUser.get(notification.userId) ?? []), notification]);
+      const ofUser = byUser.get(notification.userId);
+      if (ofUser) ofUser.push(notification);
+      else byUser.set(notification.userId, [notification]);
     }
     return reads.map(({ userId, limit, except }) => {
       const skip = new Set(except);
@@ -300,8 +302,8 @@ export class NotificationsService {
       )
       .returning({ id: n.id, userId: n.userId });
     // The user condition above is per batch; count only each request's own user's rows.
-    const set = new Set(updated.map((row) => `${row.userId}:${row.id}`));
-    return batch.map(({ userId, ids }) => ids.filter((id) => set.has(`${userId}:${canonical(id)}`)).length);
+    const ownerOf = new Map(updated.map((row) => [row.id, row.userId]));
+    return batch.map(({ userId, ids }) => ids.filter((id) => ownerOf.get(canonical(id)) === userId).length);
   }
 
   private own(userId: number, id: string): SQL {
