@@ -87,10 +87,21 @@ export class Metrics implements NotificationEvents {
     this.notificationsCreated.inc(count);
   }
 
+  /** The series of each transport, bound once as the requests' are: a broadcast marks thousands at a time. */
+  private readonly deliverySeries = {
+    'long-poll': this.deliverySeriesOf('long-poll'),
+    sse: this.deliverySeriesOf('sse'),
+  };
+
+  private deliverySeriesOf(transport: 'long-poll' | 'sse') {
+    return { count: this.notificationsDelivered.labels({ transport }), latency: this.deliveryLatency.labels({ transport }) };
+  }
+
   delivered(transport: 'long-poll' | 'sse', createdAt: Date[]): void {
-    this.notificationsDelivered.inc({ transport }, createdAt.length);
+    const series = this.deliverySeries[transport];
+    series.count.inc(createdAt.length);
     const now = Date.now();
-    for (const at of createdAt) this.deliveryLatency.observe({ transport }, Math.max(0, now - at.getTime()) / 1000);
+    for (const at of createdAt) series.latency.observe(Math.max(0, now - at.getTime()) / 1000);
   }
 
   acknowledged(): void {
