@@ -51,8 +51,9 @@ export const docsSecurityHeaders = (): RequestHandler =>
  * What `middleware` does to an answer's headers, done by one loop. helmet works its headers out
  * anew for every request (its Content-Security-Policy middleware joins the directives each time),
  * though with this configuration they never depend on the request: 3 % of the busy time of a
- * broadcast to 10,000 long-polls went there, and as much of a small answer's. So helmet runs once, against a response that only records what it sets and
- * removes, and every answer gets the same, in the same order.
+ * broadcast to 10,000 long-polls went there, and as much of a small answer's. So helmet runs once,
+ * against a response that only records what it sets and removes, and every answer gets the same, in
+ * the same order.
  */
 function fixedHeaders(middleware: RequestHandler): RequestHandler {
   const steps: Array<(res: ServerResponse) => void> = [];
