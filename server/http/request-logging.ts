@@ -42,7 +42,8 @@ export function useRequestLogging(app: Express, logger: Logger, observers: Compl
   const track: TrackRequest = (req, res) => {
     req.id = requestIdOf(req);
     const started = performance.now();
-    res.once('close', () => {
+    // `on`: 'close' comes once, and `once` would wrap the listener (see http/response-lifecycle.ts).
+    res.on('close', () => {
       const ms = performance.now() - started;
       logCompletion(logger, req, res, ms);
       for (const observe of observers) observe(req, res, ms);

@@ -2,6 +2,10 @@ import type { ServerResponse } from 'node:http';
 
 // A client may leave at any moment, including before a handler got to listen: 'close' has then been
 // emitted already, and `res.destroyed` is what tells.
+//
+// Listeners are added with `on`, not `once`: a response emits 'close' and 'finish' once each, and
+// `once` wraps every listener in a bound function and a state object of its own, which a waiting
+// long-poll holds for as long as it waits (about 150 bytes each, and a bind on every request).
 
 const lostBeforeFinished = (res: ServerResponse) => res.destroyed && !res.writableFinished;
 
@@ -17,7 +21,7 @@ export function whenClientGone(res: ServerResponse, listener: () => void): () =>
   const onClose = () => {
     if (!res.writableFinished) listener();
   };
-  res.once('close', onClose);
+  res.on('close', onClose);
   return () => res.off('close', onClose);
 }
 
@@ -29,6 +33,6 @@ export function whenClientGone(res: ServerResponse, listener: () => void): () =>
  */
 export function whenResponseSettles(res: ServerResponse, outcome: { written: () => void; lost: () => void }): void {
   const socket = res.socket;
-  if (!lostBeforeFinished(res)) res.once('finish', () => (socket?.destroyed ? outcome.lost() : outcome.written()));
+  if (!lostBeforeFinished(res)) res.on('finish', () => (socket?.destroyed ? outcome.lost() : outcome.written()));
   whenClientGone(res, outcome.lost);
 }

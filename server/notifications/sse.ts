@@ -109,7 +109,8 @@ class NotificationStream {
 
   start(): void {
     this.socket = this.res.socket;
-    this.res.once('close', () => this.close());
+    // `on`: 'close' comes once, and `once` would wrap the listener (see http/response-lifecycle.ts).
+    this.res.on('close', () => this.close());
     // The client left while the request was being authenticated: 'close' has been emitted already.
     if (this.res.destroyed) return this.close();
     this.res.write(`retry: ${this.options.retryMs}\n\n`);
