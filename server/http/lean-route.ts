@@ -74,7 +74,7 @@ export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBefor
       if (plain === undefined) continue;
       const serve = (session: AuthenticatedSession) => {
         if (!route.admits(session.user.id)) return toExpress();
-        void answer(deps, route, req as Request, res as Response, session.user.id, plain);
+        answer(deps, route, req as Request, res as Response, session.user.id, plain);
       };
       // A refused token is express's to answer, with the same 401 as on every route.
       return deps.sessions.whenAuthenticated(req.headers.authorization, serve, toExpress);
@@ -95,21 +95,25 @@ export function plainGetQuery(req: IncomingMessage, path: string): string | unde
   return queryAt < 0 ? '' : url.slice(queryAt + 1);
 }
 
-async function answer(deps: LeanRouteDeps, lean: LeanRoute, req: Request, res: Response, userId: number, plain: unknown): Promise<void> {
+/** Serves the request; a failure is answered as the error handler would. (No async function of its own: see answerLongPoll.) */
+function answer(deps: LeanRouteDeps, lean: LeanRoute, req: Request, res: Response, userId: number, plain: unknown): void {
   // The route, as ts-rest would have noted it: the metrics count the request under its template.
   (req as Request & { tsRestRoute?: AppRoute }).tsRestRoute = lean.route;
   deps.track(req, res);
   const log = () => requestLogger(deps.logger, req);
   const setHeaders = () => setExpressHeaders(deps.headers, req, res);
-  try {
-    await lean.serve({ req, res, userId, plain, setHeaders, log });
-  } catch (error) {
+  const failed = (error: unknown) => {
     try {
       writeError(res, error, setHeaders, log);
     } catch (failure) {
       log().error({ err: failure, cause: error }, 'answering the error failed');
       res.destroy();
     }
+  };
+  try {
+    lean.serve({ req, res, userId, plain, setHeaders, log }).catch(failed);
+  } catch (error) {
+    failed(error);
   }
 }
 

@@ -16,15 +16,24 @@ export interface LongPollAnswerDeps {
  * or its lean route before express): waits for the user's notifications (see LongPoll), then returns
  * the body. What it carries is marked delivered once `res` has written it to the socket, and offered
  * again if the client went away first. `markingFailed` hears of a failure to mark it delivered.
+ *
+ * A continuation of the wait, not an async function of its own: a suspended async function keeps a
+ * copy of its frame, and each waiting long-poll held four of them (heap snapshot of 10,000).
  */
-export async function answerLongPoll(
-  { longPoll, claims, metrics }: LongPollAnswerDeps,
+export function answerLongPoll(deps: LongPollAnswerDeps, userId: number, timeoutMs: number, res: ServerResponse, markingFailed: (error: unknown) => void) {
+  return deps.longPoll
+    .wait(userId, timeoutMs, (gone) => whenClientGone(res, gone))
+    .then((result) => settleDelivery(deps, userId, result, res, markingFailed));
+}
+
+/** Marks what `result` carries delivered once `res` has written it (offered again if lost); returns the body. */
+function settleDelivery(
+  { claims, metrics }: LongPollAnswerDeps,
   userId: number,
-  timeoutMs: number,
+  result: LongPollResult,
   res: ServerResponse,
   markingFailed: (error: unknown) => void,
 ) {
-  const result = await longPoll.wait(userId, timeoutMs, (gone) => whenClientGone(res, gone));
   const ids = result.notifications.map((row) => row.id);
   if (ids.length > 0) {
     // Delivered means the answer reached the socket: a client gone before that gets them again.
