@@ -24,7 +24,8 @@ import { answerConditionalGets } from './http/conditional-get';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { REQUEST_DEADLINE_MS, RequestDeadline, ROUTES_THAT_WAIT } from './http/request-deadline';
 import { RouteTable } from './http/route-table';
-import { leanRoutes } from './http/lean-route';
+import { leanRoutes, type LeanRoute } from './http/lean-route';
+import { leanContractGet } from './http/lean-contract-get';
 import { serveBeforeExpress } from './http/serve-before-express';
 import { securityHeaders } from './http/security-headers';
 import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
@@ -205,19 +206,11 @@ export function createApp(deps: AppDependencies, services: Services = createServ
     sseHandler(services),
   );
   const served = { ...contract, notifications: servedNotificationsContract };
+  const handlers = contractHandlers(services);
   const s = initServer();
   createExpressEndpoints(
     served,
-    s.router(served, {
-      auth: authRouter(services.auth, services.sessions),
-      projects: projectsRouter(services.projects),
-      invitations: invitationsRouter(services.invitations),
-      tags: tagsRouter(services.tags),
-      timeEntries: timeEntriesRouter(services.timeEntries, services.timeEntryReports),
-      notifications: notificationsRouter(services),
-      featureFlags: featureFlagsRouter(services.featureFlags),
-      health: healthRouter(services.health),
-    }),
+    s.router(served, handlers),
     routes as unknown as Express,
     {
       globalMiddleware: [
@@ -239,8 +232,36 @@ export function createApp(deps: AppDependencies, services: Services = createServ
 
   if (deps.leanRoutes ?? true) {
     const headers = crossOrigin ? [security, crossOrigin] : [security];
-    const routes = notificationLeanRoutes({ ...services, checkAnswers });
-    serveBeforeExpress(app, leanRoutes({ sessions: services.sessions, logger: deps.logger, track, headers }, routes));
+    const routes = [...notificationLeanRoutes({ ...services, checkAnswers }), ...hotReads(handlers, checkAnswers)];
+    serveBeforeExpress(app, leanRoutes({ sessions: services.sessions, logger: deps.logger, track, headers, deadline }, routes));
   }
   return app;
+}
+
+/** The contract's handlers by domain: ts-rest serves them through express, and the hot reads also before it. */
+function contractHandlers(services: Services) {
+  return {
+    auth: authRouter(services.auth, services.sessions),
+    projects: projectsRouter(services.projects),
+    invitations: invitationsRouter(services.invitations),
+    tags: tagsRouter(services.tags),
+    timeEntries: timeEntriesRouter(services.timeEntries, services.timeEntryReports),
+    notifications: notificationsRouter(services),
+    featureFlags: featureFlagsRouter(services.featureFlags),
+    health: healthRouter(services.health),
+  };
+}
+
+/**
+ * The small reads clients repeat most (who am I, my flags, a flag, my running timer, my unread
+ * count), served before express by their own handlers (http/lean-contract-get.ts).
+ */
+function hotReads(handlers: ReturnType<typeof contractHandlers>, checkAnswers: boolean): LeanRoute[] {
+  return [
+    leanContractGet(contract.auth.me, handlers.auth.me, checkAnswers),
+    leanContractGet(contract.featureFlags.myFeatures, handlers.featureFlags.myFeatures, checkAnswers),
+    leanContractGet(contract.featureFlags.check, handlers.featureFlags.check, checkAnswers),
+    leanContractGet(contract.timeEntries.currentActive, handlers.timeEntries.currentActive, checkAnswers),
+    leanContractGet(contract.notifications.unreadCount, handlers.notifications.unreadCount, checkAnswers),
+  ] as LeanRoute[];
 }

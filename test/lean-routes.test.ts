@@ -8,13 +8,19 @@ import { createApp, createServices, REALTIME_DEFAULTS, type AppDependencies, typ
 import { useRequestLogging } from '../server/http/request-logging';
 import { securityHeaders } from '../server/http/security-headers';
 import { serveBeforeExpress } from '../server/http/serve-before-express';
-import { leanRoutes } from '../server/http/lean-route';
+import { contract } from '../contract';
+import { authRouter } from '../server/auth/auth.router';
+import { featureFlagsRouter } from '../server/feature-flags/feature-flags.router';
+import { leanContractGet } from '../server/http/lean-contract-get';
+import { leanRoutes, type LeanRoute } from '../server/http/lean-route';
+import { REQUEST_DEADLINE_MS, RequestDeadline, ROUTES_THAT_WAIT } from '../server/http/request-deadline';
 import { weakEtag } from '../server/http/json-answer';
 import { notificationLeanRoutes } from '../server/notifications/lean-routes';
 import { describeApi, type TestUser } from './support/api';
 import { until } from './support/waiting';
 
 const POLL = '/api/notifications/long-poll/';
+const CHECK = '/api/feature-flags/user-features/';
 const SSE = '/api/notifications/sse/';
 const ORIGIN = 'https://app.example';
 
@@ -177,6 +183,105 @@ describeApi('lean routes answer as the express routes do', (ctx) => {
   });
 });
 
+describeApi('hot reads served before express answer as the express routes do', (ctx) => {
+  // As above: two apps on the same services, one serving the hot reads before express. A short
+  // deadline, and a log of their own, for the request that outlives it.
+  const DEADLINE_MS = 300;
+  const lines: Array<{ msg: string; app: string }> = [];
+  const appWith = (leanRoutes: boolean) =>
+    createApp(
+      {
+        store: ctx.database.store,
+        logger: pino({ level: 'warn', base: { app: leanRoutes ? 'lean' : 'express' } }, { write: (line: string) => void lines.push(JSON.parse(line)) }),
+        rateLimits: false,
+        corsOrigins: [ORIGIN],
+        leanRoutes,
+        requestDeadlineMs: DEADLINE_MS,
+      },
+      ctx.services,
+    );
+  let leanApp: http.RequestListener | undefined;
+  let expressApp: http.RequestListener | undefined;
+  const lean = served((req, res) => (leanApp ??= appWith(true))(req, res));
+  const viaExpress = served((req, res) => (expressApp ??= appWith(false))(req, res));
+  afterAll(async () => {
+    await lean.close();
+    await viaExpress.close();
+  });
+
+  let user: TestUser;
+  let flagKey: string;
+  beforeAll(async () => {
+    user = await ctx.createUser({ firstName: 'Zoë 日本' });
+    const admin = await ctx.createUser({ admin: true });
+    const flag = await ctx.http.post('/api/feature-flags/flags/').set(admin.auth).send({ name: 'Hot read flag', is_enabled: true }).expect(201);
+    flagKey = flag.body.key;
+    await ctx.http.post(`/api/feature-flags/flags/${flagKey}/users/`).set(admin.auth).send({ user_ids: [user.id] }).expect(200);
+    await ctx.services.notifications.notify([user.id], { type: 'INFO', message: 'unread' });
+  });
+  const both = (path: string, headers: Record<string, string>) =>
+    Promise.all([lean.url(), viaExpress.url()].map((base) => request(base, path, { headers: { Authorization: `Token ${user.token}`, ...headers } })));
+
+  for (const [name, headers] of [
+    ['without an Origin', {}],
+    ['from an allowed origin (CORS)', { Origin: ORIGIN }],
+  ] as const) {
+    it(`gives the same answers to the byte, found and not found, ${name}`, async () => {
+      const reads: Array<[string, number]> = [
+        ['/auth/users/me/', 200],
+        ['/api/feature-flags/user-features/my_features/', 200],
+        [`/api/feature-flags/user-features/${flagKey}/check/`, 200],
+        // The handler's own 404 body, and a domain error (no timer runs) through the error handler.
+        ['/api/feature-flags/user-features/no-such-flag/check/', 404],
+        ['/api/time_entries/current_active/', 404],
+        ['/api/notifications/unread-count/', 200],
+      ];
+      for (const [path, status] of reads) {
+        const [fromLean, fromExpress] = await both(path, headers);
+        expect(fromLean.status, path).toBe(status);
+        expect(fromLean, path).toEqual(fromExpress);
+      }
+      expect(JSON.parse((await both('/api/notifications/unread-count/', headers))[0].body)).toEqual({ unread: 1 });
+    });
+  }
+
+  it('answers a database failure as the error handler does (503, Retry-After)', async () => {
+    const unreachable = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    const count = vi.spyOn(ctx.services.notifications, 'unreadCount').mockImplementation(unreachable);
+    try {
+      const [fromLean, fromExpress] = await both('/api/notifications/unread-count/', {});
+      expect(fromLean.status).toBe(503);
+      expect(fromLean.headers).toContain('Retry-After');
+      expect(fromLean).toEqual(fromExpress);
+    } finally {
+      count.mockRestore();
+    }
+  });
+
+  it('answers a read past its deadline as express does, drops its late end, and serves on', async () => {
+    const ends: Array<Promise<unknown>> = [];
+    const real = ctx.services.featureFlags.myFeatures.bind(ctx.services.featureFlags);
+    const slow = vi.spyOn(ctx.services.featureFlags, 'myFeatures').mockImplementation((...args) => {
+      const late = new Promise((resolve) => setTimeout(resolve, DEADLINE_MS * 3)).then(() => real(...args));
+      ends.push(late);
+      return late as ReturnType<typeof real>;
+    });
+    try {
+      const [fromLean, fromExpress] = await both('/api/feature-flags/user-features/my_features/', {});
+      expect(fromLean.status).toBe(503);
+      expect(JSON.parse(fromLean.body)).toEqual({ detail: expect.stringMatching(/took longer than 0.3 s/) });
+      expect(fromLean).toEqual(fromExpress);
+      await Promise.all(ends);
+    } finally {
+      slow.mockRestore();
+    }
+    await until(() => lines.filter((line) => line.msg === 'late end of a request answered by its deadline').length === 2, 'both late ends to be logged');
+    expect(lines.filter((line) => line.msg === 'late end of a request answered by its deadline').map((line) => line.app).sort()).toEqual(['express', 'lean']);
+    const [again] = await both('/api/feature-flags/user-features/my_features/', {});
+    expect(again.status).toBe(200);
+  });
+});
+
 describeApi('what the lean routes leave to express', (ctx) => {
   // The lean routes in front of an express app that only says it was asked: 418 means "express's".
   let services: Services;
@@ -191,8 +296,13 @@ describeApi('what the lean routes leave to express', (ctx) => {
     // them): a session cache that has seen no token yet.
     const deps: AppDependencies = { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: false };
     services = createServices(deps);
-    const routes = notificationLeanRoutes({ ...services, checkAnswers: true });
-    serveBeforeExpress(toExpress, leanRoutes({ sessions: services.sessions, logger: deps.logger, track, headers: [securityHeaders()] }, routes));
+    const routes = [
+      ...notificationLeanRoutes({ ...services, checkAnswers: true }),
+      leanContractGet(contract.auth.me, authRouter(services.auth, services.sessions).me, true),
+      leanContractGet(contract.featureFlags.check, featureFlagsRouter(services.featureFlags).check, true),
+    ] as LeanRoute[];
+    const deadline = new RequestDeadline(REQUEST_DEADLINE_MS, ROUTES_THAT_WAIT);
+    serveBeforeExpress(toExpress, leanRoutes({ sessions: services.sessions, logger: deps.logger, track, headers: [securityHeaders()], deadline }, routes));
     user = await ctx.createUser();
   });
   afterAll(() => services.hub.close());
@@ -227,6 +337,29 @@ describeApi('what the lean routes leave to express', (ctx) => {
   ])('leaves %s to express', async (_name, path, method) => {
     // Twice: the second time the lean route answers from what it made of the query the first time.
     for (const time of ['first', 'second']) expect((await ask(path, auth(), method)).status, time).toBe(418);
+  });
+
+  it('serves the plain hot reads, and leaves any other to express', async () => {
+    expect((await ask('/auth/users/me/')).status).toBe(200);
+    // The handler's own 404: served here, not by express.
+    expect((await ask(`${CHECK}a-b_c.d~e/check/`)).status).toBe(404);
+    const leftToExpress: Array<[string, string, Record<string, string>?, string?]> = [
+      ['HEAD', '/auth/users/me/', auth(), 'HEAD'],
+      ['the path without its trailing slash', '/auth/users/me'],
+      ['the path in capitals', '/AUTH/users/me/'],
+      ['a query string', '/auth/users/me/?x=1'],
+      ['a conditional GET', '/auth/users/me/', { ...auth(), 'If-None-Match': 'W/"x"' }],
+      ['no token', '/auth/users/me/', {}],
+      ['an unknown token', '/auth/users/me/', { Authorization: 'Token 0123456789abcdef' }],
+      ['a percent-escaped parameter', `${CHECK}%61bc/check/`],
+      ['an empty parameter', `${CHECK}/check/`],
+      ['a parameter its schema refuses', `${CHECK}${'k'.repeat(201)}/check/`],
+      ['a parameter of two segments', `${CHECK}a/b/check/`],
+      ['a query string after a parameter', `${CHECK}abc/check/?x=1`],
+    ];
+    for (const [name, path, headers = auth(), method = 'GET'] of leftToExpress) {
+      expect((await ask(path, headers, method)).status, name).toBe(418);
+    }
   });
 
   it('serves the plain stream, and leaves any other to express', async () => {

@@ -11,11 +11,13 @@ declare global {
     interface Request {
       /** Set by `authenticate` on every route that is not public. */
       auth?: AuthenticatedSession;
+      /** Why a route served before express (http/lean-route.ts) refused the token: `authenticate` answers with it, not asking again. */
+      authRefusal?: unknown;
     }
   }
 }
 
-type Authenticated = { auth?: AuthenticatedSession };
+type Authenticated = { auth?: AuthenticatedSession; authRefusal?: unknown };
 
 /** What authentication reads of a request, whether a contract route or a plain express one. */
 type IncomingRequest = Authenticated & { headers: IncomingHttpHeaders; tsRestRoute?: object };
@@ -28,6 +30,7 @@ export function authenticate(sessions: SessionsService) {
   return (req: IncomingRequest, _res: unknown, next: NextFunction) => {
     const access = routeAccess(req.tsRestRoute);
     if (access.public) return next();
+    if (req.authRefusal !== undefined) return next(req.authRefusal);
     const admit = (result: AuthenticatedSession) => {
       req.auth = result;
       next(access.adminOnly && !result.user.isAdmin ? new Forbidden() : undefined);

@@ -4,12 +4,16 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { routeAccess } from '../../contract';
 import type { AuthenticatedSession, SessionsService } from '../auth/sessions.service';
-import { answerFor, INTERNAL_ERROR } from './error-handler';
+import { answerFor, INTERNAL_ERROR, type HttpAnswer } from './error-handler';
 import { writeJson } from './json-answer';
+import { answeredByDeadline, type RequestDeadline } from './request-deadline';
 import { requestLogger, type TrackRequest } from './request-logging';
 import type { RouteBeforeExpress } from './serve-before-express';
 
-/** One request a lean route serves: node's request and response (express's methods are not there). */
+/**
+ * One request a lean route serves: node's request and response (express's methods are not there),
+ * the request's session in `req.auth` as authentication leaves it for an express route.
+ */
 export interface LeanExchange<Plain> {
   req: Request;
   res: Response;
@@ -44,23 +48,28 @@ export interface LeanRouteDeps {
   track: TrackRequest;
   /** The middleware that set headers on every express answer before a route runs, in express's order. */
   headers: RequestHandler[];
+  /** The app's request deadline: a lean route that does not wait by design is on it, as through express. */
+  deadline: RequestDeadline;
 }
 
 /**
- * The real-time routes served before express. A waiting long-poll or an open stream is most of what a
- * busy instance holds, and through express each kept a few KB more heap than it needs (express gives
- * every request and response a hidden class of their own when it swaps their prototypes, and keeps
- * its router's closures for as long as the request lives; ts-rest adds its own); their requests are
- * also half of all those a delivery takes (bench/results/notifications.md has the figures).
+ * Routes served before express: the real-time ones (notifications/lean-routes.ts) and the hot reads
+ * (lean-contract-get.ts). A waiting long-poll or an open stream is most of what a busy instance
+ * holds, and through express each kept a few KB more heap than it needs (express gives every
+ * request and response a hidden class of their own when it swaps their prototypes, and keeps its
+ * router's closures for as long as the request lives; ts-rest adds its own); their requests are
+ * also half of all those a delivery takes, and a small read paid about a third of its CPU for
+ * express's per-request machinery (bench/results/ has the figures).
  *
  * Only the plain request comes this way: the route's method and path exactly as the contract spells
  * them, no If-None-Match, what the route's `plain` accepts, a token that authenticates, and room for
  * the user. Everything else — a HEAD, another spelling of the path, a query to refuse, a bad token,
  * one connection too many, a conditional GET — goes on to express untouched, which answers as it
  * always has (405, 400, 401, 429, 304 …). What is answered here is the express route's answer to the
- * byte: the same request tracking, the same header middleware (helmet, CORS) in the same order, the
- * route's own answer code shared with its express handler, JSON written as express writes it, and
- * errors through the error handler's answerFor (test/lean-routes.test.ts compares the two paths).
+ * byte: the same request tracking and deadline, the same header middleware (helmet, CORS) in the
+ * same order, the route's own answer code shared with its express handler, JSON written as express
+ * writes it, and errors through the error handler's answerFor (test/lean-routes.test.ts compares
+ * the two paths).
  */
 export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBeforeExpress {
   // Only a route any signed-in user may call can be served here: the checks are authentication's.
@@ -68,16 +77,23 @@ export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBefor
     const access = routeAccess(route);
     if (access.public || access.adminOnly) throw new Error(`${route.path} cannot be a lean route: it is not for any signed-in user`);
   }
+  const onDeadline = new Set(routes.filter(({ route }) => !deps.deadline.waitsByDesign(route.path)));
   return (req, res, toExpress) => {
     for (const route of routes) {
       const plain = route.plain(req);
       if (plain === undefined) continue;
       const serve = (session: AuthenticatedSession) => {
         if (!route.admits(session.user.id)) return toExpress();
-        answer(deps, route, req as Request, res as Response, session.user.id, plain);
+        (req as Request).auth = session;
+        answer(deps, route, req as Request, res as Response, plain, onDeadline.has(route));
       };
-      // A refused token is express's to answer, with the same 401 as on every route.
-      return deps.sessions.whenAuthenticated(req.headers.authorization, serve, toExpress);
+      // A refused token is express's to answer, with the same 401 as on every route (and without
+      // asking the database again).
+      const refused = (error: unknown) => {
+        (req as Request).authRefusal = error;
+        toExpress();
+      };
+      return deps.sessions.whenAuthenticated(req.headers.authorization, serve, refused);
     }
     toExpress();
   };
@@ -88,20 +104,24 @@ export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBefor
  * undefined for any other request.
  */
 export function plainGetQuery(req: IncomingMessage, path: string): string | undefined {
-  if (req.method !== 'GET' || req.headers['if-none-match'] !== undefined) return undefined;
+  if (!isPlainGet(req)) return undefined;
   const url = req.url ?? '';
   const queryAt = url.indexOf('?');
   if ((queryAt < 0 ? url : url.slice(0, queryAt)) !== path) return undefined;
   return queryAt < 0 ? '' : url.slice(queryAt + 1);
 }
 
+/** A GET with no If-None-Match (express may answer that 304). A GET's body is never read (json-body.ts). */
+export const isPlainGet = (req: IncomingMessage): boolean => req.method === 'GET' && req.headers['if-none-match'] === undefined;
+
 /** Serves the request; a failure is answered as the error handler would. (No async function of its own: see answerLongPoll.) */
-function answer(deps: LeanRouteDeps, lean: LeanRoute, req: Request, res: Response, userId: number, plain: unknown): void {
+function answer(deps: LeanRouteDeps, lean: LeanRoute, req: Request, res: Response, plain: unknown, onDeadline: boolean): void {
   // The route, as ts-rest would have noted it: the metrics count the request under its template.
   (req as Request & { tsRestRoute?: AppRoute }).tsRestRoute = lean.route;
   deps.track(req, res);
   const log = () => requestLogger(deps.logger, req);
   const setHeaders = () => setExpressHeaders(deps.headers, req, res);
+  if (onDeadline) deps.deadline.watch(res, { log, write: (deadlineAnswer) => writeAnswer(res, deadlineAnswer, setHeaders) });
   const failed = (error: unknown) => {
     try {
       writeError(res, error, setHeaders, log);
@@ -111,7 +131,7 @@ function answer(deps: LeanRouteDeps, lean: LeanRoute, req: Request, res: Respons
     }
   };
   try {
-    lean.serve({ req, res, userId, plain, setHeaders, log }).catch(failed);
+    lean.serve({ req, res, userId: req.auth!.user.id, plain, setHeaders, log }).catch(failed);
   } catch (error) {
     failed(error);
   }
@@ -136,10 +156,16 @@ function setExpressHeaders(middleware: RequestHandler[], req: Request, res: Resp
 
 /** What the error handler would answer, written the way it would write it. */
 function writeError(res: Response, error: unknown, setHeaders: () => void, log: () => Logger): void {
+  // As the error handler: the deadline has answered already, and the connection stays usable.
+  if (answeredByDeadline(res)) return void log().warn({ err: error }, 'late end of a request answered by its deadline');
   const answer = answerFor(error);
   if (!answer) log().error({ err: error }, 'request failed');
   if (res.headersSent) return void res.destroy();
-  const { status, body, headers } = answer ?? INTERNAL_ERROR;
+  writeAnswer(res, answer ?? INTERNAL_ERROR, setHeaders);
+}
+
+/** An answer of the app's own (an error's, the deadline's), with the headers express would have set. */
+function writeAnswer(res: Response, { status, body, headers }: HttpAnswer, setHeaders: () => void): void {
   // Anew: an answer that failed may have set some of them.
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   setHeaders();

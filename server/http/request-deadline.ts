@@ -1,5 +1,8 @@
-import type { Request, RequestHandler, Response } from 'express';
+import type { ServerResponse } from 'node:http';
+import type { RequestHandler } from 'express';
+import type { Logger } from 'pino';
 import { contract } from '../../contract';
+import type { HttpAnswer } from './error-handler';
 import type { CompletionObserver } from './request-logging';
 
 /** How long a request may take before it is answered 503 (long-polls and streams excepted). */
@@ -10,36 +13,57 @@ export const ROUTES_THAT_WAIT: string[] = [contract.notifications.longPoll.path,
 
 const DEADLINE_PASSED = Symbol('deadline passed');
 
+/** How a request on the deadline is answered when it passes: express's way, or a lean route's. */
+export interface DeadlineAnswerer {
+  log(): Logger;
+  write(answer: HttpAnswer): void;
+}
+
 /**
  * A deadline for every request but the ones that wait by design (long-polls, streams, given in
  * `exempt`): one still unanswered after `ms` gets `503 {"detail": …}` with `Retry-After`, instead of
  * holding its client and its load balancer until one of them gives up. The work goes on behind it
  * (a query cannot be taken back half-way: a write may still complete, which is what Idempotency-Key
- * is for); its late answer is dropped (see errorHandler).
+ * is for); its late answer is dropped (see errorHandler, and lean-route.ts for the routes served
+ * before express).
  *
  * One sweep over the requests in flight (every tenth of the deadline, at most every second), not a
- * timer per request: `start` notes a request, `settle` (a completion observer) forgets it.
+ * timer per request: `start` (express's middleware) or `watch` (a lean route) notes a request,
+ * `settle` (a completion observer) forgets it.
  */
 export class RequestDeadline {
-  private readonly waitsByDesign: Set<string>;
+  private readonly exempt: Set<string>;
   /** Requests in flight, with the moment their deadline passes. */
-  private readonly inFlight = new Map<Response, { req: Request; due: number }>();
+  private readonly inFlight = new Map<ServerResponse, { due: number; answerer: DeadlineAnswerer }>();
   private sweeping: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ms: number,
     exempt: string[],
   ) {
-    this.waitsByDesign = new Set(exempt.map(canonical));
+    this.exempt = new Set(exempt.map(canonical));
   }
 
   readonly start: RequestHandler = (req, res, next) => {
-    if (!this.waitsByDesign.has(canonical(req.path))) {
-      this.inFlight.set(res, { req, due: Date.now() + this.ms });
-      this.sweeping ??= setInterval(() => this.sweep(), Math.min(1000, Math.ceil(this.ms / 10))).unref();
+    if (!this.waitsByDesign(req.path)) {
+      this.watch(res, {
+        log: () => req.log,
+        write: ({ status, headers, body }) => void res.status(status).set(headers ?? {}).json(body),
+      });
     }
     next();
   };
+
+  /** Whether requests of this path (in any spelling express matches) wait by design: no deadline. */
+  waitsByDesign(path: string): boolean {
+    return this.exempt.has(canonical(path));
+  }
+
+  /** Puts a request on the deadline (one of a route that does not wait by design). */
+  watch(res: ServerResponse, answerer: DeadlineAnswerer): void {
+    this.inFlight.set(res, { due: Date.now() + this.ms, answerer });
+    this.sweeping ??= setInterval(() => this.sweep(), Math.min(1000, Math.ceil(this.ms / 10))).unref();
+  }
 
   readonly settle: CompletionObserver = (_req, res) => {
     this.inFlight.delete(res);
@@ -47,10 +71,10 @@ export class RequestDeadline {
 
   private sweep(): void {
     const now = Date.now();
-    for (const [res, { req, due }] of this.inFlight) {
+    for (const [res, { due, answerer }] of this.inFlight) {
       if (due > now) continue;
       this.inFlight.delete(res);
-      if (!res.headersSent) this.answer(req, res);
+      if (!res.headersSent) this.answer(res, answerer);
     }
     if (this.inFlight.size === 0) {
       clearInterval(this.sweeping);
@@ -58,10 +82,10 @@ export class RequestDeadline {
     }
   }
 
-  private answer(req: Request, res: Response): void {
-    (res as Response & { [DEADLINE_PASSED]?: true })[DEADLINE_PASSED] = true;
-    req.log.warn({ deadlineMs: this.ms }, 'request answered 503: past its deadline');
-    res.status(503).set('Retry-After', '5').json({ detail: `The request took longer than ${this.ms / 1000} s; try again.` });
+  private answer(res: ServerResponse, answerer: DeadlineAnswerer): void {
+    (res as ServerResponse & { [DEADLINE_PASSED]?: true })[DEADLINE_PASSED] = true;
+    answerer.log().warn({ deadlineMs: this.ms }, 'request answered 503: past its deadline');
+    answerer.write({ status: 503, headers: { 'Retry-After': '5' }, body: { detail: `The request took longer than ${this.ms / 1000} s; try again.` } });
   }
 }
 
@@ -69,4 +93,4 @@ export class RequestDeadline {
 const canonical = (path: string) => path.toLowerCase().replace(/\/?$/, '/');
 
 /** Whether the deadline answered this request already (anything the handler sends later is dropped). */
-export const answeredByDeadline = (res: Response): boolean => (res as Response & { [DEADLINE_PASSED]?: true })[DEADLINE_PASSED] === true;
+export const answeredByDeadline = (res: ServerResponse): boolean => (res as ServerResponse & { [DEADLINE_PASSED]?: true })[DEADLINE_PASSED] === true;
