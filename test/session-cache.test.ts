@@ -3,6 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../db/open-database';
 import type { AuthUser } from '../server/auth/auth.service';
 import { MAX_SESSIONS, SessionCache } from '../server/auth/session-cache';
+import { SessionsService } from '../server/auth/sessions.service';
+import { Unauthenticated } from '../server/errors';
 import { digestToken } from '../server/auth/tokens';
 import { createUser, describeApi, type TestUser } from './support/api';
 import { SwitchableBus } from './support/switchable-bus';
@@ -48,6 +50,32 @@ describeApi(
       const before = ctx.queryCount();
       for (let i = 0; i < 3; i++) await ctx.http.get(ME).set({ Authorization: 'Token 0123456789abcdef0123456789abcdef01234567' }).expect(401);
       expect(ctx.queryCount() - before).toBe(3);
+    });
+
+    it('looks up the tokens of one turn of the event loop in one query, and writes their uses in one', async () => {
+      const users = await Promise.all(Array.from({ length: 12 }, () => ctx.createUser()));
+      const { store } = ctx.database;
+      // Used long enough ago that each use is written again.
+      const longAgo = new Date(Date.now() - 10 * 60_000);
+      await store.db.update(store.t.authTokens).set({ lastUsedAt: longAgo }).where(store.anyOf(store.t.authTokens.userId, users.map((user) => user.id)));
+      // A process that knows none of them yet.
+      const sessions = new SessionsService(store, new SessionCache());
+      const unknown = 'Token 0123456789abcdef0123456789abcdef01234567';
+      const before = ctx.queryCount();
+      const settled = await Promise.allSettled([unknown, ...users.map((user) => `Token ${user.token}`)].map((header) => sessions.authenticate(header)));
+      expect(settled[0]).toMatchObject({ status: 'rejected', reason: expect.any(Unauthenticated) });
+      expect(settled.slice(1).map((result) => (result.status === 'fulfilled' ? result.value.user.id : result.reason))).toEqual(users.map((user) => user.id));
+      await until(async () => {
+        const rows = await store.db.select({ lastUsedAt: store.t.authTokens.lastUsedAt }).from(store.t.authTokens).where(store.anyOf(store.t.authTokens.userId, users.map((user) => user.id)));
+        return rows.every((row) => row.lastUsedAt!.getTime() > longAgo.getTime() + 60_000);
+      }, 'every use to be written');
+      // One lookup and one write of the uses (besides the wait's own reads).
+      const run = ctx.queriesSince(before);
+      expect(run.filter((query) => /^select .*"auth_tokens"\."digest"/i.test(query))).toHaveLength(1);
+      expect(run.filter((query) => /^update "auth_tokens"/i.test(query))).toHaveLength(1);
+      const counted = ctx.queryCount();
+      await sessions.authenticate(`Token ${users[0].token}`);
+      expect(ctx.queryCount() - counted).toBe(0);
     });
 
     it('refuses a logged-out token on the very next request, and leaves the user’s other sessions working', async () => {

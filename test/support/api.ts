@@ -33,6 +33,8 @@ export interface ApiContext {
   createUser(options?: { admin?: boolean; firstName?: string }): Promise<TestUser>;
   /** How many database queries the services have run so far (sample before and after). */
   queryCount(): number;
+  /** The SQL of the queries run since the count was `since` (a queryCount() sampled before). */
+  queriesSince(since: number): string[];
   /** Serves the app on a real port (for fetch-based clients and streams); closed after the suite. */
   listen(): Promise<string>;
 }
@@ -66,11 +68,11 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
   const chosen = dialects.filter((dialect) => options.dialects?.includes(dialect) ?? true);
   describe.each(chosen)(`${title} [%s]`, (dialect) => {
     const ctx = {} as ApiContext;
-    let queries = 0;
+    const queries: string[] = [];
     let server: Server | undefined;
     let bus: InstanceBus | undefined;
     beforeAll(async () => {
-      ctx.database = await createTestDatabase(dialect, { onQuery: () => void queries++ });
+      ctx.database = await createTestDatabase(dialect, { onQuery: (sql) => void queries.push(sql) });
       bus = await options.bus?.();
       const deps = {
         store: ctx.database.store,
@@ -92,7 +94,8 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
       const app = createApp(deps, ctx.services);
       ctx.http = supertest.agent(app);
       ctx.createUser = (userOptions) => createUser(ctx, userOptions);
-      ctx.queryCount = () => queries;
+      ctx.queryCount = () => queries.length;
+      ctx.queriesSince = (since) => queries.slice(since);
       ctx.listen = async () => {
         if (!server) {
           server = app.listen(0, '127.0.0.1');
