@@ -8,6 +8,7 @@ import { createApp, createServices, REALTIME_DEFAULTS, type AppDependencies, typ
 import { useRequestLogging } from '../server/http/request-logging';
 import { securityHeaders } from '../server/http/security-headers';
 import { serveBeforeExpress } from '../server/http/serve-before-express';
+import { initContract } from '@ts-rest/core';
 import { contract } from '../contract';
 import { authRouter } from '../server/auth/auth.router';
 import { featureFlagsRouter } from '../server/feature-flags/feature-flags.router';
@@ -96,6 +97,17 @@ it("tags a body with express's weak ETag (its etag package), whatever its charac
   for (const body of ['{}', '{"message":"é 日本 🎉"}', JSON.stringify({ long: 'x'.repeat(100_000) }), '"\\u0000"']) {
     expect(weakEtag(body, Buffer.byteLength(body))).toBe(etag(body, { weak: true }));
   }
+});
+
+it('serves before express only GETs that read no query and answer JSON, and for any signed-in user', () => {
+  const c = initContract();
+  const handler = async () => ({ status: 200, body: {} }) as never;
+  expect(() => leanContractGet(contract.notifications.list, handler, true)).toThrow(/reads a query/);
+  expect(() => leanContractGet({ ...contract.auth.me, responses: { 204: c.noBody() } }, handler, true)).toThrow(/not JSON/);
+  expect(() => leanContractGet({ ...contract.auth.me, responses: { 200: c.otherResponse({ contentType: 'text/csv', body: c.type<string>() }) } }, handler, true)).toThrow(/not JSON/);
+  const deps = { sessions: {} as never, logger: pino({ level: 'silent' }), track: () => {}, headers: [], deadline: new RequestDeadline(1000, []) };
+  expect(() => leanRoutes(deps, [leanContractGet(contract.featureFlags.get, handler, true)])).toThrow(/not for any signed-in user/);
+  expect(() => leanRoutes(deps, [leanContractGet(contract.health.live, handler, true)])).toThrow(/not for any signed-in user/);
 });
 
 describeApi('lean routes answer as the express routes do', (ctx) => {

@@ -31,9 +31,8 @@ export function leanContractGet<Route extends AppRouteQuery>(
 ): LeanRoute<Params> {
   // (The contract gives every route `headers: {}`, none of which it reads.)
   if (route.query || Object.keys(route.headers ?? {}).length > 0) throw new Error(`${route.path} cannot be a lean GET: it reads a query or headers`);
-  if (Object.values(route.responses).some((response) => isAppRouteOtherResponse(response as never))) {
-    throw new Error(`${route.path} cannot be a lean GET: an answer of it is not JSON`);
-  }
+  const notJson = (response: unknown) => isAppRouteNoBody(response as never) || isAppRouteOtherResponse(response as never);
+  if (Object.values(route.responses).some(notJson)) throw new Error(`${route.path} cannot be a lean GET: an answer of it is not JSON`);
   const paramsOf = pathMatcher(route);
   const answer = handler as unknown as (input: object) => Promise<{ status: number; body: unknown }>;
   return {
@@ -55,14 +54,9 @@ function answeredBy(
   });
 }
 
-/** Writes the answer as ts-rest's express adapter does, unless the deadline has answered already. */
-function write(route: AppRouteQuery, { req, res, setHeaders, log }: LeanExchange<Params>, status: number, body: unknown, checkAnswers: boolean): void {
-  if (answeredByDeadline(res)) return void log().warn({ url: req.url }, 'late end of a request answered by its deadline');
-  if (isAppRouteNoBody(route.responses[status] as never)) {
-    setHeaders();
-    res.statusCode = status;
-    return void res.end();
-  }
+/** Writes the JSON answer as ts-rest's express adapter does, unless the deadline has answered already. */
+function write(route: AppRouteQuery, { res, setHeaders, log }: LeanExchange<Params>, status: number, body: unknown, checkAnswers: boolean): void {
+  if (answeredByDeadline(res)) return void log().warn('late end of a request answered by its deadline');
   // As the test apps check every express route's answers.
   if (checkAnswers) assertOnContract(route, status, body);
   setHeaders();
