@@ -37,7 +37,7 @@ import { BenchProcess } from './support/bench-process';
 import { raiseFileLimit } from './support/file-limit';
 import { LongPollClients } from './support/long-poll-clients';
 import { SseClients } from './support/sse-clients';
-import { envInt, log, now, percentile, sleep, summarize, withDeadline, type LatencySummary } from './support/measure';
+import { codeUnderTest, envInt, log, now, percentile, sleep, summarize, withDeadline, type CodeUnderTest, type LatencySummary } from './support/measure';
 import { createThrowawayDatabase } from './support/throwaway-database';
 import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
 
@@ -985,6 +985,7 @@ function details(results: Results): string[] {
 
 interface Results {
   date: string;
+  code: CodeUnderTest;
   machine: {
     platform: string;
     release: string;
@@ -1030,7 +1031,7 @@ function markdown(results: Results, tableRows: Row[]): string {
   return [
     '# Notifications benchmark',
     '',
-    `${results.date} — ${m.platform} ${m.arch}, ${m.cpus} CPUs (${m.cpuModel}), ${m.totalMemGiB} GiB RAM, Node ${m.node}.`,
+    `${results.date}, commit ${results.code.commit}${results.code.uncommitted.length ? ' (with uncommitted changes)' : ''} — ${m.platform} ${m.arch}, ${m.cpus} CPUs (${m.cpuModel}), ${m.totalMemGiB} GiB RAM, Node ${m.node}.`,
     `One server process (forked, tsx loader; extra node flags: ${results.config.serverNodeOptions}); clients in the orchestrator process; long-poll timeout=${LONG_POLL_TIMEOUT_S} s; ` +
       `idle windows of ${WINDOW_S} s; creates through POST /api/notifications/test/ (latency; bursts of ${BURST} at once, ${BURST_ROUNDS} rounds) and the admin POST /api/notifications/ with {"all": true} (broadcast; ${BROADCAST_ROUNDS} to the large load, the median reported).`,
     '',
@@ -1051,6 +1052,7 @@ async function main(): Promise<number> {
   const cpus = os.cpus();
   const results: Results = {
     date: new Date().toISOString(),
+    code: codeUnderTest(),
     machine: {
       platform: os.platform(),
       release: os.release(),

@@ -17,7 +17,7 @@ import { leanRoutes, type LeanRoute } from '../server/http/lean-route';
 import { REQUEST_DEADLINE_MS, RequestDeadline, ROUTES_THAT_WAIT } from '../server/http/request-deadline';
 import { weakEtag } from '../server/http/json-answer';
 import { notificationLeanRoutes } from '../server/notifications/lean-routes';
-import { describeApi, type TestUser } from './support/api';
+import { describeApi, type ApiContext, type TestUser } from './support/api';
 import { until } from './support/waiting';
 
 const POLL = '/api/notifications/long-poll/';
@@ -43,6 +43,28 @@ function served(handler: http.RequestListener): { url: () => string; close: () =
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * Two apps on the suite's services and database, served for the suite, with CORS as a browser client
+ * would meet it: the default one (plain requests of the lean routes served before express) and one
+ * that sends every request through express's contract routes.
+ */
+function leanAndExpressApps(ctx: ApiContext, deps: (leanRoutes: boolean) => Partial<AppDependencies> = () => ({})) {
+  const appWith = (leanRoutes: boolean) =>
+    createApp(
+      { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: false, corsOrigins: [ORIGIN], leanRoutes, ...deps(leanRoutes) },
+      ctx.services,
+    );
+  let leanApp: http.RequestListener | undefined;
+  let expressApp: http.RequestListener | undefined;
+  const lean = served((req, res) => (leanApp ??= appWith(true))(req, res));
+  const viaExpress = served((req, res) => (expressApp ??= appWith(false))(req, res));
+  afterAll(async () => {
+    await lean.close();
+    await viaExpress.close();
+  });
+  return { lean, viaExpress };
 }
 
 const maskedHeaders = (raw: string[]) =>
@@ -111,22 +133,7 @@ it('serves before express only GETs that read no query and answer JSON, and for 
 });
 
 describeApi('lean routes answer as the express routes do', (ctx) => {
-  // Two apps on the same services and database, with CORS as a browser client would meet it: the
-  // default one (the plain real-time requests served before express) and one that sends every
-  // request through express's contract routes.
-  const appWith = (leanRoutes: boolean) =>
-    createApp(
-      { store: ctx.database.store, logger: pino({ level: 'silent' }), rateLimits: false, corsOrigins: [ORIGIN], leanRoutes },
-      ctx.services,
-    );
-  let leanApp: http.RequestListener | undefined;
-  let expressApp: http.RequestListener | undefined;
-  const lean = served((req, res) => (leanApp ??= appWith(true))(req, res));
-  const viaExpress = served((req, res) => (expressApp ??= appWith(false))(req, res));
-  afterAll(async () => {
-    await lean.close();
-    await viaExpress.close();
-  });
+  const { lean, viaExpress } = leanAndExpressApps(ctx);
 
   let user: TestUser;
   beforeAll(async () => {
@@ -200,26 +207,10 @@ describeApi('hot reads served before express answer as the express routes do', (
   // deadline, and a log of their own, for the request that outlives it.
   const DEADLINE_MS = 300;
   const lines: Array<{ msg: string; app: string }> = [];
-  const appWith = (leanRoutes: boolean) =>
-    createApp(
-      {
-        store: ctx.database.store,
-        logger: pino({ level: 'warn', base: { app: leanRoutes ? 'lean' : 'express' } }, { write: (line: string) => void lines.push(JSON.parse(line)) }),
-        rateLimits: false,
-        corsOrigins: [ORIGIN],
-        leanRoutes,
-        requestDeadlineMs: DEADLINE_MS,
-      },
-      ctx.services,
-    );
-  let leanApp: http.RequestListener | undefined;
-  let expressApp: http.RequestListener | undefined;
-  const lean = served((req, res) => (leanApp ??= appWith(true))(req, res));
-  const viaExpress = served((req, res) => (expressApp ??= appWith(false))(req, res));
-  afterAll(async () => {
-    await lean.close();
-    await viaExpress.close();
-  });
+  const { lean, viaExpress } = leanAndExpressApps(ctx, (leanRoutes) => ({
+    logger: pino({ level: 'warn', base: { app: leanRoutes ? 'lean' : 'express' } }, { write: (line: string) => void lines.push(JSON.parse(line)) }),
+    requestDeadlineMs: DEADLINE_MS,
+  }));
 
   let user: TestUser;
   let flagKey: string;
