@@ -43,6 +43,12 @@ describeApi(
       expect(valueOf(text, 'punchclock_http_requests_total{method="GET",route="/api/projects/:id/",status="404"}')).toBeGreaterThanOrEqual(1);
       expect(valueOf(text, 'punchclock_http_request_duration_seconds_count{method="GET",route="/api/projects/:id/",status="200"}')).toBe(before + 1);
       expect(text).not.toContain(`/api/projects/${project.id}/`);
+      // A hot read, served before express (http/lean-contract-get.ts), by its template too.
+      const check = 'punchclock_http_requests_total{method="GET",route="/api/feature-flags/user-features/:feature_key/check/",status="404"}';
+      await ctx.http.get('/api/feature-flags/user-features/no-such-flag/check/').set(user.auth).expect(404);
+      const afterCheck = await scrape(ctx);
+      expect(valueOf(afterCheck, check)).toBe((valueOf(text, check) ?? 0) + 1);
+      expect(afterCheck).not.toContain('no-such-flag');
       // prom-client's process metrics, event-loop lag among them.
       expect(text).toMatch(/^punchclock_nodejs_eventloop_lag_seconds \d/m);
       expect(text).toMatch(/^punchclock_process_resident_memory_bytes \d/m);
