@@ -1,7 +1,7 @@
 // The notifications benchmark: `npm run bench:notifications`.
 //
-// One server process (bench/support/bench-server.ts, forked with tsx as its loader so that the
-// clients' memory is not in its RSS) and, in this process, thousands of long-poll clients. Measures
+// One server process (bench/support/bench-server.ts, bundled as production runs the API, see
+// bench/support/compiled-entry.ts; its own process so that the clients' memory is not in its RSS) and, in this process, thousands of long-poll clients. Measures
 // what waiting costs (database queries per second and resident memory per waiting client), how long
 // a notification takes from create to the waiting client, and how long a broadcast takes to reach
 // everyone — and the same idle figures for a naive long-poll that re-queries the database every
@@ -1032,7 +1032,7 @@ function markdown(results: Results, tableRows: Row[]): string {
     '# Notifications benchmark',
     '',
     `${results.date}, commit ${results.code.commit}${results.code.uncommitted.length ? ' (with uncommitted changes)' : ''} — ${m.platform} ${m.arch}, ${m.cpus} CPUs (${m.cpuModel}), ${m.totalMemGiB} GiB RAM, Node ${m.node}.`,
-    `One server process (forked, tsx loader; extra node flags: ${results.config.serverNodeOptions}); clients in the orchestrator process; long-poll timeout=${LONG_POLL_TIMEOUT_S} s; ` +
+    `One server process (forked, bundled as npm run build bundles the API; extra node flags: ${results.config.serverNodeOptions}); clients in the orchestrator process; long-poll timeout=${LONG_POLL_TIMEOUT_S} s; ` +
       `idle windows of ${WINDOW_S} s; creates through POST /api/notifications/test/ (latency; bursts of ${BURST} at once, ${BURST_ROUNDS} rounds) and the admin POST /api/notifications/ with {"all": true} (broadcast; ${BROADCAST_ROUNDS} to the large load, the median reported).`,
     '',
     table(TABLE_HEADER, tableRows.map(tableCells)),

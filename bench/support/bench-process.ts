@@ -1,10 +1,11 @@
 // The orchestrator's handle on one forked server process (bench-server.ts, or floor-server.ts for the floor).
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { compiledEntry } from './compiled-entry';
 import type { BenchMode, BenchReply, BenchRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
 
 const entryOf = (mode: BenchMode) => fileURLToPath(new URL(mode === 'floor' ? './floor-server.ts' : './bench-server.ts', import.meta.url));
-/** `--import tsx` resolves tsx from the working directory: run the server from the repository's root. */
+/** The server runs from the repository's root, as `npm run start:prod` does. */
 const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout };
@@ -39,7 +40,7 @@ export class BenchProcess {
     });
   }
 
-  /** Forks the server with tsx as its loader and resolves once it listens. */
+  /** Forks the server, bundled as production runs it (compiled-entry.ts), and resolves once it listens. */
   static async start(
     label: string,
     options: { mode: BenchMode; databaseUrl: string; redisUrl?: string },
@@ -50,9 +51,9 @@ export class BenchProcess {
     if (options.redisUrl) env.REDIS_URL = options.redisUrl;
     env.LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'error';
     env.RATE_LIMITS = 'off';
-    const child = fork(entryOf(options.mode), [], {
+    const child = fork(await compiledEntry(entryOf(options.mode)), [], {
       // BENCH_SERVER_NODE_OPTIONS adds flags for the server only (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
-      execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_SERVER_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [])],
+      execArgv: ['--enable-source-maps', '--expose-gc', ...(process.env.BENCH_SERVER_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [])],
       env,
       cwd: REPOSITORY_ROOT,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { compiledEntry } from './compiled-entry';
 import { sleep } from './measure';
 
 const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -15,10 +16,10 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `entry` (a path from the repository's root) under tsx with `env` and PORT, once it answers HTTP. */
+/** Starts `entry` (a path from the repository's root), bundled as production runs it (compiled-entry.ts), with `env` and PORT, once it answers HTTP. */
 export async function startServerProcess(entry: string, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, ['--enable-source-maps', await compiledEntry(entry)], {
     cwd: REPOSITORY_ROOT,
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'inherit', 'inherit'],
