@@ -603,6 +603,10 @@ describeApi('notifications', (ctx) => {
     expect(await getOne(tester, res.body.id)).toEqual(res.body.notification);
     expect((await list(tester))[0]).toEqual(res.body.notification);
     await ctx.http.get(`/api/notifications/${res.body.id}/`).set(bob.auth).expect(404);
+    // One statement (the token is known; its last use may be written, once a minute).
+    const counted = ctx.queryCount();
+    await ctx.http.post('/api/notifications/test/').set(tester.auth).send({ message: 'Another', type: 'INFO' }).expect(201);
+    expect(ctx.queriesSince(counted).filter((query) => !query.includes('"auth_tokens"'))).toEqual([expect.stringMatching(/^insert into "notifications"/i)]);
 
     for (const type of TYPES) {
       const typed = await ctx.http.post('/api/notifications/test/').set(tester.auth).send({ message: type, type }).expect(201);

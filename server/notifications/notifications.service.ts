@@ -46,16 +46,38 @@ const canonical = (id: string) => id.toLowerCase();
 /** users.id is a 32-bit integer: a larger id names no user (and Postgres would refuse to compare it). */
 const MAX_USER_ID = 2_147_483_647;
 
+/**
+ * The INSERT of a single notification (the test notification, one recipient), built and prepared
+ * once: building a drizzle query and preparing its SQL cost more than running it.
+ */
+function prepareInsertOne({ db, t }: Store) {
+  return db
+    .insert(t.notifications)
+    .values({
+      id: sql.placeholder('id'),
+      userId: sql.placeholder('userId'),
+      type: sql.placeholder('type'),
+      message: sql.placeholder('message'),
+      createdAt: sql.placeholder('createdAt'),
+      deliveredAt: null,
+      readAt: null,
+    })
+    .prepare('insert_one_notification');
+}
+
 /** Notifications: creating them (and waking their users' clients), reading, delivery and read state. */
 export class NotificationsService {
   private readonly undeliveredReads = new TickBatcher((reads: UndeliveredRead[]) => this.readUndelivered(reads), 500);
   private readonly confirmations = new TickBatcher((batch: Confirmation[]) => this.confirmBatch(batch), 500);
+  private readonly insertOne: ReturnType<typeof prepareInsertOne>;
 
   constructor(
     private readonly store: Store,
     private readonly bus: InstanceBus,
     private readonly events: NotificationEvents = NO_NOTIFICATION_EVENTS,
-  ) {}
+  ) {
+    this.insertOne = prepareInsertOne(store);
+  }
 
   /** Creates one notification per user and wakes their clients; the service other domains call. */
   async notify(userIds: number[], content: NotificationContent): Promise<NotificationRow[]> {
@@ -356,7 +378,8 @@ export class NotificationsService {
       deliveredAt: null,
       readAt: null,
     }));
-    await this.store.insertAll(this.store.t.notifications, rows);
+    if (rows.length === 1) await this.insertOne.execute(rows[0]);
+    else await this.store.insertAll(this.store.t.notifications, rows);
     this.events.created(rows.length);
     return rows;
   }
