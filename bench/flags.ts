@@ -19,6 +19,7 @@
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   BENCH_SKIP_POSTGRES  "1" to leave out Postgres
 //   BENCH_MAX_MINUTES    the run is stopped after this, default 10
+//   BENCH_RESULTS_NAME   file name of the results under bench/results/, default "flags"
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ import { createServices } from '../server/app';
 import type { AuthUser } from '../server/auth/auth.service';
 import { inRollout } from '../server/feature-flags/rollout';
 import { InMemoryBus } from '../server/realtime/bus';
-import { attempt, Cleanups, codeUnderTest, type CodeUnderTest, envInt, fmt, log, machine, type Machine, now, runBenchmark, table, writeResults } from './support/measure';
+import { attempt, Cleanups, codeUnderTest, type CodeUnderTest, envInt, fmt, log, machine, type Machine, now, resultsName, runBenchmark, table, writeResults } from './support/measure';
 import { measureRates, type RateFigure } from './support/rates';
 import { startServerProcess } from './support/server-process';
 import { createThrowawayDatabase } from './support/throwaway-database';
@@ -41,7 +42,7 @@ const WARM_UP_SECONDS = 2;
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
 const MAX_MS = envInt('BENCH_MAX_MINUTES', 10) * 60_000;
-const RESULTS_NAME = 'flags';
+const RESULTS_NAME = resultsName('flags');
 /** The target of issue 14: the real route at least this share of the bare one's rate. */
 const TARGET_SHARE = 0.6;
 

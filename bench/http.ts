@@ -18,13 +18,14 @@
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   BENCH_SKIP_POSTGRES  "1" to leave out Postgres
 //   BENCH_MAX_MINUTES    the run is stopped after this, default 10
+//   BENCH_RESULTS_NAME   file name of the results under bench/results/, default "http"
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { openDatabase, type Dialect } from '../db/open-database';
 import { createServices } from '../server/app';
-import { attempt, Cleanups, codeUnderTest, envInt, fmt, log, machine, now, runBenchmark, table, writeResults } from './support/measure';
+import { attempt, Cleanups, codeUnderTest, envInt, fmt, log, machine, now, resultsName, runBenchmark, table, writeResults } from './support/measure';
 import { measureRates, type RateFigure } from './support/rates';
 import { startServerProcess } from './support/server-process';
 import { createThrowawayDatabase } from './support/throwaway-database';
@@ -38,6 +39,7 @@ const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
 const MAX_MS = envInt('BENCH_MAX_MINUTES', 10) * 60_000;
 /** Issue 18's targets: the read at least 70 % of the bare route's rate, the write at least 50 %. */
 const TARGETS = { read: 0.7, write: 0.5 };
+const RESULTS_NAME = resultsName('http');
 
 const ME = '/auth/users/me/';
 const SEND_TEST = '/api/notifications/test/';
@@ -147,9 +149,9 @@ async function main(): Promise<number> {
   }
   results.totalSeconds = Math.round((now() - started) / 100) / 10;
   const markdown = report(results);
-  writeResults('http', results, markdown);
+  writeResults(RESULTS_NAME, results, markdown);
   console.log(`\n${markdown}`);
-  log('results: bench/results/http.json, bench/results/http.md');
+  log(`results: bench/results/${RESULTS_NAME}.json, bench/results/${RESULTS_NAME}.md`);
   return Object.keys(results.failures).length > 0 ? 1 : 0;
 }
 

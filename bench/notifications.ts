@@ -37,7 +37,7 @@ import { BenchProcess } from './support/bench-process';
 import { raiseFileLimit } from './support/file-limit';
 import { LongPollClients } from './support/long-poll-clients';
 import { SseClients } from './support/sse-clients';
-import { codeUnderTest, envInt, log, now, percentile, sleep, summarize, withDeadline, type CodeUnderTest, type LatencySummary } from './support/measure';
+import { codeUnderTest, envInt, resultsName, log, now, percentile, sleep, summarize, withDeadline, type CodeUnderTest, type LatencySummary } from './support/measure';
 import { createThrowawayDatabase } from './support/throwaway-database';
 import type { BenchMode, ReadyMessage, ServerStats } from './support/protocol';
 
@@ -85,7 +85,7 @@ if (STREAMS > LARGE_LOAD) throw new Error('BENCH_STREAMS must not exceed the lar
 if (BURST > SMALL_LOAD) throw new Error("BENCH_BURST must not exceed the small load: the burst's users are waiting ones");
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
-const RESULTS_NAME = process.env.BENCH_RESULTS_NAME || 'notifications';
+const RESULTS_NAME = resultsName('notifications');
 const SERVER_NODE_OPTIONS = process.env.BENCH_SERVER_NODE_OPTIONS?.trim() || 'none';
 
 // ---------------------------------------------------------------------------------------------

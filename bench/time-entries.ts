@@ -20,6 +20,7 @@
 //   BENCH_POSTGRES_URL   server to create the throw-away database on, default postgres://postgres@127.0.0.1:5432/test
 //   BENCH_SKIP_POSTGRES  "1" to leave out Postgres
 //   BENCH_MAX_MINUTES    the run is stopped after this, default 15
+//   BENCH_RESULTS_NAME   file name of the results under bench/results/, default "time-entries"
 import { mkdtempSync, rmSync } from 'node:fs';
 import http, { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,7 +33,7 @@ import { openDatabase, type Store } from '../db/open-database';
 import { createApp, createServices } from '../server/app';
 import { encodeCursor } from '../server/pagination/keyset-cursor';
 import { filterCondition, pageQuery, parseOrdering } from '../server/time-entries/time-entry-list';
-import { attempt, Cleanups, codeUnderTest, type CodeUnderTest, count, envInt, fmt, getJson, type LatencySummary, log, machine, type Machine, now, runBenchmark, sampleInterleaved, table, withDeadline, writeResults } from './support/measure';
+import { attempt, Cleanups, codeUnderTest, type CodeUnderTest, count, envInt, fmt, getJson, type LatencySummary, log, machine, type Machine, now, resultsName, runBenchmark, sampleInterleaved, table, withDeadline, writeResults } from './support/measure';
 import { createThrowawayDatabase } from './support/throwaway-database';
 import { seedTimeEntries, type Seeded } from './support/time-entry-seed';
 
@@ -53,7 +54,7 @@ const SEED_WRITER_PG = process.env.BENCH_SEED_WRITER === 'insertAll' ? 'insertAl
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SKIP_POSTGRES = process.env.BENCH_SKIP_POSTGRES === '1';
 const MAX_MS = Number(process.env.BENCH_MAX_MINUTES ?? '15') * 60_000;
-const RESULTS_NAME = 'time-entries';
+const RESULTS_NAME = resultsName('time-entries');
 const PAGE = 20;
 
 const cleanups = new Cleanups();

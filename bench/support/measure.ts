@@ -261,6 +261,12 @@ export async function attempt<T>(failures: Record<string, string>, part: string,
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
+/**
+ * The name a benchmark's results are written under in bench/results/: BENCH_RESULTS_NAME when set
+ * (a short trial run then leaves the recorded results alone), else the benchmark's own.
+ */
+export const resultsName = (own: string): string => process.env.BENCH_RESULTS_NAME || own;
+
 /** Writes bench/results/<name>.json and <name>.md. */
 export function writeResults(name: string, results: object, markdown: string): void {
   mkdirSync(RESULTS_DIR, { recursive: true });
