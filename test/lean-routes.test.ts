@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { initContract } from '@ts-rest/core';
 import etag from 'etag';
 import express from 'express';
 import { pino } from 'pino';
@@ -8,7 +9,6 @@ import { createApp, createServices, REALTIME_DEFAULTS, type AppDependencies, typ
 import { useRequestLogging } from '../server/http/request-logging';
 import { securityHeaders } from '../server/http/security-headers';
 import { serveBeforeExpress } from '../server/http/serve-before-express';
-import { initContract } from '@ts-rest/core';
 import { contract } from '../contract';
 import { authRouter } from '../server/auth/auth.router';
 import { featureFlagsRouter } from '../server/feature-flags/feature-flags.router';
