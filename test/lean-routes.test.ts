@@ -121,7 +121,7 @@ it("tags a body with express's weak ETag (its etag package), whatever its charac
   }
 });
 
-it('serves before express only GETs that read no query and answer JSON, and for any signed-in user', () => {
+it('serves before express only GETs, of routes that read no query and answer JSON, for any signed-in user', () => {
   const c = initContract();
   const handler = async () => ({ status: 200, body: {} }) as never;
   expect(() => leanContractGet(contract.notifications.list, handler, true)).toThrow(/reads a query/);
@@ -130,6 +130,7 @@ it('serves before express only GETs that read no query and answer JSON, and for 
   const deps = { sessions: {} as never, logger: pino({ level: 'silent' }), track: () => {}, headers: [], deadline: new RequestDeadline(1000, []) };
   expect(() => leanRoutes(deps, [leanContractGet(contract.featureFlags.get, handler, true)])).toThrow(/not for any signed-in user/);
   expect(() => leanRoutes(deps, [leanContractGet(contract.health.live, handler, true)])).toThrow(/not for any signed-in user/);
+  expect(() => leanRoutes(deps, [{ ...leanContractGet(contract.auth.me, handler, true), route: contract.auth.replaceMe }])).toThrow(/only GETs/);
 });
 
 describeApi('lean routes answer as the express routes do', (ctx) => {

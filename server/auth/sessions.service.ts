@@ -47,9 +47,12 @@ export const USER_AGENT_LENGTH = 512;
 /** How often tokens past their lifetime are deleted, when they have one. */
 export const PURGE_EVERY_MS = 60 * 60_000;
 
-/** The columns a token's session is read from. */
-function sessionColumns({ t }: Store) {
-  return { digest: t.authTokens.digest, user: t.users, tokenId: t.authTokens.id, lastUsedAt: t.authTokens.lastUsedAt, createdAt: t.authTokens.createdAt };
+/** Tokens with their users, read as a session; the caller says which tokens. */
+function sessionsQuery({ db, t }: Store) {
+  return db
+    .select({ digest: t.authTokens.digest, user: t.users, tokenId: t.authTokens.id, lastUsedAt: t.authTokens.lastUsedAt, createdAt: t.authTokens.createdAt })
+    .from(t.authTokens)
+    .innerJoin(t.users, eq(t.users.id, t.authTokens.userId));
 }
 
 /**
@@ -57,15 +60,13 @@ function sessionColumns({ t }: Store) {
  * drizzle query and preparing its SQL cost more than running it.
  */
 function prepareSessionByDigest(store: Store) {
-  const { db, t } = store;
-  return db
-    .select(sessionColumns(store))
-    .from(t.authTokens)
-    .innerJoin(t.users, eq(t.users.id, t.authTokens.userId))
-    // No LIMIT: the digest is unique. SQLite runs a statement with a bound LIMIT (drizzle binds
-    // every limit) ~8× slower than without one.
-    .where(eq(t.authTokens.digest, sql.placeholder('digest')))
-    .prepare('session_by_token_digest');
+  return (
+    sessionsQuery(store)
+      // No LIMIT: the digest is unique. SQLite runs a statement with a bound LIMIT (drizzle binds
+      // every limit) ~8× slower than without one.
+      .where(eq(store.t.authTokens.digest, sql.placeholder('digest')))
+      .prepare('session_by_token_digest')
+  );
 }
 
 /**
@@ -206,15 +207,10 @@ export class SessionsService {
 
   /** The sessions of these digests (undefined for an unknown one): the lookups of one turn of the event loop. */
   private async loadBatch(digests: string[]): Promise<Array<Session | undefined>> {
-    const { db, t } = this.store;
     const rows =
       digests.length === 1
         ? await this.sessionByDigest.execute({ digest: digests[0] })
-        : await db
-            .select(sessionColumns(this.store))
-            .from(t.authTokens)
-            .innerJoin(t.users, eq(t.users.id, t.authTokens.userId))
-            .where(this.store.anyOf(t.authTokens.digest, digests));
+        : await sessionsQuery(this.store).where(this.store.anyOf(this.store.t.authTokens.digest, digests));
     const sessions = new Map(rows.map((row) => [row.digest, { user: withoutSecrets(row.user), tokenId: row.tokenId, lastUsedAt: (row.lastUsedAt ?? row.createdAt).getTime() }]));
     return digests.map((digest) => sessions.get(digest));
   }

@@ -3,7 +3,7 @@ import type { AppRouteQueryImplementation } from '@ts-rest/express';
 import type { Response } from 'express';
 import { assertOnContract } from './answer-check';
 import { writeJson } from './json-answer';
-import { isPlainGet, type LeanExchange, type LeanRoute } from './lean-route';
+import type { LeanExchange, LeanRoute } from './lean-route';
 import { answeredByDeadline } from './request-deadline';
 
 type Params = Record<string, string>;
@@ -38,7 +38,7 @@ export function leanContractGet<Route extends AppRouteQuery>(
   return {
     route,
     admits: () => true,
-    plain: (req) => (isPlainGet(req) ? paramsOf(req.url ?? '') : undefined),
+    plain: (req) => paramsOf(req.url ?? ''),
     serve: (exchange) => answeredBy(answer, exchange).then(({ status, body }) => write(route, exchange, status, body, checkAnswers)),
   };
 }
@@ -72,7 +72,10 @@ function pathMatcher(route: AppRouteQuery): (url: string) => Params | undefined 
   const segments = route.path.split('/');
   const names = segments.map((segment) => (segment.startsWith(':') ? segment.slice(1) : undefined));
   if (!names.some(Boolean)) return (url) => (url === route.path ? {} : undefined);
+  // Most URLs differ before the first parameter: they are not split.
+  const prefix = route.path.slice(0, route.path.indexOf('/:') + 1);
   return (url) => {
+    if (!url.startsWith(prefix)) return undefined;
     const given = url.split('/');
     if (given.length !== segments.length) return undefined;
     const params: Params = {};

@@ -76,9 +76,11 @@ export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBefor
   for (const { route } of routes) {
     const access = routeAccess(route);
     if (access.public || access.adminOnly) throw new Error(`${route.path} cannot be a lean route: it is not for any signed-in user`);
+    if (route.method !== 'GET') throw new Error(`${route.path} cannot be a lean route: only GETs are served before express`);
   }
   const onDeadline = new Set(routes.filter(({ route }) => !deps.deadline.waitsByDesign(route.path)));
   return (req, res, toExpress) => {
+    if (!isPlainGet(req)) return toExpress();
     for (const route of routes) {
       const plain = route.plain(req);
       if (plain === undefined) continue;
@@ -100,11 +102,10 @@ export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBefor
 }
 
 /**
- * The query string of a GET of exactly `path` that carries no If-None-Match ('' when it has none);
- * undefined for any other request.
+ * The query string of a request for exactly `path` ('' when it has none); undefined for any other
+ * path. (leanRoutes passes on only plain GETs.)
  */
 export function plainGetQuery(req: IncomingMessage, path: string): string | undefined {
-  if (!isPlainGet(req)) return undefined;
   const url = req.url ?? '';
   const queryAt = url.indexOf('?');
   if ((queryAt < 0 ? url : url.slice(0, queryAt)) !== path) return undefined;
@@ -112,7 +113,7 @@ export function plainGetQuery(req: IncomingMessage, path: string): string | unde
 }
 
 /** A GET with no If-None-Match (express may answer that 304). A GET's body is never read (json-body.ts). */
-export const isPlainGet = (req: IncomingMessage): boolean => req.method === 'GET' && req.headers['if-none-match'] === undefined;
+const isPlainGet = (req: IncomingMessage): boolean => req.method === 'GET' && req.headers['if-none-match'] === undefined;
 
 /** Serves the request; a failure is answered as the error handler would. (No async function of its own: see answerLongPoll.) */
 function answer(deps: LeanRouteDeps, lean: LeanRoute, req: Request, res: Response, plain: unknown, onDeadline: boolean): void {
