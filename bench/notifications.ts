@@ -443,6 +443,14 @@ interface BroadcastResult {
   queries: number;
   /** The server's longest event-loop stall from the create until every client was waiting again. */
   loopDelayMaxMs: number;
+  /**
+   * CPU time per recipient from the create until every client was waiting again, in microseconds:
+   * the server's (its whole work for one delivery: read, answer, delivered mark, the re-poll), and
+   * this process's (the clients reading the answer and polling again). Steadier than the wall time
+   * on a shared machine, and it tells whether the server or the clients set the pace.
+   */
+  serverCpuUsPerRecipient: number;
+  clientsCpuUsPerRecipient: number;
   /** When it is the median of several broadcasts: each one's allReceivedMs, in the order they ran. */
   roundsMs?: number[];
 }
@@ -484,6 +492,7 @@ async function broadcast(
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
   try {
     const before = await server.stats({ resetLoopDelay: true });
+    const clientsCpuBefore = process.cpuUsage();
     const started = now();
     const answer = await postJson(agent, server.port, '/api/notifications/', adminToken, { all: true, type: 'INFO', message });
     const createAnsweredMs = now() - started;
@@ -501,7 +510,9 @@ async function broadcast(
     const times = [...arrivals.values()].map((at) => at - started).sort((a, b) => a - b);
     await until('every client waiting again', 60_000, async () => receivers.settled(await server.stats()));
     const after = await server.stats();
+    const clientsCpu = process.cpuUsage(clientsCpuBefore);
     const round = (n: number) => Math.round(n * 10) / 10;
+    const perRecipient = (cpuUs: number) => round(cpuUs / arrivals.size);
     return {
       recipients: arrivals.size,
       waitingClients,
@@ -512,6 +523,8 @@ async function broadcast(
       allReceivedMs: round(times.at(-1)!),
       queries: after.queries - before.queries,
       loopDelayMaxMs: Math.round(after.loopDelayMaxMs),
+      serverCpuUsPerRecipient: perRecipient(after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs),
+      clientsCpuUsPerRecipient: perRecipient(clientsCpu.user + clientsCpu.system),
     };
   } finally {
     off();
@@ -785,6 +798,8 @@ function rows(results: Results): Row[] {
     ratio: '—',
     target,
   });
+  const cpuCell = (b: BroadcastResult | undefined) =>
+    b ? `${fmt(b.serverCpuUsPerRecipient, 0)} µs (clients ${fmt(b.clientsCpuUsPerRecipient, 0)} µs)` : '—';
   const streamMemory = (run: RealRun | null) => (run?.streams ? `${fmt(run.streams.memory.rssPerClientKB, 1)} KB` : '—');
   const capacityMemory = (run: RealRun | null) =>
     run?.capacity ? `${fmt(run.capacity.load.memory.rssPerClientKB, 1)} KB (${fmt(run.capacity.load.memory.rssMB, 0)} MB)` : '—';
@@ -882,6 +897,16 @@ function rows(results: Results): Row[] {
     broadcastRow(
       `Broadcast to ${count(LARGE_LOAD)} waiting: until the last received${BROADCAST_ROUNDS > 1 ? ` (median of ${BROADCAST_ROUNDS})` : ''}`,
       (run) => run.broadcast, '≤ 2× floor and ≤ 1 s'),
+    {
+      figure: `The same broadcast: server CPU per recipient (the clients' CPU, in this process)`,
+      sqlite: cpuCell(real?.broadcast),
+      postgres: cpuCell(postgres?.broadcast),
+      floor: cpuCell(floor?.broadcast),
+      overFloor: overFloor((run) => run.broadcast.serverCpuUsPerRecipient, ' (server)'),
+      naive: '—',
+      ratio: '—',
+      target: '—',
+    },
     ...(CAPACITY
       ? [broadcastRow(`Broadcast to ${count(CAPACITY)} waiting: until the last received`, (run) => run.capacity?.broadcast, '≤ 5 s')]
       : []),
@@ -943,7 +968,8 @@ function details(results: Results): string[] {
     lines.push(
       `broadcast ${label}: ${count(b.recipients)}/${count(b.waitingClients)} received; ${count(b.created)} rows created; first ${b.firstReceivedMs} ms, ` +
         `median ${b.medianReceivedMs} ms, last ${b.allReceivedMs} ms; the admin's create answered in ${b.createAnsweredMs} ms; ` +
-        `${count(b.queries)} queries until everyone waited again; longest server event-loop stall ${count(b.loopDelayMaxMs)} ms` +
+        `${count(b.queries)} queries until everyone waited again; longest server event-loop stall ${count(b.loopDelayMaxMs)} ms; ` +
+        `CPU per recipient: server ${b.serverCpuUsPerRecipient} µs, clients ${b.clientsCpuUsPerRecipient} µs` +
         (b.roundsMs ? `; the median of ${b.roundsMs.length} broadcasts (last received ${b.roundsMs.join(', ')} ms)` : ''),
     );
   };
