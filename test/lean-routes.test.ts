@@ -67,6 +67,19 @@ function leanAndExpressApps(ctx: ApiContext, deps: (leanRoutes: boolean) => Part
   return { lean, viaExpress };
 }
 
+type Apps = ReturnType<typeof leanAndExpressApps>;
+
+/**
+ * The header middleware's cases: CORS configured, for a request without an Origin and one from an
+ * allowed origin; and none configured, where a lean answer's head is written in one go.
+ */
+const configurations = (withCors: Apps, noCors: Apps) =>
+  [
+    ['without an Origin', withCors, {}],
+    ['from an allowed origin (CORS)', withCors, { Origin: ORIGIN }],
+    ['with no CORS configured', noCors, {}],
+  ] as const;
+
 const maskedHeaders = (raw: string[]) =>
   raw.map((value, i) => (i % 2 === 1 && /^(date|x-request-id)$/i.test(raw[i - 1]) ? '…' : value));
 
@@ -134,7 +147,9 @@ it('serves before express only GETs, of routes that read no query and answer JSO
 });
 
 describeApi('lean routes answer as the express routes do', (ctx) => {
-  const { lean, viaExpress } = leanAndExpressApps(ctx);
+  const withCors = leanAndExpressApps(ctx);
+  const { lean, viaExpress } = withCors;
+  const noCors = leanAndExpressApps(ctx, () => ({ corsOrigins: [] }));
 
   let user: TestUser;
   beforeAll(async () => {
@@ -143,12 +158,9 @@ describeApi('lean routes answer as the express routes do', (ctx) => {
   const poll = (base: string, query: string, headers: Record<string, string> = {}) =>
     request(base, `${POLL}${query}`, { headers: { Authorization: `Token ${user.token}`, ...headers } });
 
-  for (const [name, headers] of [
-    ['without an Origin', {}],
-    ['from an allowed origin (CORS)', { Origin: ORIGIN }],
-  ] as const) {
+  for (const [name, apps, headers] of configurations(withCors, noCors)) {
     it(`gives the same timeout answer to the byte, ${name}`, async () => {
-      const [fromLean, fromExpress] = await Promise.all([poll(lean.url(), '?timeout=1', headers), poll(viaExpress.url(), '?timeout=1', headers)]);
+      const [fromLean, fromExpress] = await Promise.all([poll(apps.lean.url(), '?timeout=1', headers), poll(apps.viaExpress.url(), '?timeout=1', headers)]);
       expect(fromLean.status).toBe(200);
       expect(JSON.parse(fromLean.body)).toMatchObject({ status: 'timeout' });
       expect(fromLean).toEqual(fromExpress);
@@ -158,9 +170,9 @@ describeApi('lean routes answer as the express routes do', (ctx) => {
       // Not ASCII: the length and the ETag count UTF-8 bytes.
       const message = 'one — é 日本 🎉';
       await ctx.services.notifications.notify([user.id], { type: 'INFO', message });
-      const fromLean = await poll(lean.url(), '?timeout=5', headers);
+      const fromLean = await poll(apps.lean.url(), '?timeout=5', headers);
       await ctx.services.notifications.notify([user.id], { type: 'INFO', message });
-      const fromExpress = await poll(viaExpress.url(), '?timeout=5', headers);
+      const fromExpress = await poll(apps.viaExpress.url(), '?timeout=5', headers);
       expect(JSON.parse(fromLean.body)).toMatchObject({ status: 'immediate', notifications: [{ message }] });
       expect(masked(fromLean)).toEqual(masked(fromExpress));
       expect(etagOf(fromLean)).toBe(etag(Buffer.from(fromLean.body), { weak: true }));
@@ -168,8 +180,8 @@ describeApi('lean routes answer as the express routes do', (ctx) => {
 
     it(`opens the same stream, ${name}`, async () => {
       const streamHeaders = { Authorization: `Token ${user.token}`, ...headers };
-      const fromLean = await openStream(lean.url(), SSE, streamHeaders);
-      const fromExpress = await openStream(viaExpress.url(), SSE, streamHeaders);
+      const fromLean = await openStream(apps.lean.url(), SSE, streamHeaders);
+      const fromExpress = await openStream(apps.viaExpress.url(), SSE, streamHeaders);
       expect(fromLean.status).toBe(200);
       expect(fromLean.body).toMatch(/^retry: \d+\n\n/);
       expect(fromLean).toEqual(fromExpress);
@@ -208,10 +220,11 @@ describeApi('hot reads served before express answer as the express routes do', (
   // deadline, and a log of their own, for the request that outlives it.
   const DEADLINE_MS = 300;
   const lines: Array<{ msg: string; app: string }> = [];
-  const { lean, viaExpress } = leanAndExpressApps(ctx, (leanRoutes) => ({
+  const withCors = leanAndExpressApps(ctx, (leanRoutes) => ({
     logger: pino({ level: 'warn', base: { app: leanRoutes ? 'lean' : 'express' } }, { write: (line: string) => void lines.push(JSON.parse(line)) }),
     requestDeadlineMs: DEADLINE_MS,
   }));
+  const noCors = leanAndExpressApps(ctx, () => ({ corsOrigins: [] }));
 
   let user: TestUser;
   let flagKey: string;
@@ -223,13 +236,10 @@ describeApi('hot reads served before express answer as the express routes do', (
     await ctx.http.post(`/api/feature-flags/flags/${flagKey}/users/`).set(admin.auth).send({ user_ids: [user.id] }).expect(200);
     await ctx.services.notifications.notify([user.id], { type: 'INFO', message: 'unread' });
   });
-  const both = (path: string, headers: Record<string, string>) =>
-    Promise.all([lean.url(), viaExpress.url()].map((base) => request(base, path, { headers: { Authorization: `Token ${user.token}`, ...headers } })));
+  const both = (path: string, headers: Record<string, string>, apps: Apps = withCors) =>
+    Promise.all([apps.lean.url(), apps.viaExpress.url()].map((base) => request(base, path, { headers: { Authorization: `Token ${user.token}`, ...headers } })));
 
-  for (const [name, headers] of [
-    ['without an Origin', {}],
-    ['from an allowed origin (CORS)', { Origin: ORIGIN }],
-  ] as const) {
+  for (const [name, apps, headers] of configurations(withCors, noCors)) {
     it(`gives the same answers to the byte, found and not found, ${name}`, async () => {
       const reads: Array<[string, number]> = [
         ['/auth/users/me/', 200],
@@ -241,7 +251,7 @@ describeApi('hot reads served before express answer as the express routes do', (
         ['/api/notifications/unread-count/', 200],
       ];
       for (const [path, status] of reads) {
-        const [fromLean, fromExpress] = await both(path, headers);
+        const [fromLean, fromExpress] = await both(path, headers, apps);
         expect(fromLean.status, path).toBe(status);
         expect(fromLean, path).toEqual(fromExpress);
       }

@@ -8,18 +8,21 @@ import type { ServerResponse } from 'node:http';
  * express (see http/lean-route.ts), whose answers must not differ from the
  * express route's by a byte; a GET answered here never carries If-None-Match (those go to express,
  * which may answer 304).
+ *
+ * `head` comes first: headers as a flat list (name, value, name, value …). The head is written in
+ * one go: on a response with no header set yet, node takes the list as it is, without the header
+ * object setHeader builds (a tenth of what a delivered long-poll allocated); headers set already
+ * stay in front.
  */
-export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function writeJson(res: ServerResponse, status: number, body: unknown, head: readonly string[] = []): void {
   // Kept a string, not copied into a Buffer as express does: the bytes are the same.
   const payload = JSON.stringify(body);
   const length = Buffer.byteLength(payload, 'utf8');
-  res.statusCode = status;
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', length);
-  res.setHeader('ETag', weakEtag(payload, length));
+  res.writeHead(status, [...head, 'Content-Type', JSON_TYPE, 'Content-Length', String(length), 'ETag', weakEtag(payload, length)]);
   res.end(payload, 'utf8');
 }
+
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * The weak ETag express gives a body (its `etag` package's format: the length in hex and the first

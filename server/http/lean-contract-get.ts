@@ -1,8 +1,6 @@
 import { isAppRouteNoBody, isAppRouteOtherResponse, TsRestResponseError, type AppRouteQuery } from '@ts-rest/core';
 import type { AppRouteQueryImplementation } from '@ts-rest/express';
-import type { Response } from 'express';
 import { assertOnContract } from './answer-check';
-import { writeJson } from './json-answer';
 import type { LeanExchange, LeanRoute } from './lean-route';
 import { answeredByDeadline } from './request-deadline';
 
@@ -55,12 +53,11 @@ function answeredBy(
 }
 
 /** Writes the JSON answer as ts-rest's express adapter does, unless the deadline has answered already. */
-function write(route: AppRouteQuery, { res, setHeaders, log }: LeanExchange<Params>, status: number, body: unknown, checkAnswers: boolean): void {
+function write(route: AppRouteQuery, { res, writeJson, log }: LeanExchange<Params>, status: number, body: unknown, checkAnswers: boolean): void {
   if (answeredByDeadline(res)) return void log().warn('late end of a request answered by its deadline');
   // As the test apps check every express route's answers.
   if (checkAnswers) assertOnContract(route, status, body);
-  setHeaders();
-  writeJson(res as Response, status, body);
+  writeJson(status, body);
 }
 
 /**

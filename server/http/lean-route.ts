@@ -6,6 +6,7 @@ import { routeAccess } from '../../contract';
 import type { AuthenticatedSession, SessionsService } from '../auth/sessions.service';
 import { answerFor, INTERNAL_ERROR, type HttpAnswer } from './error-handler';
 import { writeJson } from './json-answer';
+import { fixedHeadersOf } from './security-headers';
 import { answeredByDeadline, type RequestDeadline } from './request-deadline';
 import { requestLogger, type TrackRequest } from './request-logging';
 import type { RouteBeforeExpress } from './serve-before-express';
@@ -22,6 +23,8 @@ export interface LeanExchange<Plain> {
   plain: Plain;
   /** Sets the headers express would have set before the route ran; call it just before the head is written. */
   setHeaders(): void;
+  /** Writes a JSON answer (http/json-answer.ts) with the headers express would have set before the route ran. */
+  writeJson(status: number, body: unknown): void;
   /** A logger whose lines carry the request (made on first use). */
   log(): Logger;
 }
@@ -79,6 +82,7 @@ export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBefor
     if (route.method !== 'GET') throw new Error(`${route.path} cannot be a lean route: only GETs are served before express`);
   }
   const onDeadline = new Set(routes.filter(({ route }) => !deps.deadline.waitsByDesign(route.path)));
+  const fixedHead = fixedHeadsOf(deps.headers);
   return (req, res, toExpress) => {
     if (!isPlainGet(req)) return toExpress();
     for (const route of routes) {
@@ -87,7 +91,7 @@ export function leanRoutes(deps: LeanRouteDeps, routes: LeanRoute[]): RouteBefor
       const serve = (session: AuthenticatedSession) => {
         if (!route.admits(session.user.id)) return toExpress();
         (req as Request).auth = session;
-        answer(deps, route, req as Request, res as Response, plain, onDeadline.has(route));
+        answer(deps, route, req as Request, res as Response, plain, onDeadline.has(route), fixedHead);
       };
       // A refused token is express's to answer, with the same 401 as on every route (and without
       // asking the database again).
@@ -115,13 +119,37 @@ export function plainGetQuery(req: IncomingMessage, path: string): string | unde
 /** A GET with no If-None-Match (express may answer that 304). A GET's body is never read (json-body.ts). */
 const isPlainGet = (req: IncomingMessage): boolean => req.method === 'GET' && req.headers['if-none-match'] === undefined;
 
+/**
+ * The headers the header middleware set on every answer, as a flat list, when none of them depends
+ * on the request (no CORS configured); undefined otherwise.
+ */
+function fixedHeadsOf(middleware: RequestHandler[]): readonly string[] | undefined {
+  const heads = middleware.map(fixedHeadersOf);
+  return heads.every((head) => head !== undefined) ? heads.flat() : undefined;
+}
+
 /** Serves the request; a failure is answered as the error handler would. (No async function of its own: see answerLongPoll.) */
-function answer(deps: LeanRouteDeps, lean: LeanRoute, req: Request, res: Response, plain: unknown, onDeadline: boolean): void {
+function answer(
+  deps: LeanRouteDeps,
+  lean: LeanRoute,
+  req: Request,
+  res: Response,
+  plain: unknown,
+  onDeadline: boolean,
+  fixedHead: readonly string[] | undefined,
+): void {
   // The route, as ts-rest would have noted it: the metrics count the request under its template.
   (req as Request & { tsRestRoute?: AppRoute }).tsRestRoute = lean.route;
   deps.track(req, res);
   const log = () => requestLogger(deps.logger, req);
   const setHeaders = () => setExpressHeaders(deps.headers, req, res);
+  // The same headers, written with the head in one go where they are the same for every request.
+  const writeJsonAnswer = fixedHead
+    ? (status: number, body: unknown) => writeJson(res, status, body, ['X-Request-Id', req.id, ...fixedHead])
+    : (status: number, body: unknown) => {
+        setHeaders();
+        writeJson(res, status, body);
+      };
   if (onDeadline) deps.deadline.watch(res, { log, write: (deadlineAnswer) => writeAnswer(res, deadlineAnswer, setHeaders) });
   const failed = (error: unknown) => {
     try {
@@ -132,7 +160,7 @@ function answer(deps: LeanRouteDeps, lean: LeanRoute, req: Request, res: Respons
     }
   };
   try {
-    lean.serve({ req, res, userId: req.auth!.user.id, plain, setHeaders, log }).catch(failed);
+    lean.serve({ req, res, userId: req.auth!.user.id, plain, setHeaders, writeJson: writeJsonAnswer, log }).catch(failed);
   } catch (error) {
     failed(error);
   }
@@ -166,9 +194,9 @@ function writeError(res: Response, error: unknown, setHeaders: () => void, log: 
 }
 
 /** An answer of the app's own (an error's, the deadline's), with the headers express would have set. */
-function writeAnswer(res: Response, { status, body, headers }: HttpAnswer, setHeaders: () => void): void {
+function writeAnswer(res: Response, { status, body, headers = {} }: HttpAnswer, setHeaders: () => void): void {
   // Anew: an answer that failed may have set some of them.
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   setHeaders();
-  writeJson(res, status, body, headers);
+  writeJson(res, status, body, Object.entries(headers).flat());
 }

@@ -53,16 +53,22 @@ export const docsSecurityHeaders = (): RequestHandler =>
  * though with this configuration they never depend on the request: 3 % of the busy time of a
  * broadcast to 10,000 long-polls went there, and as much of a small answer's. So helmet runs once,
  * against a response that only records what it sets and removes, and every answer gets the same, in
- * the same order.
+ * the same order. The list is also on the middleware (fixedHeadersOf), for answers written in one go.
  */
 function fixedHeaders(middleware: RequestHandler): RequestHandler {
-  const steps: Array<(res: ServerResponse) => void> = [];
+  const headers = new Map<string, [string, string]>();
+  const removed = new Set<string>();
   const recorder: Pick<ServerResponse, 'setHeader' | 'removeHeader'> = {
     setHeader(name, value) {
-      steps.push((res) => res.setHeader(name, value));
+      if (typeof value !== 'string') throw new Error(`the security headers middleware set ${name} to a non-string`);
+      // As node keeps them: a header set again keeps its place and takes the latest spelling.
+      headers.set(name.toLowerCase(), [name, value]);
       return this as ServerResponse;
     },
-    removeHeader: (name) => void steps.push((res) => res.removeHeader(name)),
+    removeHeader(name) {
+      headers.delete(name.toLowerCase());
+      removed.add(name);
+    },
   };
   let ran = false;
   middleware({} as never, recorder as never, (error?: unknown) => {
@@ -70,8 +76,23 @@ function fixedHeaders(middleware: RequestHandler): RequestHandler {
     ran = true;
   });
   if (!ran) throw new Error('the security headers middleware did not run at once');
-  return (_req, res, next) => {
-    for (const step of steps) step(res);
+  const list = [...headers.values()];
+  const flat: readonly string[] = list.flat();
+  // What it removes goes first: a header it sets after removing it is in the list.
+  const removals = [...removed].filter((name) => !headers.has(name.toLowerCase()));
+  const handler: RequestHandler = (_req, res, next) => {
+    for (const name of removals) res.removeHeader(name);
+    for (const [name, value] of list) res.setHeader(name, value);
     next();
   };
+  return Object.assign(handler, { [FIXED]: flat });
 }
+
+const FIXED = Symbol('fixed headers');
+
+/**
+ * The headers a middleware made by fixedHeaders sets on every answer, as a flat list (name, value,
+ * name, value …, in its order); undefined for any other middleware.
+ */
+export const fixedHeadersOf = (middleware: RequestHandler): readonly string[] | undefined =>
+  (middleware as RequestHandler & { [FIXED]?: readonly string[] })[FIXED];

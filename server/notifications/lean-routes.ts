@@ -1,6 +1,5 @@
 import { contract } from '../../contract';
 import { assertOnContract } from '../http/answer-check';
-import { writeJson } from '../http/json-answer';
 import { plainGetQuery, type LeanRoute } from '../http/lean-route';
 import type { DeliveryHub } from '../realtime/delivery-hub';
 import { answerLongPoll, type LongPollAnswerDeps } from './long-poll-answer';
@@ -31,12 +30,11 @@ function longPollRoute(deps: LongPollAnswerDeps & { checkAnswers: boolean }, adm
       return timeouts.get(query);
     },
     // A continuation, not an async function: see answerLongPoll.
-    serve: ({ res, userId, plain: timeoutSeconds, setHeaders, log }) =>
+    serve: ({ res, userId, plain: timeoutSeconds, writeJson, log }) =>
       answerLongPoll(deps, userId, timeoutSeconds * 1000, res, (error) => log().error({ err: error }, 'marking delivered failed')).then((body) => {
         // As the test apps check every express route's answers.
         if (deps.checkAnswers) assertOnContract(longPoll, 200, body);
-        setHeaders();
-        writeJson(res, 200, body);
+        writeJson(200, body);
       }),
   };
 }
