@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableColumns, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { NOTIFICATION_TYPES } from '../../contract/notifications';
 import type { Store } from '../../db/open-database';
@@ -273,7 +273,9 @@ export class NotificationsService {
   /**
    * Many users' undelivered notifications in one query: each user's oldest, ranked with a window
    * function, as many as the most demanding read of the batch needs; each read then drops what it
-   * has in flight and keeps its limit.
+   * has in flight and keeps its limit. The rows come straight out of the ranked subquery, flat (a
+   * join back to the table for them made Postgres look each row up twice, and the rows' mapping
+   * nested).
    */
   private async readUndelivered(reads: UndeliveredRead[]): Promise<NotificationRow[][]> {
     const { db, t } = this.store;
@@ -282,20 +284,19 @@ export class NotificationsService {
     const perUser = Math.max(...reads.map((read) => read.limit + read.except.length));
     const ranked = db
       .select({
-        id: n.id,
+        ...getTableColumns(n),
         rank: sql<number>`row_number() over (partition by ${n.userId} order by ${n.createdAt}, ${n.id})`.as('rank'),
       })
       .from(n)
       .where(and(this.store.anyOf(n.userId, userIds), isNull(n.deliveredAt)))
       .as('ranked');
-    const rows = await db
-      .select({ notification: n })
-      .from(n)
-      .innerJoin(ranked, eq(ranked.id, n.id))
+    const rows: NotificationRow[] = await db
+      .select()
+      .from(ranked)
       .where(lte(ranked.rank, perUser))
-      .orderBy(asc(n.createdAt), asc(n.id));
+      .orderBy(asc(ranked.createdAt), asc(ranked.id));
     const byUser = new Map<number, NotificationRow[]>();
-    for (const { notification } of rows) {
+    for (const notification of rows) {
       const ofUser = byUser.get(notification.userId);
       if (ofUser) ofUser.push(notification);
       else byUser.set(notification.userId, [notification]);
