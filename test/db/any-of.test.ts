@@ -56,4 +56,20 @@ describe.each(dialects)('Store.anyOf [%s]', (dialect) => {
       .where(and(store.anyOf(n.id, wanted), store.anyOf(n.userId, [users[0]])));
     expect(rows.map((row) => row.id)).toEqual([notificationIds[0]]);
   });
+
+  it('takes any text as it is: quotes, backslashes, commas, braces, spaces, NULL, the empty string', async () => {
+    const { db, t } = store;
+    const awkward = ['say "hi"', 'C:\\dir\\', 'a,b', '{x}', ' padded ', 'NULL', '', 'é 日本 🎉', '\\"'];
+    const made = await db
+      .insert(t.users)
+      .values(awkward.map((username) => ({ username, passwordHash: 'x', firstName: '', lastName: '', isAdmin: false, createdAt: new Date() })))
+      .returning({ id: t.users.id, username: t.users.username });
+    const found = await db.select({ username: t.users.username }).from(t.users).where(store.anyOf(t.users.username, awkward));
+    expect(found.map((row) => row.username).sort()).toEqual([...awkward].sort());
+    // Each one alone too: no element may stand for another.
+    for (const username of awkward) {
+      const one = await db.select({ id: t.users.id }).from(t.users).where(store.anyOf(t.users.username, [username]));
+      expect(one.map((row) => row.id), username).toEqual([made.find((row) => row.username === username)!.id]);
+    }
+  });
 });
