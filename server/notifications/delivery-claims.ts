@@ -8,6 +8,9 @@ export interface DeliveryClaimsOptions {
   quietMs: number;
 }
 
+/** What a read leaves out when the user has nothing claimed (one array for all of them). */
+const NONE_CLAIMED: readonly string[] = Object.freeze([]);
+
 /** At most this many quiet users are remembered (the least recently marked are forgotten first: they are read again). */
 const MAX_QUIET_USERS = 200_000;
 
@@ -52,21 +55,23 @@ export class DeliveryClaims {
   /** Up to `limit` of the user's undelivered notifications, oldest first, that no connection has claimed. */
   async take(userId: number, limit: number): Promise<NotificationRow[]> {
     if (this.quiet?.has(userId) && this.hub.reliable) return [];
-    const claimedBefore = [...(this.claimed.get(userId) ?? [])];
+    const claimedNow = this.claimed.get(userId);
+    const claimedBefore = claimedNow ? [...claimedNow] : NONE_CLAIMED;
     this.readsInFlight.set(userId, (this.readsInFlight.get(userId) ?? 0) + 1);
     try {
       // One more than asked for: fewer than that means the read found all there was.
       const read = await this.notifications.undelivered(userId, limit + 1, claimedBefore);
       if (read.length <= limit) this.quietUnlessWoken(userId);
-      const rows = read.slice(0, limit);
+      const rows = read.length > limit ? read.slice(0, limit) : read;
       // Another connection of this user may have claimed some of them while this one was reading,
       // or even delivered them: its claim is gone then, but this read may predate its delivered_at.
-      const claimed = this.claimed.get(userId) ?? new Set<string>();
+      const claimed = this.claimed.get(userId);
       const delivered = this.deliveredDuringReads.get(userId);
-      const mine = rows.filter((row) => !claimed.has(row.id) && !delivered?.has(row.id));
+      const mine = claimed || delivered ? rows.filter((row) => !claimed?.has(row.id) && !delivered?.has(row.id)) : rows;
       if (mine.length === 0) return [];
-      for (const row of mine) claimed.add(row.id);
-      this.claimed.set(userId, claimed);
+      const claims = claimed ?? new Set<string>();
+      for (const row of mine) claims.add(row.id);
+      this.claimed.set(userId, claims);
       return mine;
     } finally {
       this.readFinished(userId);

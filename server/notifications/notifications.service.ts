@@ -22,7 +22,7 @@ export interface NotificationContent {
 interface UndeliveredRead {
   userId: number;
   limit: number;
-  except: string[];
+  except: readonly string[];
 }
 
 interface Confirmation {
@@ -247,7 +247,7 @@ export class NotificationsService {
    * The user's undelivered notifications, oldest first, leaving out `except` (already in flight).
    * Reads of the same moment are answered by one query (see readUndelivered).
    */
-  undelivered(userId: number, limit: number, except: string[] = []): Promise<NotificationRow[]> {
+  undelivered(userId: number, limit: number, except: readonly string[] = []): Promise<NotificationRow[]> {
     return this.undeliveredReads.add({ userId, limit, except });
   }
 
@@ -302,31 +302,42 @@ export class NotificationsService {
       else byUser.set(notification.userId, [notification]);
     }
     return reads.map(({ userId, limit, except }) => {
-      const skip = new Set(except);
-      return (byUser.get(userId) ?? []).filter((row) => !skip.has(row.id)).slice(0, limit);
+      const rows = byUser.get(userId) ?? [];
+      const skip = except.length > 0 ? new Set(except) : undefined;
+      const kept = skip ? rows.filter((row) => !skip.has(row.id)) : rows;
+      return kept.length > limit ? kept.slice(0, limit) : kept;
     });
   }
 
   /** One UPDATE for the confirmations of a moment; each learns how many of its own it set. */
   private async confirmBatch(batch: Confirmation[]): Promise<number[]> {
-    const wanted = batch.flatMap(({ userId, ids }) => ids.filter(isUuid).map((id) => ({ userId, id: canonical(id) })));
-    if (wanted.length === 0) return batch.map(() => 0);
+    // Loops, not chains of map and filter: this runs for each delivered long-poll of a broadcast,
+    // and every intermediate object was garbage.
+    const ids: string[] = [];
+    const userIds = new Set<number>();
+    for (const confirmation of batch) {
+      for (const id of confirmation.ids) {
+        if (!isUuid(id)) continue;
+        ids.push(canonical(id));
+        userIds.add(confirmation.userId);
+      }
+    }
+    if (ids.length === 0) return batch.map(() => 0);
     const { db, t } = this.store;
     const n = t.notifications;
     const updated = await db
       .update(n)
       .set({ deliveredAt: new Date() })
-      .where(
-        and(
-          this.store.anyOf(n.id, wanted.map((one) => one.id)),
-          this.store.anyOf(n.userId, [...new Set(wanted.map((one) => one.userId))]),
-          isNull(n.deliveredAt),
-        ),
-      )
+      .where(and(this.store.anyOf(n.id, ids), this.store.anyOf(n.userId, [...userIds]), isNull(n.deliveredAt)))
       .returning({ id: n.id, userId: n.userId });
     // The user condition above is per batch; count only each request's own user's rows.
-    const ownerOf = new Map(updated.map((row) => [row.id, row.userId]));
-    return batch.map(({ userId, ids }) => ids.filter((id) => ownerOf.get(canonical(id)) === userId).length);
+    const ownerOf = new Map<string, number>();
+    for (const row of updated) ownerOf.set(row.id, row.userId);
+    return batch.map(({ userId, ids: asked }) => {
+      let set = 0;
+      for (const id of asked) if (ownerOf.get(canonical(id)) === userId) set++;
+      return set;
+    });
   }
 
   private own(userId: number, id: string): SQL {
