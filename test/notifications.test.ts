@@ -626,6 +626,31 @@ describeApi('notifications', (ctx) => {
     expect(padded.body.notification.message).toBe('padded');
   });
 
+  it('inserts the single-recipient notifications of one moment with one statement, and refuses only an unknown recipient’s', async () => {
+    const { db, t } = ctx.database.store;
+    const [ann, bob, gone] = await Promise.all([ctx.createUser(), ctx.createUser(), ctx.createUser()]);
+    await db.delete(t.users).where(eq(t.users.id, gone.id));
+    const notifications = ctx.services.notifications;
+    const content = { type: 'INFO', message: 'same moment' } as const;
+
+    let counted = ctx.queryCount();
+    const made = await Promise.all([ann, bob, ann].map((user) => notifications.notify([user.id], content)));
+    expect(ctx.queriesSince(counted).filter((query) => /^insert into "notifications"/i.test(query))).toHaveLength(1);
+    expect(made.map(([row]) => row.userId)).toEqual([ann.id, bob.id, ann.id]);
+    const stored = await db.select({ id: t.notifications.id, userId: t.notifications.userId }).from(t.notifications).where(eq(t.notifications.message, 'same moment'));
+    expect(stored).toHaveLength(3);
+    expect(new Set(stored.map((row) => row.id))).toEqual(new Set(made.map(([row]) => row.id)));
+
+    // A recipient deleted meanwhile refuses the shared statement: the others are made, each on its own.
+    counted = ctx.queryCount();
+    const outcomes = await Promise.allSettled([ann, gone, bob].map((user) => notifications.notify([user.id], { type: 'INFO', message: 'with a gone user' })));
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ message: expect.stringMatching(`Unknown user ids: ${gone.id}`) });
+    expect(ctx.queriesSince(counted).filter((query) => /^insert into "notifications"/i.test(query))).toHaveLength(4);
+    const kept = await db.select({ userId: t.notifications.userId }).from(t.notifications).where(eq(t.notifications.message, 'with a gone user'));
+    expect(kept.map((row) => row.userId).sort()).toEqual([ann.id, bob.id].sort());
+  });
+
   it('rejects a bad test notification with 400 and writes nothing', async () => {
     const before = (await list(tester, '?limit=100')).length;
     const cases: Array<[unknown, string]> = [

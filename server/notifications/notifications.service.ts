@@ -47,8 +47,9 @@ const canonical = (id: string) => id.toLowerCase();
 const MAX_USER_ID = 2_147_483_647;
 
 /**
- * The INSERT of a single notification (the test notification, one recipient), built and prepared
- * once: building a drizzle query and preparing its SQL cost more than running it.
+ * The INSERT of a single notification (the test notification, one recipient, alone in its turn of
+ * the event loop), built and prepared once: building a drizzle query and preparing its SQL cost
+ * more than running it.
  */
 function prepareInsertOne({ db, t }: Store) {
   return db
@@ -69,6 +70,7 @@ function prepareInsertOne({ db, t }: Store) {
 export class NotificationsService {
   private readonly undeliveredReads = new TickBatcher((reads: UndeliveredRead[]) => this.readUndelivered(reads), 500);
   private readonly confirmations = new TickBatcher((batch: Confirmation[]) => this.confirmBatch(batch), 500);
+  private readonly singleInserts = new TickBatcher((rows: NotificationRow[]) => this.insertSingles(rows), 500);
   private readonly insertOne: ReturnType<typeof prepareInsertOne>;
 
   constructor(
@@ -390,10 +392,33 @@ export class NotificationsService {
       deliveredAt: null,
       readAt: null,
     }));
-    if (rows.length === 1) await this.insertOne.execute(rows[0]);
-    else await this.store.insertAll(this.store.t.notifications, rows);
+    if (rows.length === 1) {
+      const refused = await this.singleInserts.add(rows[0]);
+      if (refused) throw refused;
+    } else {
+      await this.store.insertAll(this.store.t.notifications, rows);
+    }
     this.events.created(rows.length);
     return rows;
+  }
+
+  /**
+   * The single-recipient notifications of one turn of the event loop, inserted by one statement:
+   * on Postgres each was a commit of its own, and when 200 users' creates came at once the reads
+   * that deliver them queued behind 200 commits. Each create learns what refused its row (undefined:
+   * inserted). A recipient unknown to the foreign key refuses the whole statement; then each row
+   * goes on its own, so that only its create is refused.
+   */
+  private async insertSingles(rows: NotificationRow[]): Promise<unknown[]> {
+    if (rows.length > 1) {
+      try {
+        await this.store.insertAll(this.store.t.notifications, rows);
+        return rows.map(() => undefined);
+      } catch (error) {
+        if (!isForeignKeyViolation(error)) throw error;
+      }
+    }
+    return Promise.all(rows.map((row) => this.insertOne.execute(row).then(() => undefined, (error: unknown) => error)));
   }
 
   private async unknownUsers(userIds: number[]): Promise<number[]> {
