@@ -183,7 +183,7 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
  * statements was more than half a KB of garbage per delivered long-poll. Elements are quoted, so
  * any text is taken as it is; only a backslash or a double quote needs escaping.
  */
-export function arrayLiteral(values: readonly (string | number)[]): string {
+function arrayLiteral(values: readonly (string | number)[]): string {
   if (values.every((value) => typeof value === 'number')) return `{${values.join(',')}}`;
   const plain = values.every((value) => typeof value === 'number' || !NEEDS_ESCAPE.test(value));
   return plain ? `{"${values.join('","')}"}` : `{${values.map((value) => `"${String(value).replace(ESCAPED, '\\$&')}"`).join(',')}}`;

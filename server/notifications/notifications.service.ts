@@ -277,7 +277,7 @@ export class NotificationsService {
    * function, as many as the most demanding read of the batch needs; each read then drops what it
    * has in flight and keeps its limit. The rows come straight out of the ranked subquery, flat (a
    * join back to the table for them made Postgres look each row up twice, and the rows' mapping
-   * nested).
+   * nested); each also carries its rank, which nothing reads.
    */
   private async readUndelivered(reads: UndeliveredRead[]): Promise<NotificationRow[][]> {
     const { db, t } = this.store;
