@@ -184,7 +184,7 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
  * any text is taken as it is; only a backslash or a double quote needs escaping.
  */
 function arrayLiteral(values: readonly (string | number)[]): string {
-  if (values.every((value) => typeof value === 'number')) return `{${values.join(',')}}`;
+  if (values.length === 0) return '{}';
   const plain = values.every((value) => typeof value === 'number' || !NEEDS_ESCAPE.test(value));
   return plain ? `{"${values.join('","')}"}` : `{${values.map((value) => `"${String(value).replace(ESCAPED, '\\$&')}"`).join(',')}}`;
 }

@@ -304,9 +304,9 @@ export class NotificationsService {
       else byUser.set(notification.userId, [notification]);
     }
     return reads.map(({ userId, limit, except }) => {
-      const rows = byUser.get(userId) ?? [];
+      const own = byUser.get(userId) ?? [];
       const skip = except.length > 0 ? new Set(except) : undefined;
-      const kept = skip ? rows.filter((row) => !skip.has(row.id)) : rows;
+      const kept = skip ? own.filter((row) => !skip.has(row.id)) : own;
       return kept.length > limit ? kept.slice(0, limit) : kept;
     });
   }
