@@ -2,11 +2,12 @@
 // package, subscribes, and lists what it is handed (test/browser/sdk-page.html). One tab shows a
 // notification made through the API (a screenshot is kept in test/artifacts/); three tabs share one
 // connection to the server, each shows every notification once, and closing the leader tab hands
-// over without losing one. Outside CI the suite is skipped, with one line, where no Chromium is.
+// over without losing one, also when the server hears of the old leader's connection end late (a
+// proxy in between). Outside CI the suite is skipped, with one line, where no Chromium is.
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -14,6 +15,7 @@ import express from 'express';
 import { pino } from 'pino';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HANDOVER_SETTLE_MS } from '../client/src/notifications/shared-across-tabs';
 import { createApp, createServices, type Services } from '../server/app';
 import { STRONG_PASSWORD, uniqueName } from './support/api';
 import { chromiumAvailable, launchChromium } from './support/chromium';
@@ -69,14 +71,18 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
   const received = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as { received: string[] }).received ?? []);
   const isLeader = (page: Page): Promise<boolean> =>
     page.evaluate(() => Boolean((window as unknown as { subscription?: { isLeader?: boolean } }).subscription?.isLeader));
-  const openTab = async (context: BrowserContext) => {
+  const openTab = async (context: BrowserContext, at = origin) => {
     const page = await context.newPage();
     page.on('pageerror', (error) => console.error('page error:', error));
-    await page.goto(`${origin}/app/#token=${token}`);
+    await page.goto(`${at}/app/#token=${token}`);
     await page.waitForFunction(() => 'subscription' in window);
     return page;
   };
   const waitingConnections = () => services.hub.stats().connections;
+  const leaderOf = async (tabs: Page[]) => {
+    const leaders = await Promise.all(tabs.map(isLeader));
+    return leaders.filter(Boolean).length === 1 ? tabs[leaders.indexOf(true)] : undefined;
+  };
 
   it('shows a notification made through the API', async () => {
     const context = await browser.newContext();
@@ -98,7 +104,7 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
   /** Three tabs of one user: one connection, every notification once in each, a handover that loses none. */
   async function threeTabs(context: BrowserContext): Promise<void> {
     const tabs = [await openTab(context), await openTab(context), await openTab(context)];
-    await until(async () => (await Promise.all(tabs.map(isLeader))).filter(Boolean).length === 1, 'one leader');
+    await until(() => leaderOf(tabs), 'one leader');
     await until(() => waitingConnections() === 1, 'one long-poll');
 
     await send('one');
@@ -106,12 +112,12 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
     for (const tab of tabs) await until(async () => (await received(tab)).length === 2, 'both in every tab');
     for (const tab of tabs) expect(await received(tab)).toEqual(['one', 'two']);
 
-    const leader = (await Promise.all(tabs.map(isLeader))).indexOf(true);
-    const others = tabs.filter((_, i) => i !== leader);
-    await tabs[leader].close();
+    const leader = await until(() => leaderOf(tabs), 'one leader');
+    const others = tabs.filter((tab) => tab !== leader);
+    await leader.close();
     // Made while the leadership changes hands: none may be lost.
     await send('during the handover');
-    await until(async () => (await Promise.all(others.map(isLeader))).filter(Boolean).length === 1, 'a new leader');
+    await until(() => leaderOf(others), 'a new leader');
     await send('after the handover');
     for (const tab of others) await until(async () => (await received(tab)).length === 4, 'all four in the remaining tabs', 15_000);
     for (const tab of others) expect(await received(tab)).toEqual(['one', 'two', 'during the handover', 'after the handover']);
@@ -124,6 +130,27 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
       await threeTabs(context);
     } finally {
       await context.close();
+      await until(() => waitingConnections() === 0, 'the tabs’ long-poll to end');
+    }
+  }, 90_000);
+
+  it('loses none when the server hears of the old leader’s connection end late, with no notification after it', async () => {
+    const proxy = await lateClosingProxy(server, 1000);
+    const context = await browser.newContext();
+    try {
+      const tabs = [await openTab(context, proxy.origin), await openTab(context, proxy.origin)];
+      const leader = await until(() => leaderOf(tabs), 'one leader');
+      await until(() => waitingConnections() === 1, 'one long-poll');
+      const [other] = tabs.filter((tab) => tab !== leader);
+      await leader.close();
+      // The old leader's long-poll, still open to the server for a second, is answered with it.
+      await send('to the closed tab');
+      await until(async () => (await services.notifications.list(userId, { limit: 1 })).items[0]?.deliveredAt, 'it to be marked delivered');
+      await until(async () => (await received(other)).length === 1, 'it in the other tab', HANDOVER_SETTLE_MS + 10_000);
+      expect(await received(other)).toEqual(['to the closed tab']);
+    } finally {
+      await context.close();
+      await proxy.close();
       await until(() => waitingConnections() === 0, 'the tabs’ long-poll to end');
     }
   }, 90_000);
@@ -143,3 +170,26 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
     }
   }, 90_000);
 });
+
+/**
+ * A TCP proxy to `target` that passes the end of a client's connection on only `lagMs` later, as a
+ * load balancer may: meanwhile the server still answers that connection, and what it sends there
+ * reaches no one.
+ */
+async function lateClosingProxy(target: Server, lagMs: number): Promise<{ origin: string; close(): Promise<void> }> {
+  const { port } = target.address() as AddressInfo;
+  const proxy: TcpServer = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    client.pipe(upstream, { end: false });
+    upstream.pipe(client);
+    client.on('close', () => setTimeout(() => upstream.destroy(), lagMs));
+    client.on('error', () => client.destroy());
+    upstream.on('error', () => client.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => proxy.close(() => resolve())),
+  };
+}

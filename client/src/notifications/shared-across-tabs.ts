@@ -1,4 +1,5 @@
 import type { ApiClient } from '../api-client';
+import { sleep } from './backoff';
 import { byHeartbeat, byWebLock } from './leadership';
 import { RecentIds } from './recent-ids';
 import type { DeliveryMode, Notification, SubscribeOptions, Subscription } from './subscribe';
@@ -15,6 +16,14 @@ type TabMessage =
    */
   | { kind: 'handed-over' };
 
+/**
+ * How long a new leader keeps looking for what the old leader's connection took. That tab has
+ * closed, but the server learns of it only when the connection's end reaches it — a moment later,
+ * later still through a proxy — and until then it answers that connection, marks the answer
+ * delivered, and no tab ever reads it.
+ */
+export const HANDOVER_SETTLE_MS = 5000;
+
 /** Whether this environment has tabs that can share one connection (a browser with BroadcastChannel). */
 export const canShareAcrossTabs = (): boolean => typeof window !== 'undefined' && typeof BroadcastChannel !== 'undefined';
 
@@ -26,9 +35,9 @@ const leadership = () => (typeof navigator !== 'undefined' && navigator.locks ? 
  * Web Locks API — the tab holding the lock — or, without it, by heartbeats (leadership.ts); the
  * leader alone runs the subscription (`start`) and relays each batch to the other tabs over a
  * BroadcastChannel. When the leader's tab closes, the next tab takes over: at once with Web Locks
- * (the browser releases the lock), within a second by heartbeats. A new leader first hands
- * over what the old one may have taken and not relayed (it lists the notifications newer than the
- * newest it has seen), so nothing is lost in the handover.
+ * (the browser releases the lock), within a second by heartbeats. A new leader hands over what
+ * the old one may have taken and not relayed (it lists the notifications newer than the newest it
+ * had seen, at once and through the first seconds: see handOver), so nothing is lost in the handover.
  */
 export function shareAcrossTabs(
   api: ApiClient,
@@ -70,18 +79,19 @@ export function shareAcrossTabs(
     if (message.kind === 'batch') void hand(message.notifications).catch((error) => options.onError?.(error));
     else if (message.kind === 'mode' && !isLeader) setMode(message.mode);
     else if (message.kind === 'hello' && isLeader) post({ kind: 'mode', mode });
-    else if (message.kind === 'handed-over' && isLeader) void catchUp(api, () => newestSeen, relay, closing.signal).catch((error) => options.onError?.(error));
+    else if (message.kind === 'handed-over' && isLeader) void catchUp(api, newestSeen, relay, closing.signal).catch((error) => options.onError?.(error));
   };
   post({ kind: 'hello' });
 
   const led = leadership()(name, closing.signal, async (leading) => {
     isLeader = true;
     try {
-      await catchUp(api, () => newestSeen, relay, leading).catch((error) => leading.aborted || options.onError?.(error));
+      const settling = handOver(api, newestSeen, relay, leading, (error) => leading.aborted || options.onError?.(error));
+      await settling.catchUp();
       const subscription = start({
         ...options,
         signal: leading,
-        onNotifications: relay,
+        onNotifications: settling.relay,
         onModeChange: (next) => {
           post({ kind: 'mode', mode: next });
           setMode(next);
@@ -115,12 +125,40 @@ export function shareAcrossTabs(
 }
 
 /**
- * What arrived after the newest this tab has seen, for all tabs: a leader that closed may have taken
- * it (the server marked it delivered) and not relayed it.
+ * A new leader's catching up on what the old leader may have taken and not relayed (the server
+ * marked it delivered): what came after the newest this tab had seen, at once, again before each
+ * batch of the first HANDOVER_SETTLE_MS (so that the batches stay in order), and once more when
+ * that time is up. `relay` hands each tab what it has not seen, so what comes twice shows once.
  */
-async function catchUp(api: ApiClient, newestSeen: () => string, hand: (batch: Notification[]) => Promise<void>, signal: AbortSignal): Promise<void> {
+function handOver(
+  api: ApiClient,
+  newestSeenBefore: string,
+  relay: (batch: Notification[]) => Promise<void>,
+  leading: AbortSignal,
+  report: (error: unknown) => void,
+) {
+  const settledAt = Date.now() + HANDOVER_SETTLE_MS;
+  const settling = () => Date.now() < settledAt;
+  const catchUpNow = () => catchUp(api, newestSeenBefore, relay, leading).catch(report);
+  void sleep(HANDOVER_SETTLE_MS, leading).then(() => {
+    if (!leading.aborted) return catchUpNow();
+  });
+  return {
+    catchUp: catchUpNow,
+    relay: async (batch: Notification[]) => {
+      if (settling()) await catchUpNow();
+      await relay(batch);
+    },
+  };
+}
+
+/**
+ * What arrived after `newestSeen`, for all tabs: a leader that closed, or stepped down, may have
+ * taken it (the server marked it delivered) and not relayed it.
+ */
+async function catchUp(api: ApiClient, newestSeen: string, hand: (batch: Notification[]) => Promise<void>, signal: AbortSignal): Promise<void> {
   const answer = await api.notifications.list({ query: { limit: '100' }, fetchOptions: { signal } });
   if (answer.status !== 200) return;
-  const missed = answer.body.filter((notification) => notification.created_at > newestSeen()).reverse();
+  const missed = answer.body.filter((notification) => notification.created_at > newestSeen).reverse();
   if (missed.length > 0) await hand(missed);
 }
