@@ -36,6 +36,8 @@ export interface ServerStats {
   /** process.cpuUsage() in microseconds, cumulative. */
   cpuUserUs: number;
   cpuSystemUs: number;
+  /** The garbage collector's pauses of the main thread since the process started (perf_hooks 'gc' entries), in milliseconds. */
+  gcPauseMs: number;
   /** Event-loop delay (beyond the 10 ms sampling interval) since the last reset, in milliseconds. */
   loopDelayP50Ms: number;
   loopDelayP99Ms: number;

@@ -3,7 +3,7 @@
 // requests, reading its own memory, CPU and event-loop delay, and never outliving the orchestrator.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { BenchReply, BenchRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
 
 /** What only the served app knows; the process figures are added by `serveOrchestrator`. */
@@ -47,6 +47,12 @@ async function collectGarbage(): Promise<void> {
 export function serveOrchestrator(app: ServedApp, ready: Omit<ReadyMessage, 'type'>): void {
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loopDelay.enable();
+  // One entry per collection: a few dozen per broadcast, nothing per request.
+  let gcPauseMs = 0;
+  const gcPauses = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcPauseMs += entry.duration;
+  });
+  gcPauses.observe({ entryTypes: ['gc'] });
   let shuttingDown = false;
 
   const stats = async (gc: boolean, resetLoopDelay: boolean): Promise<ServerStats> => {
@@ -62,6 +68,7 @@ export function serveOrchestrator(app: ServedApp, ready: Omit<ReadyMessage, 'typ
       external: memory.external,
       cpuUserUs: cpu.user,
       cpuSystemUs: cpu.system,
+      gcPauseMs,
       loopDelayP50Ms: excessDelayMs(loopDelay.percentile(50)),
       loopDelayP99Ms: excessDelayMs(loopDelay.percentile(99)),
       loopDelayMaxMs: excessDelayMs(loopDelay.max),
@@ -75,6 +82,7 @@ export function serveOrchestrator(app: ServedApp, ready: Omit<ReadyMessage, 'typ
     if (shuttingDown) return;
     shuttingDown = true;
     loopDelay.disable();
+    gcPauses.disconnect();
     app.server.close();
     app.server.closeAllConnections();
     await app.close();
