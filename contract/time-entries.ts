@@ -72,7 +72,8 @@ const Day = extendApi(
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'Enter a date as YYYY-MM-DD.')
     // Piped, so that a malformed value gets one message, not this one as well.
     .pipe(z.string().refine(isRealDay, 'Enter a real date.')),
-  { example: '2025-11-29' },
+  // Said outright: the document cannot tell what a piped schema accepts, and would describe any value.
+  { type: 'string', format: 'date', example: '2025-11-29' },
 );
 
 /** The longest duration a column holds (2^31-1 s, 68 years): a larger filter value means the same. */

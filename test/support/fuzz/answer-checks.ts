@@ -13,7 +13,8 @@ const LEAKS: Array<[string, RegExp]> = [
   ['the working directory', new RegExp(escapeRegExp(process.cwd()))],
 ];
 
-const mediaTypeOf = (answer: Answered) => String(answer.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+/** A content type without its parameters (`text/csv; charset=utf-8` → `text/csv`). */
+const mediaTypeOf = (contentType: string) => contentType.split(';')[0].trim().toLowerCase();
 
 /**
  * What every answer must be, whatever was asked: not a 5xx; a body in the content type the document
@@ -26,8 +27,9 @@ export function problemsOf(operation: Operation, answer: Answered): string[] {
 
   const listed = operation.statuses.includes(String(answer.status));
   // For a status the document does not list it describes no body: every answer of this API is JSON.
-  const allowed = listed ? operation.contentTypes(answer.status) : ['application/json'];
-  const mediaType = mediaTypeOf(answer);
+  // The document may name a content type with its parameters (the CSV export's charset).
+  const allowed = listed ? operation.contentTypes(answer.status).map(mediaTypeOf) : ['application/json'];
+  const mediaType = mediaTypeOf(String(answer.headers['content-type'] ?? ''));
   if (allowed.length === 0 && answer.text !== '') problems.push('a body, where the document describes none');
   if (allowed.length > 0 && !allowed.includes(mediaType)) {
     problems.push(`content type ${JSON.stringify(mediaType)}, not ${allowed.join(' or ')}`);

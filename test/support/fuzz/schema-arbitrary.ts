@@ -87,10 +87,12 @@ function nonNullValueOf(schema: JsonSchema): fc.Arbitrary<unknown> {
   }
 }
 
+const instants = fc.date({ min: new Date('1970-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true });
+
 const FORMATS: Record<string, fc.Arbitrary<string>> = {
-  'date-time': fc
-    .date({ min: new Date('1970-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true })
-    .map((date) => date.toISOString()),
+  'date-time': instants.map((date) => date.toISOString()),
+  // RFC 3339's full-date: a real day, YYYY-MM-DD.
+  date: instants.map((date) => date.toISOString().slice(0, 10)),
   uuid: fc.uuid(),
 };
 
