@@ -143,7 +143,9 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
       await until(() => waitingConnections() === 1, 'one long-poll');
       const [other] = tabs.filter((tab) => tab !== leader);
       await leader.close();
-      // The old leader's long-poll, still open to the server for a second, is answered with it.
+      // Made while the old leader's long-poll is still open to the server (the proxy holds it for a
+      // second): the server answers it there — also when the new leader waits too, the hub wakes the
+      // older wait first — and marks it delivered. (Without the handover's later looks this failed.)
       await send('to the closed tab');
       await until(async () => (await services.notifications.list(userId, { limit: 1 })).items[0]?.deliveredAt, 'it to be marked delivered');
       await until(async () => (await received(other)).length === 1, 'it in the other tab', HANDOVER_SETTLE_MS + 10_000);
