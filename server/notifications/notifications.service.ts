@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, count, desc, eq, getTableColumns, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableColumns, getTableName, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { NOTIFICATION_TYPES } from '../../contract/notifications';
 import type { Store } from '../../db/open-database';
@@ -277,7 +277,9 @@ export class NotificationsService {
    * function, as many as the most demanding read of the batch needs; each read then drops what it
    * has in flight and keeps its limit. The rows come straight out of the ranked subquery, flat (a
    * join back to the table for them made Postgres look each row up twice, and the rows' mapping
-   * nested); each also carries its rank, which nothing reads.
+   * nested). The subquery is named as the table, so that the outer query selects the table's own
+   * columns: drizzle maps a row of subquery fields (proxies) some 1.5 µs slower than one of
+   * columns — 30 % of this read's time for 10,000 rows, alternated in one process on both dialects.
    */
   private async readUndelivered(reads: UndeliveredRead[]): Promise<NotificationRow[][]> {
     const { db, t } = this.store;
@@ -291,12 +293,12 @@ export class NotificationsService {
       })
       .from(n)
       .where(and(this.store.anyOf(n.userId, userIds), isNull(n.deliveredAt)))
-      .as('ranked');
+      .as(getTableName(n));
     const rows: NotificationRow[] = await db
-      .select()
+      .select(getTableColumns(n))
       .from(ranked)
       .where(lte(ranked.rank, perUser))
-      .orderBy(asc(ranked.createdAt), asc(ranked.id));
+      .orderBy(asc(n.createdAt), asc(n.id));
     const byUser = new Map<number, NotificationRow[]>();
     for (const notification of rows) {
       const ofUser = byUser.get(notification.userId);
