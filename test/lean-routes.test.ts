@@ -201,16 +201,16 @@ describeApi('lean routes answer as the express routes do', (ctx) => {
     } finally {
       take.mockRestore();
     }
-    const confirm = vi.spyOn(ctx.services.notifications, 'confirmDelivery').mockImplementation(unreachable);
+    const received = vi.spyOn(ctx.services.notifications, 'markReceived').mockImplementation(unreachable);
     try {
-      // A stream that says which event it had confirms it before the head is written.
+      // A stream that says which event it had marks it received before the head is written.
       const streamHeaders = { Authorization: `Token ${user.token}`, 'Last-Event-ID': '00000000-0000-4000-8000-000000000000' };
       const fromLean = await openStream(lean.url(), SSE, streamHeaders);
       const fromExpress = await openStream(viaExpress.url(), SSE, streamHeaders);
       expect(fromLean.status).toBe(503);
       expect(fromLean).toEqual(fromExpress);
     } finally {
-      confirm.mockRestore();
+      received.mockRestore();
     }
   });
 });

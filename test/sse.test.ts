@@ -261,6 +261,26 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     }
   });
 
+  it("confirms nothing of another user's from Last-Event-ID, even beside that user's own deliveries of the same moment", async () => {
+    const [ann, bob] = [freshUser(), freshUser()];
+    const annsOther = await notify(ann, 'not bob to confirm');
+    const annsReceived = await notify(ann, 'received by ann');
+    // Ann's delivery is confirmed in the very turn of the event loop in which bob's stream opens: the
+    // deliveries of a moment are marked by one statement (the service's batch).
+    const { hub, notifications } = ctx.services;
+    const acquire = hub.acquireConnection.bind(hub);
+    vi.spyOn(hub, 'acquireConnection').mockImplementation((userId) => {
+      if (userId === bob.id) void notifications.confirmDelivery(ann.id, [annsReceived.id]);
+      return acquire(userId);
+    });
+    const bobs = await openStream(ctx, bob, { 'Last-Event-ID': annsOther.id });
+    await until(() => bobs.blocks.length > 0, 'the retry line');
+    await untilDelivered(ann, annsReceived.id);
+    expect(await getNotification(ann, annsOther.id)).toEqual(wire(annsOther));
+    await bobs.close();
+    await untilIdle();
+  });
+
   it('cleans up when the client goes away: no subscriber, connection or heartbeat timer left', async () => {
     const ann = freshUser();
     const timers = () => process.getActiveResourcesInfo().filter((type) => type === 'Timeout').length;

@@ -254,11 +254,21 @@ export class NotificationsService {
   }
 
   /**
-   * Sets delivered_at on those of `ids` that are the user's and undelivered; returns how many.
-   * Confirmations of the same moment become one UPDATE (see confirmBatch).
+   * Sets delivered_at on `ids`, notifications this instance read for the user and wrote to their
+   * client (see DeliveryClaims); returns how many were undelivered. Confirmations of the same moment
+   * become one UPDATE (see confirmBatch), whose user condition covers the whole batch: an id of
+   * another user of the batch would be marked too. What a client names goes through markReceived.
    */
   confirmDelivery(userId: number, ids: string[]): Promise<number> {
     return this.confirmations.add({ userId, ids });
+  }
+
+  /**
+   * The client says it has received `ids` (a stream's Last-Event-ID): sets delivered_at on those of
+   * them that are the user's and undelivered, ignoring the rest; returns how many.
+   */
+  async markReceived(userId: number, ids: string[]): Promise<number> {
+    return (await this.setDelivered(userId, ids)).length;
   }
 
   /** Which of these users have undelivered notifications (the hub's fallback while the bus is down). */

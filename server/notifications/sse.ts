@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics/metrics';
 import type { DeliveryHub } from '../realtime/delivery-hub';
 import { serializeNotification } from './notification.serializer';
 import type { DeliveryClaims } from './delivery-claims';
-import { isUuid, type NotificationRow, type NotificationsService } from './notifications.service';
+import type { NotificationRow, NotificationsService } from './notifications.service';
 
 export interface SseOptions {
   heartbeatMs: number;
@@ -63,7 +63,7 @@ export async function openStream(
   };
   try {
     // The client says it has this event: that is a delivery, even if our write callback never came.
-    if (lastEventId && isUuid(lastEventId)) await notifications.confirmDelivery(userId, [lastEventId]);
+    if (lastEventId) await notifications.markReceived(userId, [lastEventId]);
     setHeaders();
   } catch (error) {
     release();
