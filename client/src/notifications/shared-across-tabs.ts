@@ -49,7 +49,18 @@ export function shareAcrossTabs(
   const channel = new BroadcastChannel(name);
   const closing = new AbortController();
   const seen = new RecentIds();
-  let newestSeen = new Date().toISOString();
+  /** The newest creation time this tab has seen, by the server's clock ('' until it has seen one). */
+  let newestSeen = '';
+  // What was delivered before this tab opened is not for its app: a catch-up leaves it out. (Not the
+  // tab's clock: one ahead of the server's hid whatever came in the first minutes from every catch-up.)
+  const deliveredBefore = rememberDelivered(api, seen, closing.signal).then((known) => {
+    // Not known (the list failed): the tab's clock is all there is.
+    if (!known && newestSeen === '') newestSeen = new Date().toISOString();
+  });
+  const catchUpFor = (hand: (batch: Notification[]) => Promise<void>, signal: AbortSignal) => async () => {
+    await deliveredBefore;
+    await catchUp(api, newestSeen, hand, signal);
+  };
   let mode: DeliveryMode = options.transport ?? 'long-poll';
   let isLeader = false;
 
@@ -79,14 +90,14 @@ export function shareAcrossTabs(
     if (message.kind === 'batch') void hand(message.notifications).catch((error) => options.onError?.(error));
     else if (message.kind === 'mode' && !isLeader) setMode(message.mode);
     else if (message.kind === 'hello' && isLeader) post({ kind: 'mode', mode });
-    else if (message.kind === 'handed-over' && isLeader) void catchUp(api, newestSeen, relay, closing.signal).catch((error) => options.onError?.(error));
+    else if (message.kind === 'handed-over' && isLeader) void catchUpFor(relay, closing.signal)().catch((error) => options.onError?.(error));
   };
   post({ kind: 'hello' });
 
   const led = leadership()(name, closing.signal, async (leading) => {
     isLeader = true;
     try {
-      const settling = handOver(api, newestSeen, relay, leading, (error) => leading.aborted || options.onError?.(error));
+      const settling = handOver(catchUpFor(relay, leading), relay, leading, (error) => leading.aborted || options.onError?.(error));
       await settling.catchUp();
       const subscription = start({
         ...options,
@@ -131,15 +142,14 @@ export function shareAcrossTabs(
  * that time is up. `relay` hands each tab what it has not seen, so what comes twice shows once.
  */
 function handOver(
-  api: ApiClient,
-  newestSeenBefore: string,
+  catchUp: () => Promise<void>,
   relay: (batch: Notification[]) => Promise<void>,
   leading: AbortSignal,
   report: (error: unknown) => void,
 ) {
   const settledAt = Date.now() + HANDOVER_SETTLE_MS;
   const settling = () => Date.now() < settledAt;
-  const catchUpNow = () => catchUp(api, newestSeenBefore, relay, leading).catch(report);
+  const catchUpNow = () => catchUp().catch(report);
   void sleep(HANDOVER_SETTLE_MS, leading).then(() => {
     if (!leading.aborted) return catchUpNow();
   });
@@ -152,13 +162,29 @@ function handOver(
   };
 }
 
+/** The newest notifications, as many as a catch-up looks at; undefined when the list failed. */
+async function newestNotifications(api: ApiClient, signal: AbortSignal): Promise<Notification[] | undefined> {
+  const answer = await api.notifications.list({ query: { limit: '100' }, fetchOptions: { signal } });
+  return answer.status === 200 ? answer.body : undefined;
+}
+
 /**
- * What arrived after `newestSeen`, for all tabs: a leader that closed, or stepped down, may have
- * taken it (the server marked it delivered) and not relayed it.
+ * Remembers as seen the newest notifications already delivered (to this browser's tabs, or
+ * elsewhere, before this tab opened); whether it could list them.
+ */
+async function rememberDelivered(api: ApiClient, seen: RecentIds, signal: AbortSignal): Promise<boolean> {
+  const newest = await newestNotifications(api, signal).catch(() => undefined);
+  if (newest) seen.remember(newest.filter((notification) => notification.delivered));
+  return newest !== undefined;
+}
+
+/**
+ * What arrived after `newestSeen` and was delivered, for all tabs: a leader that closed, or stepped
+ * down, may have taken it (the server marked it delivered) and not relayed it. (What is still
+ * undelivered comes by the subscription.)
  */
 async function catchUp(api: ApiClient, newestSeen: string, hand: (batch: Notification[]) => Promise<void>, signal: AbortSignal): Promise<void> {
-  const answer = await api.notifications.list({ query: { limit: '100' }, fetchOptions: { signal } });
-  if (answer.status !== 200) return;
-  const missed = answer.body.filter((notification) => notification.created_at > newestSeen).reverse();
+  const newest = await newestNotifications(api, signal);
+  const missed = (newest ?? []).filter((notification) => notification.delivered && notification.created_at > newestSeen).reverse();
   if (missed.length > 0) await hand(missed);
 }
