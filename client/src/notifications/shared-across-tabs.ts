@@ -36,8 +36,9 @@ const leadership = () => (typeof navigator !== 'undefined' && navigator.locks ? 
  * leader alone runs the subscription (`start`) and relays each batch to the other tabs over a
  * BroadcastChannel. When the leader's tab closes, the next tab takes over: at once with Web Locks
  * (the browser releases the lock), within a second by heartbeats. A new leader hands over what
- * the old one may have taken and not relayed (it lists the notifications newer than the newest it
- * had seen, at once and through the first seconds: see handOver), so nothing is lost in the handover.
+ * the old one may have taken and not relayed (it lists what was delivered and is newer than the
+ * newest it had seen, at once and through the first seconds: see handOver), so nothing is lost in
+ * the handover.
  */
 export function shareAcrossTabs(
   api: ApiClient,
