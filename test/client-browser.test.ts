@@ -20,7 +20,7 @@ import { createApp, createServices, type Services } from '../server/app';
 import { STRONG_PASSWORD, uniqueName } from './support/api';
 import { chromiumAvailable, launchChromium } from './support/chromium';
 import { createTestDatabase, type TestDatabase } from './support/databases';
-import { pastCreation, until } from './support/waiting';
+import { pastCreation, sleep, until } from './support/waiting';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test', 'artifacts');
@@ -71,9 +71,10 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
   const received = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as { received: string[] }).received ?? []);
   const isLeader = (page: Page): Promise<boolean> =>
     page.evaluate(() => Boolean((window as unknown as { subscription?: { isLeader?: boolean } }).subscription?.isLeader));
-  const openTab = async (context: BrowserContext, at = origin) => {
+  const openTab = async (context: BrowserContext, at = origin, beforeLoad?: (page: Page) => Promise<unknown>) => {
     const page = await context.newPage();
     page.on('pageerror', (error) => console.error('page error:', error));
+    await beforeLoad?.(page);
     await page.goto(`${at}/app/#token=${token}`);
     await page.waitForFunction(() => 'subscription' in window);
     return page;
@@ -183,6 +184,29 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
     }, 10 * 60_000);
     await lateClosingHandover(context);
   }, 90_000);
+
+  it('shows in a tab nothing delivered before it opened, whatever another tab relays', async () => {
+    const [before] = await services.notifications.notify([userId], { type: 'INFO', message: 'delivered before the tabs opened' });
+    await services.notifications.markDelivered(userId, before.id);
+    // The tabs' lists of the newest are slowed, the second's most: the first tab's catch-up runs
+    // while the second does not yet know what was delivered before it opened.
+    const slowLists = (ms: number) => (page: Page) =>
+      page.route(/\/api\/notifications\/\?limit=100$/, async (route) => {
+        await sleep(ms);
+        await route.continue();
+      });
+    const context = await browser.newContext();
+    try {
+      const tabs = [await openTab(context, origin, slowLists(500)), await openTab(context, origin, slowLists(3000))];
+      await until(() => waitingConnections() === 1, 'one long-poll');
+      await send('after the tabs opened');
+      for (const tab of tabs) await until(async () => (await received(tab)).length >= 1, 'it in every tab').catch(() => {});
+      expect(await Promise.all(tabs.map(received))).toEqual([['after the tabs opened'], ['after the tabs opened']]);
+    } finally {
+      await context.close();
+      await until(() => waitingConnections() === 0, 'the tabs’ long-poll to end');
+    }
+  }, 60_000);
 
   it('does the same by heartbeats in a browser without Web Locks', async () => {
     const context = await browser.newContext();

@@ -36,9 +36,9 @@ const leadership = () => (typeof navigator !== 'undefined' && navigator.locks ? 
  * leader alone runs the subscription (`start`) and relays each batch to the other tabs over a
  * BroadcastChannel. When the leader's tab closes, the next tab takes over: at once with Web Locks
  * (the browser releases the lock), within a second by heartbeats. A new leader hands over what
- * the old one may have taken and not relayed (it lists what was delivered and is newer than the
- * newest it had seen, at once and through the first seconds: see handOver), so nothing is lost in
- * the handover.
+ * the old one may have taken and not relayed (it lists what is newer than the newest it had seen,
+ * and was not delivered before this tab opened, at once and through the first seconds: see
+ * handOver), so nothing is lost in the handover.
  */
 export function shareAcrossTabs(
   api: ApiClient,
@@ -58,9 +58,10 @@ export function shareAcrossTabs(
     // Not known (the list failed): the tab's clock is all there is.
     if (!known && newestSeen === '') newestSeen = new Date().toISOString();
   });
+  /** A catch-up that hands on what is newer than the newest this tab has seen, and new to it. */
   const catchUpFor = (hand: (batch: Notification[]) => Promise<void>, signal: AbortSignal) => async () => {
     await deliveredBefore;
-    await catchUp(api, newestSeen, hand, signal);
+    await catchUp(api, (notification) => notification.created_at > newestSeen && !seen.has(notification.id), hand, signal);
   };
   let mode: DeliveryMode = options.transport ?? 'long-poll';
   let isLeader = false;
@@ -180,12 +181,18 @@ async function rememberDelivered(api: ApiClient, seen: RecentIds, signal: AbortS
 }
 
 /**
- * What arrived after `newestSeen` and was delivered, for all tabs: a leader that closed, or stepped
- * down, may have taken it (the server marked it delivered) and not relayed it. (What is still
- * undelivered comes by the subscription.)
+ * What this tab `isMissed`, for all tabs: a leader that closed, or stepped down, may have taken it
+ * (the server marked it delivered) and not relayed it. Undelivered ones too: the mark of what the
+ * old leader's connection took may not be written yet when this looks, and a step-down is looked at
+ * once (what comes again by the subscription shows once).
  */
-async function catchUp(api: ApiClient, newestSeen: string, hand: (batch: Notification[]) => Promise<void>, signal: AbortSignal): Promise<void> {
+async function catchUp(
+  api: ApiClient,
+  isMissed: (notification: Notification) => boolean,
+  hand: (batch: Notification[]) => Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
   const newest = await newestNotifications(api, signal);
-  const missed = (newest ?? []).filter((notification) => notification.delivered && notification.created_at > newestSeen).reverse();
+  const missed = (newest ?? []).filter(isMissed).reverse();
   if (missed.length > 0) await hand(missed);
 }
