@@ -137,8 +137,9 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
   }, 90_000);
 
   /**
-   * Two tabs behind a proxy that passes the old leader's connection end on a second late: the server
-   * answers that connection with the notification made meanwhile, and marks it delivered.
+   * Two tabs of `context` behind a proxy that passes the old leader's connection end on a second
+   * late: the server answers that connection with the notification made meanwhile, and marks it
+   * delivered. Closes `context`.
    */
   async function lateClosingHandover(context: BrowserContext): Promise<void> {
     const proxy = await lateClosingProxy(server, 1000);
@@ -185,6 +186,21 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
     await lateClosingHandover(context);
   }, 90_000);
 
+  it('does the same by heartbeats in a browser without Web Locks', async () => {
+    const context = await browser.newContext();
+    await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined }));
+    try {
+      const probe = await context.newPage();
+      await probe.goto(`${origin}/health/`);
+      expect(await probe.evaluate(() => navigator.locks)).toBeUndefined();
+      await probe.close();
+      await threeTabs(context);
+    } finally {
+      await context.close();
+      await until(() => waitingConnections() === 0, 'the tabs’ long-poll to end');
+    }
+  }, 90_000);
+
   it('shows in a tab nothing delivered before it opened, whatever another tab relays', async () => {
     const [before] = await services.notifications.notify([userId], { type: 'INFO', message: 'delivered before the tabs opened' });
     await services.notifications.markDelivered(userId, before.id);
@@ -207,21 +223,6 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
       await until(() => waitingConnections() === 0, 'the tabs’ long-poll to end');
     }
   }, 60_000);
-
-  it('does the same by heartbeats in a browser without Web Locks', async () => {
-    const context = await browser.newContext();
-    await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined }));
-    try {
-      const probe = await context.newPage();
-      await probe.goto(`${origin}/health/`);
-      expect(await probe.evaluate(() => navigator.locks)).toBeUndefined();
-      await probe.close();
-      await threeTabs(context);
-    } finally {
-      await context.close();
-      await until(() => waitingConnections() === 0, 'the tabs’ long-poll to end');
-    }
-  }, 90_000);
 });
 
 /**
