@@ -269,16 +269,20 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     // deliveries of a moment are marked by one statement (the service's batch).
     const { hub, notifications } = ctx.services;
     const acquire = hub.acquireConnection.bind(hub);
-    vi.spyOn(hub, 'acquireConnection').mockImplementation((userId) => {
+    const acquired = vi.spyOn(hub, 'acquireConnection').mockImplementation((userId) => {
       if (userId === bob.id) void notifications.confirmDelivery(ann.id, [annsReceived.id]);
       return acquire(userId);
     });
-    const bobs = await openStream(ctx, bob, { 'Last-Event-ID': annsOther.id });
-    await until(() => bobs.blocks.length > 0, 'the retry line');
-    await untilDelivered(ann, annsReceived.id);
-    expect(await getNotification(ann, annsOther.id)).toEqual(wire(annsOther));
-    await bobs.close();
-    await untilIdle();
+    try {
+      const bobs = await openStream(ctx, bob, { 'Last-Event-ID': annsOther.id });
+      await until(() => bobs.blocks.length > 0, 'the retry line');
+      await untilDelivered(ann, annsReceived.id);
+      expect(await getNotification(ann, annsOther.id)).toEqual(wire(annsOther));
+      await bobs.close();
+      await untilIdle();
+    } finally {
+      acquired.mockRestore();
+    }
   });
 
   it('cleans up when the client goes away: no subscriber, connection or heartbeat timer left', async () => {
