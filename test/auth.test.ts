@@ -62,6 +62,9 @@ describeApi('auth', (ctx) => {
     expect(scheme).toBe('scrypt');
     expect(Number(N) * Number(r) * Number(p)).toBeGreaterThanOrEqual(2 ** 14 * 8 * 5);
     expect(row.isAdmin).toBe(false);
+    // Salted per user: the same password gives another hash.
+    const [sameSecret] = await db.select().from(t.users).where(eq(t.users.id, minimal.body.id));
+    expect(sameSecret.passwordHash).not.toBe(row.passwordHash);
   });
 
   it('accepts a 150-character username and the allowed punctuation', async () => {
