@@ -189,6 +189,24 @@ describeApi('lean routes answer as the express routes do', (ctx) => {
     });
   }
 
+  it('waits 30 s for a poll that names no timeout, on either path (the contract default)', async () => {
+    const waits = vi.spyOn(ctx.services.longPoll, 'wait');
+    try {
+      for (const base of [lean.url(), viaExpress.url()]) {
+        // Something waiting, so that the poll answers at once: only the wait it asked for matters.
+        await ctx.services.notifications.notify([user.id], { type: 'INFO', message: 'answered at once' });
+        const answer = await poll(base, '');
+        expect(JSON.parse(answer.body)).toMatchObject({ status: 'immediate' });
+      }
+      expect(waits.mock.calls.map(([userId, timeoutMs]) => [userId, timeoutMs])).toEqual([
+        [user.id, 30_000],
+        [user.id, 30_000],
+      ]);
+    } finally {
+      waits.mockRestore();
+    }
+  });
+
   it('answers a database failure as the error handler does (503, Retry-After)', async () => {
     const unreachable = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
     const take = vi.spyOn(ctx.services.claims, 'take').mockImplementation(unreachable);

@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../db/open-database';
 import { loadConfig } from '../server/config';
-import { LAST_USED_RESOLUTION_MS, PURGE_EVERY_MS, USER_AGENT_LENGTH } from '../server/auth/sessions.service';
+import { LAST_USED_RESOLUTION_MS, USER_AGENT_LENGTH } from '../server/auth/sessions.service';
 import { digestToken } from '../server/auth/tokens';
 import { createUser, describeApi, STRONG_PASSWORD, type ApiContext, type TestUser } from './support/api';
 import { afterHeard, canRunTwoInstances, useTwoInstances, type Instance } from './support/two-instances';
@@ -158,10 +158,6 @@ describeApi(
   },
   { tokenTtlMs: DAY_MS },
 );
-
-it('deletes expired tokens every hour, as the README says', () => {
-  expect(PURGE_EVERY_MS).toBe(60 * 60_000);
-});
 
 it('reads TOKEN_TTL_DAYS: unset never expires; days, a fraction allowed; nonsense refused', () => {
   expect(loadConfig({}).tokenTtlDays).toBeUndefined();

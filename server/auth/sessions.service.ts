@@ -45,7 +45,7 @@ export const LAST_USED_RESOLUTION_MS = 60_000;
 export const USER_AGENT_LENGTH = 512;
 
 /** How often tokens past their lifetime are deleted, when they have one. */
-export const PURGE_EVERY_MS = 60 * 60_000;
+const PURGE_EVERY_MS = 60 * 60_000;
 
 /** Tokens with their users, read as a session; the caller says which tokens. */
 function sessionsQuery({ db, t }: Store) {
