@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -155,6 +155,26 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('several instances on one Postgres 
         stream.close();
       }
       expect(await undeliveredCount(b, user)).toBe(0);
+    });
+
+    it('answers a long-poll waiting on B when POST delivery-status/ (retry) is asked on A', async () => {
+      const poll = await startLongPoll(b, user, 20);
+      const readsBefore = b.reads.count(user.id);
+      // Written without a wake-up (as one whose wake-up Redis lost): B's poll, whose read found
+      // nothing, stays asleep until someone announces it.
+      const id = randomUUID();
+      await a.store.insertAll(a.store.t.notifications, [
+        { id, userId: user.id, type: 'INFO', message: 'announced by a retry on A', createdAt: new Date(), deliveredAt: null, readAt: null },
+      ]);
+      expect(b.reads.count(user.id)).toBe(readsBefore);
+
+      const startedAt = Date.now();
+      const retried = await call(a, user, 'POST', '/api/notifications/delivery-status/', { notification_ids: [id] });
+      expect(retried.body).toEqual({ message: 'Retry initiated for 1 notifications', retry_count: 1 });
+      const answer = await poll.answer;
+      expect(answer.body).toMatchObject({ status: 'new_notification', notifications: [{ id, message: 'announced by a retry on A' }] });
+      expect(answer.at - startedAt).toBeLessThan(SLACK_MS);
+      await waitForDelivered(a, user, id);
     });
   });
 
