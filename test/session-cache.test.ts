@@ -4,9 +4,11 @@ import type { Store } from '../db/open-database';
 import type { AuthUser } from '../server/auth/auth.service';
 import { MAX_SESSIONS, SessionCache } from '../server/auth/session-cache';
 import { SessionsService } from '../server/auth/sessions.service';
+import { InMemoryBus } from '../server/realtime/bus';
 import { Unauthenticated } from '../server/errors';
 import { digestToken } from '../server/auth/tokens';
 import { createUser, describeApi, type TestUser } from './support/api';
+import { movableClock } from './support/movable-clock';
 import { SwitchableBus } from './support/switchable-bus';
 import { afterHeard, canRunTwoInstances, useTwoInstances, type Instance } from './support/two-instances';
 import { until } from './support/waiting';
@@ -170,6 +172,28 @@ describe.skipIf(!canRunTwoInstances)('token cache on two instances over Redis', 
     }
     await until(() => a.bus.healthy && b.bus.healthy, 'both buses to be back');
     await b.http.get(ME).set(ann.auth).expect(401);
+  });
+});
+
+describe('token cache lifetime', () => {
+  it('serves a session for 60 s from its lookup, a use not extending it, then asks the database again (README, Conventions)', async () => {
+    const clock = movableClock();
+    const cache = new SessionCache(new InMemoryBus(), { clock });
+    let loads = 0;
+    const lookUp = () =>
+      cache.sessionOf('digest', async () => {
+        loads++;
+        return { user: { id: 1 } as AuthUser, tokenId: 1, lastUsedAt: clock.now() };
+      });
+    await lookUp();
+    await clock.advance(30_000);
+    await lookUp();
+    await clock.advance(29_999);
+    await lookUp();
+    expect(loads).toBe(1);
+    await clock.advance(2);
+    await lookUp();
+    expect(loads).toBe(2);
   });
 });
 

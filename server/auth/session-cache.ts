@@ -33,9 +33,9 @@ export class SessionCache {
 
   constructor(
     private readonly bus: InstanceBus = new InMemoryBus(),
-    { ttlMs = 60_000, maxEntries = MAX_SESSIONS }: SessionCacheOptions = {},
+    { ttlMs = 60_000, maxEntries = MAX_SESSIONS, clock }: SessionCacheOptions = {},
   ) {
-    this.cache = new SharedCache(bus, { ttlMs, maxEntries });
+    this.cache = new SharedCache(bus, { ttlMs, maxEntries, clock });
     bus.subscribe((message) => 'usersChanged' in message && this.drop(message.usersChanged));
   }
 

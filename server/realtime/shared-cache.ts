@@ -2,10 +2,12 @@ import { LRUCache } from 'lru-cache';
 import type { InstanceBus } from './bus';
 
 export interface SharedCacheOptions {
-  /** How long an entry may serve when no change was announced for it. */
+  /** How long an entry may serve when no change was announced for it, from its load (a use does not extend it). */
   ttlMs: number;
   /** How many entries are kept at most (the least recently used go first). */
   maxEntries: number;
+  /** What the lifetime is measured by (default: performance.now); tests pass a clock they move. */
+  clock?: { now(): number };
 }
 
 interface Entry<V> {
@@ -28,9 +30,9 @@ export class SharedCache<V> {
 
   constructor(
     private readonly bus: InstanceBus,
-    { ttlMs, maxEntries }: SharedCacheOptions,
+    { ttlMs, maxEntries, clock }: SharedCacheOptions,
   ) {
-    this.entries = new LRUCache({ max: maxEntries, ttl: ttlMs });
+    this.entries = new LRUCache({ max: maxEntries, ttl: ttlMs, perf: clock });
     bus.onHealthChange(() => this.clear());
   }
 
