@@ -52,6 +52,15 @@ describeApi('feature flags', (ctx) => {
     }
   });
 
+  it('makes the key of an accented or compatibility-form name from its plain letters', async () => {
+    for (const [name, key] of [
+      [`Über Naïve ${process.pid}`, `uber_naive_${process.pid}`],
+      [`Ｆｕｌｌ ㎒ ${process.pid}`, `full_mhz_${process.pid}`],
+    ]) {
+      expect((await ctx.http.post(FLAGS).set(admin.auth).send({ name }).expect(201)).body.key).toBe(key);
+    }
+  });
+
   it('gets, changes and deletes a flag by key; an unknown key is a 404', async () => {
     const created = await flag();
     const got = await ctx.http.get(`${FLAGS}${created.key}/`).set(admin.auth).expect(200);
@@ -237,6 +246,28 @@ describeApi('feature flags', (ctx) => {
     expect(revoked).toMatchObject({ before: { user_id: ann.id }, after: null });
     expect(deleted).toMatchObject({ before: { key: item.key, is_enabled: true }, after: null });
     await ctx.http.get('/api/feature-flags/audit/?flag=NOT_A_KEY').set(admin.auth).expect(400);
+  });
+
+  it('chains the audit under concurrent changes: each entry’s before is the one before it’s after', async () => {
+    const item = await flag();
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => ctx.http.patch(`${FLAGS}${item.key}/`).set(admin.auth).send({ name: `Name ${i}` })));
+    expect(answers.map((res) => res.status)).toEqual(Array(10).fill(200));
+    const entries = (await ctx.http.get(`/api/feature-flags/audit/?flag=${item.key}&limit=100`).set(admin.auth).expect(200)).body.reverse();
+    expect(entries).toHaveLength(11);
+    for (let i = 1; i < entries.length; i++) expect(entries[i].before, `entry ${i}`).toEqual(entries[i - 1].after);
+  });
+
+  it('answers a grant or a change racing the flag’s deletion with 200 or 404, never a 500', async () => {
+    for (let i = 0; i < 10; i++) {
+      const [granted, changed] = [await flag(), await flag()];
+      const answers = await Promise.all([
+        ctx.http.post(`${FLAGS}${granted.key}/users/`).set(admin.auth).send({ user_ids: [ann.id] }),
+        ctx.http.delete(`${FLAGS}${granted.key}/`).set(admin.auth),
+        ctx.http.patch(`${FLAGS}${changed.key}/`).set(admin.auth).send({ name: 'Renamed' }),
+        ctx.http.delete(`${FLAGS}${changed.key}/`).set(admin.auth),
+      ]);
+      expect(answers.map((res) => res.status)).toEqual([expect.toBeOneOf([200, 404]), 204, expect.toBeOneOf([200, 404]), 204]);
+    }
   });
 
   it('answers the two user GETs with an ETag, 304 to If-None-Match while nothing changed, and the new answer once something did', async () => {

@@ -33,11 +33,16 @@ export type FlagChanges = Partial<Omit<FlagInput, 'key'>>;
 
 const duplicateKey = () => ValidationFailed.field('key', 'A feature flag with this key already exists.');
 
-/** A key made from the name: lowercase letters and digits, other runs of characters as `_`. */
+/**
+ * A key made from the name: lowercase letters and digits, other runs of characters as `_`. Accents
+ * are dropped and compatibility forms spelled plainly (`Ü` → `u`, `㎒` → `mhz`): decomposed first,
+ * the combining marks removed, and only then lowercased.
+ */
 export function keyFromName(name: string): string {
   const key = name
-    .toLowerCase()
     .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
+    .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_')
     .replace(/^_+|_+$/g, '')
     .slice(0, 64);
@@ -302,8 +307,15 @@ function split<T>(items: T[], test: (item: T) => boolean): { enabled: T[]; disab
   return { enabled, disabled };
 }
 
+/**
+ * The flag, its row locked until the transaction ends (an UPDATE that changes nothing: on Postgres a
+ * concurrent change or delete of the flag waits, so the audit's `before` is the flag as it is, and a
+ * grant cannot insert for a flag deleted meanwhile; SQLite runs transactions one at a time anyway).
+ */
 function* flagByKey(tx: Db, t: Store['t'], key: string): Transaction<FlagRow> {
-  const [flag] = yield* rowsOf(tx.select().from(t.featureFlags).where(eq(t.featureFlags.key, key)));
+  const [flag] = yield* rowsOf(
+    tx.update(t.featureFlags).set({ key: sql`${t.featureFlags.key}` }).where(eq(t.featureFlags.key, key)).returning(),
+  );
   if (!flag) throw new NotFound();
   return flag;
 }
