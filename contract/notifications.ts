@@ -111,7 +111,9 @@ export const notificationsContract = c.router(
         'seconds. The notifications of a response are marked delivered once it has been written to the socket; ' +
         'a client that disconnects first gets them again on its next poll.',
       query: z.object({ timeout: z.coerce.number().int().min(1).max(60).default(30) }).strict(),
-      responses: { 200: LongPollResponse, ...errors.badRequest, ...errors.tooManyRequests },
+      // 429 (the user's open connections) and 503 (the database unavailable) come with Retry-After,
+      // which a client's loop waits out (the SDK's subscribe does): declared so that it can.
+      responses: { 200: LongPollResponse, ...errors.badRequest, ...errors.tooManyRequests, 503: Detail },
     },
     sse: {
       method: 'GET',

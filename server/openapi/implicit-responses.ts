@@ -1,7 +1,6 @@
 import { initContract, isAppRoute, isAppRouteOtherResponse, type AppRoute, type AppRouter } from '@ts-rest/core';
-import { BadRequest, Detail, routeAccess } from '../../contract';
+import { BadRequest, contract, Detail, routeAccess } from '../../contract';
 import { takesBody } from '../http/json-body';
-import { ROUTES_THAT_WAIT } from '../http/request-deadline';
 import { countsAsWrite } from '../http/write-limit';
 
 /**
@@ -13,8 +12,9 @@ import { countsAsWrite } from '../http/write-limit';
  * - a token is needed: 401; administrators only: 403; a user's write: 429 (the write limit);
  * - a GET answered with JSON: 304 to a client whose `If-None-Match` names the answer's ETag (express
  *   sets one on every body it sends whole; streams and CSV have none);
- * - anything: 500 (`{"detail": "Internal server error"}`); anything but a long-poll or a stream: 503
- *   past the request deadline.
+ * - anything: 500 (`{"detail": "Internal server error"}`); anything that needs the database (all but
+ *   the liveness check): 503 while the database is unavailable, and past the request deadline (all
+ *   but a long-poll or a stream, which have none).
  * A 405 is never the answer to a documented operation: it answers a method the path does not have.
  */
 export function implicitResponses(route: AppRoute): AppRoute['responses'] {
@@ -28,7 +28,7 @@ export function implicitResponses(route: AppRoute): AppRoute['responses'] {
   if (route.path.includes('/:')) responses[404] = Detail;
   if (readsBody) responses[413] = responses[415] = Detail;
   if (!access.public && countsAsWrite(route.method)) responses[429] = Detail;
-  if (!ROUTES_THAT_WAIT.includes(route.path)) responses[503] = Detail;
+  if (route.path !== contract.health.live.path) responses[503] = Detail;
   return responses;
 }
 

@@ -53,6 +53,15 @@ export interface Subscription {
 /** The longest Retry-After the loop honours: a server asking for more is asked again sooner. */
 const MAX_RETRY_AFTER_MS = 60_000;
 
+/** What the loop does when an option is not given (client/README.md documents these). */
+const DEFAULTS = {
+  timeout: 30,
+  transport: 'long-poll',
+  failuresBeforeFallback: 3,
+  backoff: DEFAULT_BACKOFF,
+  fallbackIntervalMs: 5000,
+} as const satisfies Partial<SubscribeOptions>;
+
 /**
  * Delivers a user's notifications to the app as SPEC.md recommends: long-polls one after another
  * (at once after an answer, after a backoff with jitter after a failure, after `Retry-After` on 429
@@ -88,9 +97,9 @@ class DeliveryLoop {
     private readonly openStream: StreamOpener,
     private readonly options: SubscribeOptions,
   ) {
-    this.transport = options.transport ?? 'long-poll';
+    this.transport = options.transport ?? DEFAULTS.transport;
     this.mode = this.transport;
-    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.backoff = new Backoff(options.backoff ?? DEFAULTS.backoff);
     options.signal?.addEventListener('abort', () => this.stop(), { once: true });
     if (options.signal?.aborted) this.stop();
   }
@@ -120,7 +129,7 @@ class DeliveryLoop {
 
   /** One long-poll; true when it was answered (notifications or a timeout), false when told to wait. */
   private async longPoll(): Promise<boolean> {
-    const timeout = this.options.timeout ?? 30;
+    const timeout = this.options.timeout ?? DEFAULTS.timeout;
     const answer = await this.api.notifications.longPoll({ query: { timeout }, fetchOptions: { signal: this.stopping.signal } });
     if (answer.status === 200) {
       await this.hand(answer.body.notifications);
@@ -196,10 +205,10 @@ class DeliveryLoop {
 
   private async failed(error: unknown): Promise<void> {
     this.failuresInARow++;
-    if (this.failuresInARow >= (this.options.failuresBeforeFallback ?? 3) && !(error instanceof UnexpectedAnswerError && error.status < 500)) {
+    if (this.failuresInARow >= (this.options.failuresBeforeFallback ?? DEFAULTS.failuresBeforeFallback) && !(error instanceof UnexpectedAnswerError && error.status < 500)) {
       this.switchTo('fallback');
     }
-    const wait = this.mode === 'fallback' ? (this.options.fallbackIntervalMs ?? 5000) : this.backoff.next();
+    const wait = this.mode === 'fallback' ? (this.options.fallbackIntervalMs ?? DEFAULTS.fallbackIntervalMs) : this.backoff.next();
     await sleep(wait, this.stopping.signal);
   }
 

@@ -1,0 +1,91 @@
+// The SDK's subscribe with no options does what client/README.md says (long-polls of 30 s, a backoff
+// of 1 s doubling to 30 s, the fallback after 3 failures in a row listing every 5 s, Retry-After
+// honoured on 503). The other suites pass their own, faster values; here the timers are faked and a
+// scripted fetch stands in for the server, so that minutes pass in a moment.
+import { afterEach, expect, it, vi } from 'vitest';
+import { createClient, type DeliveryMode, type Subscription } from '../client/src';
+
+const LONG_POLL = 'GET /api/notifications/long-poll/';
+const LIST = 'GET /api/notifications/';
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+
+/** A fetch that answers each request with `answer(request)`, noting what was sent and when (fake ms). */
+function scriptedFetch(answer: (request: string) => Response) {
+  const sent: Array<{ request: string; query: string; at: number }> = [];
+  const fetchImpl: typeof fetch = async (input, init) => {
+    const url = new URL(String(input));
+    const request = `${init?.method ?? 'GET'} ${url.pathname}`;
+    sent.push({ request, query: url.search, at: Date.now() });
+    return answer(request);
+  };
+  return { fetch: fetchImpl, sent };
+}
+
+let subscription: Subscription | undefined;
+
+/** Subscribes with no options but the listeners, on faked timers starting at 0, with the jitter at its ceiling. */
+function subscribeWithDefaults(fetchImpl: typeof fetch, options: { failuresBeforeFallback?: number } = {}) {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 });
+  vi.spyOn(Math, 'random').mockReturnValue(1);
+  const modes: DeliveryMode[] = [];
+  const errors: unknown[] = [];
+  const client = createClient({ baseUrl: 'http://punchclock.test', token: 'token', fetch: fetchImpl });
+  subscription = client.notifications.subscribe({
+    onNotifications: () => {},
+    onModeChange: (mode) => void modes.push(mode),
+    onError: (error) => void errors.push(error),
+    ...options,
+  });
+  return { modes, errors };
+}
+
+afterEach(async () => {
+  subscription?.close();
+  await subscription?.done;
+  subscription = undefined;
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+const proxyCutsLongPolls = (request: string) => {
+  if (request === LONG_POLL) throw new TypeError('fetch failed: cut by a proxy');
+  return json(200, []);
+};
+
+it('long-polls for 30 s, backs off 1 s then 2 s, and after the third failure in a row lists every 5 s', async () => {
+  const { fetch, sent } = scriptedFetch(proxyCutsLongPolls);
+  const { modes, errors } = subscribeWithDefaults(fetch);
+  await vi.advanceTimersByTimeAsync(13_000);
+  expect(sent.map(({ request, at }) => `${at} ${request}`)).toEqual([
+    `0 ${LONG_POLL}`,
+    `1000 ${LONG_POLL}`,
+    `3000 ${LONG_POLL}`,
+    // Fallback: the undelivered listed, then another try at long-polling, every 5 s.
+    `8000 ${LIST}`,
+    `8000 ${LONG_POLL}`,
+    `13000 ${LIST}`,
+    `13000 ${LONG_POLL}`,
+  ]);
+  expect(sent.filter(({ request }) => request === LONG_POLL).every(({ query }) => query === '?timeout=30')).toBe(true);
+  expect(modes).toEqual(['fallback']);
+  expect(errors).toHaveLength(5);
+});
+
+it('backs off from 1 s doubling up to 30 s', async () => {
+  const { fetch, sent } = scriptedFetch(proxyCutsLongPolls);
+  subscribeWithDefaults(fetch, { failuresBeforeFallback: 100 });
+  await vi.advanceTimersByTimeAsync(200_000);
+  const waits = sent.slice(1).map(({ at }, i) => at - sent[i].at);
+  expect(waits.slice(0, 8)).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+});
+
+it('waits as Retry-After says on 503, which is not a failure: no backoff, no fallback', async () => {
+  const { fetch, sent } = scriptedFetch(() => json(503, { detail: 'Service temporarily unavailable, try again shortly.' }, { 'Retry-After': '7' }));
+  const { modes, errors } = subscribeWithDefaults(fetch);
+  await vi.advanceTimersByTimeAsync(28_000);
+  expect(sent.map(({ request, at }) => `${at} ${request}`)).toEqual([0, 7000, 14_000, 21_000, 28_000].map((at) => `${at} ${LONG_POLL}`));
+  expect(modes).toEqual([]);
+  expect(errors).toEqual([]);
+});
