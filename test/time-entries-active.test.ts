@@ -110,6 +110,29 @@ describeApi('time entries: one running entry per user', (ctx) => {
     expect(await api.get(user, running.id)).toEqual(winner.body);
   });
 
+  it('a patch racing a stop or a start never sets the running entry going again, nor answers 500', async () => {
+    const { user, project } = await setUp();
+    const tag = await api.tag(user, 'edited');
+    for (let round = 0; round < 10; round++) {
+      const running = await api.start(user, { title: `Round ${round}`, project: project.id });
+      const patch = () => ctx.http.patch(`/api/time_entries/${running.id}/`).set(user.auth).send({ description: 'edited', project: project.id, tags: [tag.id] });
+      // In either order: the patch reads the entry before the stop (or the start) and writes after it.
+      const [patched, stopped, patchedAgain, started] = await Promise.all([
+        patch(),
+        ctx.http.post(`/api/time_entries/${running.id}/stop/`).set(user.auth),
+        patch(),
+        ctx.http.post('/api/time_entries/').set(user.auth).send({ title: `Next ${round}`, project: project.id }),
+      ]);
+      for (const res of [patched, started, patchedAgain]) expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+      expect([200, 400]).toContain(stopped.status);
+      // The stop or the start stopped the entry; a patch of its description leaves it stopped.
+      const after = await api.get(user, running.id);
+      expect(after, `round ${round}`).toMatchObject({ is_active: false, description: 'edited' });
+      expect(await runningOf(user)).toEqual([started.body.id]);
+      await ctx.http.post(`/api/time_entries/${started.body.id}/stop/`).set(user.auth).expect(200);
+    }
+  });
+
   it('the database refuses a second running entry for a user, whatever the code does', async () => {
     const { user, project } = await setUp();
     await api.start(user, { title: 'Running', project: project.id });

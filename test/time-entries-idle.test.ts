@@ -181,6 +181,31 @@ describeApi('time entries: idle periods', (ctx) => {
     expect(Object.keys(early)).toEqual(['start_time']);
   });
 
+  it('an idle period from the entry’s start, milliseconds and all, does not block later edits of the entry', async () => {
+    const { user, project } = await setUp();
+    const started = new Date(Math.floor((Date.now() - 10 * MINUTE) / 1000) * 1000 + 500).toISOString();
+    const running = await api.start(user, { title: 'Idle from the start', project: project.id, start_time: started });
+    await ctx.http
+      .post(`/api/time_entries/${running.id}/add-idle/`)
+      .set(user.auth)
+      .send({ start_time: started, end_time: new Date(Date.parse(started) + 5 * MINUTE).toISOString() })
+      .expect(201);
+    // Recorded from …:SS.000, half a second before the entry's start: still within it as added.
+    const renamed = await ctx.http.patch(`/api/time_entries/${running.id}/`).set(user.auth).send({ title: 'Renamed' });
+    expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);
+    expect(renamed.body).toMatchObject({ title: 'Renamed', start_time: started, idle_duration: '00:05:00' });
+    const end = new Date(Date.parse(started) + 8 * MINUTE).toISOString();
+    const stopped = await ctx.http.patch(`/api/time_entries/${running.id}/`).set(user.auth).send({ end_time: end });
+    expect(stopped.status, JSON.stringify(stopped.body)).toBe(200);
+    // Moving the start later than the idle period's is still refused.
+    const later = await refused(
+      user,
+      () => ctx.http.patch(`/api/time_entries/${running.id}/`).set(user.auth).send({ start_time: new Date(Date.parse(started) + 1000).toISOString() }),
+      400,
+    );
+    expect(Object.keys(later)).toEqual(['non_field_errors']);
+  });
+
   it('runs the addIdleSession example of SPEC.md as written, with fetch and a Bearer token', async () => {
     const { user, project } = await setUp();
     const entry = await api.record(user, project.id, 'Project Development', '2025-11-29T14:30:00.000Z', '2025-11-29T16:45:00.000Z');

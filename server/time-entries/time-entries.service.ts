@@ -131,37 +131,41 @@ export class TimeEntriesService {
   }
 
   async update(user: AuthUser, id: number, changes: TimeEntryChanges): Promise<TimeEntryView> {
-    const current = await this.own(user.id, id);
+    await this.own(user.id, id);
     if (changes.project !== undefined) await this.checkProject(user.id, changes.project);
     if (changes.tags) await this.checkTags(user.id, changes.tags);
-    const startTime = changes.start_time ? new Date(changes.start_time) : current.startTime;
-    const endTime = changes.end_time ? new Date(changes.end_time) : current.endTime;
-    if (changes.start_time || changes.end_time) checkSpan(startTime, endTime);
+    const givenStart = changes.start_time ? new Date(changes.start_time) : undefined;
+    const givenEnd = changes.end_time ? new Date(changes.end_time) : undefined;
 
     const { t } = this.store;
+    const e = t.timeEntries;
     const set = {
       ...(changes.title !== undefined && { title: changes.title }),
       ...(changes.description !== undefined && { description: changes.description }),
       ...(changes.project !== undefined && { projectId: changes.project }),
-      startTime,
-      endTime,
+      // A time not given stays the entry's as it is when the UPDATE runs, not as it was read above:
+      // a stop or a start in between must not be undone (the timer set going again).
+      startTime: givenStart ?? sql`${e.startTime}`,
+      endTime: givenEnd ?? sql`${e.endTime}`,
     };
     const updated = await this.store.transaction(function* (tx) {
       const [row] = yield* rowsOf(
         tx
-          .update(t.timeEntries)
+          .update(e)
           .set(set)
-          .where(and(eq(t.timeEntries.id, id), eq(t.timeEntries.userId, user.id)))
+          .where(and(eq(e.id, id), eq(e.userId, user.id)))
           .returning(),
       );
       if (!row) throw new NotFound();
-      // The idle periods recorded must still lie within the entry (checked after the UPDATE, which
-      // holds the entry's row lock, so a concurrent add-idle cannot slip one in).
+      // The times' rules and the idle periods, which must still lie within the entry, are checked
+      // after the UPDATE, which holds the entry's row lock: a concurrent stop or add-idle cannot
+      // slip in between.
+      if (givenStart || givenEnd) checkSpan(row.startTime, row.endTime);
       const [outside] = yield* rowsOf(
         tx
           .select({ id: t.idleSessions.id })
           .from(t.idleSessions)
-          .where(and(eq(t.idleSessions.timeEntryId, id), outsideOf(t, startTime, endTime)))
+          .where(and(eq(t.idleSessions.timeEntryId, id), outsideOf(t, row.startTime, row.endTime)))
           .limit(1),
       );
       if (outside) throw ValidationFailed.field('non_field_errors', 'Idle periods recorded for this entry would lie outside it.');
@@ -366,8 +370,12 @@ function* replaceTags(tx: Db, t: Store['t'], entryId: number, tagIds: number[], 
   );
 }
 
-/** Idle periods that would not lie within an entry running from `start` to `end` (or still running). */
+/**
+ * Idle periods that would not lie within an entry running from `start` to `end` (or still running).
+ * A period is kept cut to the second, so one added from the entry's start (…:10.500) is kept from
+ * …:10: compared with the start cut likewise, as add-idle compares the times as given.
+ */
 function outsideOf(t: Store['t'], start: Date, end: Date | null) {
-  const before = lt(t.idleSessions.startTime, start);
+  const before = lt(t.idleSessions.startTime, toSecond(start));
   return end ? sql`(${before} or ${gt(t.idleSessions.endTime, end)})` : before;
 }
