@@ -91,10 +91,13 @@ export const PageLimit = (fallback: number, max: number) =>
     { type: 'integer', minimum: 1, maximum: max, default: fallback },
   );
 
-/** The query of a list paged like the notifications list: a page size, and the cursor of its Link header. */
-export const PageQuery = (fallback: number, max: number) => ({
+/**
+ * The query of a list paged like the notifications list: a page size, and the cursor of its Link
+ * header, at most `cursorLength` long (more where the cursor carries a text, such as a title).
+ */
+export const PageQuery = (fallback: number, max: number, cursorLength = 200) => ({
   limit: PageLimit(fallback, max),
-  cursor: extendApi(z.string().max(200), { description: 'From the `Link: <…>; rel="next"` header; opaque.' }).optional(),
+  cursor: extendApi(z.string().max(cursorLength), { description: 'From the `Link: <…>; rel="next"` header; opaque.' }).optional(),
 });
 
 /** The description of a list that stays a JSON array with its next page in the Link header. */

@@ -7,6 +7,11 @@ const c = initContract();
 export const Tag = z.object({ id: z.number().int(), title: z.string() });
 
 const TagTitle = z.string().trim().min(1).max(100);
+/**
+ * A page's cursor carries the last tag's title: 100 characters take up to 600 bytes as JSON
+ * (`\u0001`), 832 in base64url with the id.
+ */
+const TAG_CURSOR_LENGTH = 1000;
 const TagParams = z.object({ id: IntId });
 
 export const tagsContract = c.router(
@@ -16,7 +21,7 @@ export const tagsContract = c.router(
       path: '/api/tags/',
       summary: "The user's tags, by title",
       description: PAGED_ARRAY,
-      query: z.object(PageQuery(100, 100)).strict(),
+      query: z.object(PageQuery(100, 100, TAG_CURSOR_LENGTH)).strict(),
       responses: { 200: z.array(Tag), ...errors.badRequest },
     },
     create: {

@@ -1,3 +1,4 @@
+import { eq } from 'drizzle-orm';
 import { beforeAll, expect, it } from 'vitest';
 import { describeApi, type TestUser } from './support/api';
 import { allPages } from './support/pages';
@@ -25,6 +26,26 @@ describeApi('tags', (ctx) => {
     const pages = await allPages<{ title: string }>(ctx.http, '/api/tags/?limit=2', owner.auth, 2);
     expect(pages.flat().map((tag) => tag.title)).toEqual([...titles].sort());
     for (const query of ['limit=0', 'limit=101', 'cursor=garbage']) await ctx.http.get(`/api/tags/?${query}`).set(owner.auth).expect(400);
+  });
+
+  it('pages tags with the longest titles, in any script, to the end', async () => {
+    const owner = await ctx.createUser();
+    // 100 characters each (the most a title may have): the next page's cursor carries the title.
+    const titles = ['漢'.repeat(100), 'ä'.repeat(100), '"'.repeat(100), `a${'\u0001'.repeat(99)}`].sort();
+    for (const title of titles) await ctx.http.post('/api/tags/').set(owner.auth).send({ title }).expect(201);
+    const pages = await allPages<{ title: string }>(ctx.http, '/api/tags/?limit=1', owner.auth, 1);
+    expect(pages.flat().map((tag) => tag.title)).toEqual(titles);
+  });
+
+  it('concurrent creations never pass TAGS_PER_USER (1,000 by default) together', async () => {
+    const owner = await ctx.createUser();
+    const { db, t } = ctx.database.store;
+    await db.insert(t.tags).values(Array.from({ length: 999 }, (_, i) => ({ userId: owner.id, title: `t${i}`, createdAt: new Date() })));
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => ctx.http.post('/api/tags/').set(owner.auth).send({ title: `new ${i}` })),
+    );
+    expect(responses.map((res) => res.status).sort()).toEqual([201, ...Array(19).fill(400)]);
+    expect(await db.$count(t.tags, eq(t.tags.userId, owner.id))).toBe(1000);
   });
 
   it('creates, lists by title, renames and deletes tags', async () => {

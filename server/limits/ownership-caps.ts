@@ -1,3 +1,5 @@
+import { eq, sql } from 'drizzle-orm';
+import type { Db, Store } from '../../db/open-database';
 import { ValidationFailed } from '../errors';
 
 /**
@@ -15,4 +17,13 @@ export const OWNERSHIP_CAPS: OwnershipCaps = { projectsPerUser: 1000, tagsPerUse
 /** Refuses (400) one more when the user owns `owned` already and may own `cap`. */
 export function assertRoomForOne(owned: number, cap: number, things: string): void {
   if (owned >= cap) throw ValidationFailed.field('non_field_errors', `You can own at most ${cap} ${things}; delete some first.`);
+}
+
+/**
+ * In a transaction: locks the user's row until it ends, by an UPDATE that changes nothing (Postgres
+ * holds the lock; SQLite runs one transaction at a time anyway), so that concurrent creations of one
+ * user count what they own in turn and cannot pass a cap together.
+ */
+export function lockOwner(tx: Db, t: Store['t'], userId: number) {
+  return tx.update(t.users).set({ firstName: sql`${t.users.firstName}` }).where(eq(t.users.id, userId)).returning({ id: t.users.id });
 }

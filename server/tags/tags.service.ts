@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isUniqueViolation } from '../../db/errors';
 import { rowsOf, type Store } from '../../db/open-database';
 import { NotFound, ValidationFailed } from '../errors';
-import { assertRoomForOne, OWNERSHIP_CAPS } from '../limits/ownership-caps';
+import { assertRoomForOne, lockOwner, OWNERSHIP_CAPS } from '../limits/ownership-caps';
 import { decodeCursor, IdCursor, pageOf, type Page, type PageRequest } from '../pagination/keyset-cursor';
 import { rowsAfter } from '../pagination/keyset';
 
@@ -39,6 +39,7 @@ export class TagsService {
     const { t } = this.store;
     const cap = this.maxOwned;
     const [tag] = await this.store.transaction(function* (tx) {
+      yield* rowsOf(lockOwner(tx, t, userId));
       const [{ owned }] = yield* rowsOf(tx.select({ owned: count() }).from(t.tags).where(eq(t.tags.userId, userId)));
       assertRoomForOne(owned, cap, 'tags');
       return yield* rowsOf(
