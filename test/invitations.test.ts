@@ -1,6 +1,7 @@
 // Membership by consent (issue 15): an owner invites a name, its user accepts or declines. Nothing an
 // owner sees tells whether a name exists; another user's invitation is a 404.
 import { beforeAll, expect, it } from 'vitest';
+import { OWNERSHIP_CAPS } from '../server/limits/ownership-caps';
 import { describeApi, uniqueName, type ApiContext, type TestUser } from './support/api';
 import { joinProject, pendingInvitation } from './support/memberships';
 import { allPages } from './support/pages';
@@ -214,6 +215,23 @@ describeApi('invitations', (ctx) => {
     await ctx.http.delete(`/api/projects/${project.id}/members/${eve.id}/`).set(eve.auth).expect(204);
   });
 
+  it('answers 404, never 500, to an invitation or an acceptance that races the deletion of its project', async () => {
+    const statuses: string[] = [];
+    for (let round = 0; round < 15; round++) {
+      const project = await create(`Doomed ${round}`);
+      await invite(project, eve.username).expect(202);
+      const invitation = (await pendingInvitation(ctx.http, project, eve))!;
+      const [accepted, invited, deleted] = await Promise.all([
+        accept(invitation.id, eve),
+        invite(project, uniqueName('late')),
+        ctx.http.delete(`/api/projects/${project.id}/`).set(ann.auth),
+      ]);
+      statuses.push(`${accepted.status} ${invited.status} ${deleted.status}`);
+    }
+    for (const answer of statuses) expect(answer).toMatch(/^(200|404) (202|404) 204$/);
+    expect(await mine(eve)).toEqual([]);
+  });
+
   it('pages both lists oldest first (limit ≤ 100, the next page in Link); deleting a project takes its invitations', async () => {
     const invitee = await ctx.createUser();
     const projects = [];
@@ -254,3 +272,39 @@ describeApi('invitations', (ctx) => {
     expect(await sent(project)).toHaveLength(1);
   });
 });
+
+describeApi(
+  'invitations at the cap',
+  (ctx) => {
+    const create = async (owner: TestUser): Promise<Project> =>
+      (await ctx.http.post('/api/projects/').set(owner.auth).send({ title: 'Capped' }).expect(201)).body;
+    const invite = (project: Project, username: string, as: TestUser) =>
+      ctx.http.post(`/api/projects/${project.id}/invitations/`).set(as.auth).send({ username });
+    const sent = async (project: Project, as: TestUser): Promise<SentInvitation[]> =>
+      (await ctx.http.get(`/api/projects/${project.id}/invitations/`).set(as.auth).expect(200)).body;
+
+    it('never lets concurrent invitations pass the cap together', async () => {
+      const ann = await ctx.createUser();
+      const project = await create(ann);
+      const answers = await Promise.all(Array.from({ length: 8 }, () => invite(project, uniqueName('rush'), ann)));
+      expect(answers.filter((res) => res.status === 202)).toHaveLength(3);
+      expect(answers.filter((res) => res.status === 400)).toHaveLength(5);
+      expect(await sent(project, ann)).toHaveLength(3);
+    });
+
+    it('answers 202 to a name invited already, also when the project is full, and changes nothing', async () => {
+      const ann = await ctx.createUser();
+      const bob = await ctx.createUser();
+      const project = await create(ann);
+      for (const username of [bob.username, uniqueName('ghost'), uniqueName('ghost')]) await invite(project, username, ann).expect(202);
+      const before = await sent(project, ann);
+      for (const username of [bob.username, bob.username.toUpperCase(), before[1].username]) {
+        expect((await invite(project, username, ann).expect(202)).body).toEqual({ detail: expect.any(String) });
+      }
+      await invite(project, uniqueName('one_more'), ann).expect(400);
+      expect(await sent(project, ann)).toEqual(before);
+      expect(await ctx.http.get('/api/invitations/').set(bob.auth).expect(200).then((res) => res.body)).toHaveLength(1);
+    });
+  },
+  { ownershipCaps: { ...OWNERSHIP_CAPS, invitationsPerProject: 3 } },
+);

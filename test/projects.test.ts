@@ -1,4 +1,5 @@
 import { beforeAll, expect, it } from 'vitest';
+import { OWNERSHIP_CAPS } from '../server/limits/ownership-caps';
 import { describeApi, type TestUser } from './support/api';
 import { joinProject } from './support/memberships';
 import { allPages } from './support/pages';
@@ -250,6 +251,15 @@ describeApi('projects', (ctx) => {
     expect(list.map((m) => m.is_owner)).toEqual([true, false, false, false]);
   });
 
+  it('pages members one at a time without skipping those whose names sort before the owner’s', async () => {
+    const byName = [ann, bob, cat, dan].sort((a, b) => (a.username < b.username ? -1 : 1));
+    const owner = byName[byName.length - 1];
+    const project = await create(owner, { title: 'Owner last, one a page' });
+    for (const user of byName.slice(0, -1)) await addMember(project, user, owner);
+    const pages = await allPages<Member>(ctx.http, `/api/projects/${project.id}/members/?limit=1`, owner.auth, 1);
+    expect(pages.flat().map((m) => m.id)).toEqual([owner.id, ...byName.slice(0, -1).map((u) => u.id)]);
+  });
+
   it('lets the owner remove a member, who loses the project at once', async () => {
     const project = await create(ann, { title: 'Shrinking' });
     await addMember(project, bob);
@@ -377,3 +387,17 @@ describeApi('projects', (ctx) => {
     expect((await fetch(unicode)).title).toBe('Ünïcødé 🎉');
   });
 });
+
+describeApi(
+  'projects at the cap',
+  (ctx) => {
+    it('never lets one user’s concurrent creations pass PROJECTS_PER_USER together', async () => {
+      const owner = await ctx.createUser();
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => ctx.http.post('/api/projects/').set(owner.auth).send({ title: `Rush ${i}` })));
+      expect(answers.filter((res) => res.status === 201)).toHaveLength(3);
+      expect(answers.filter((res) => res.status === 400)).toHaveLength(5);
+      expect((await ctx.http.get('/api/projects/').set(owner.auth).expect(200)).body).toHaveLength(3);
+    });
+  },
+  { ownershipCaps: { ...OWNERSHIP_CAPS, projectsPerUser: 3 } },
+);

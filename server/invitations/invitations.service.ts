@@ -81,10 +81,16 @@ export class InvitationsService {
   async accept(user: Person, invitationId: number): Promise<ProjectRow> {
     const { t } = this.store;
     const i = t.projectInvitations;
+    const projects = this.projects;
+    const mine = and(eq(i.id, invitationId), eq(i.inviteeId, user.id));
     const project = await this.store.transaction(function* (tx) {
-      const [invitation] = yield* rowsOf(
-        tx.delete(i).where(and(eq(i.id, invitationId), eq(i.inviteeId, user.id))).returning(),
-      );
+      const [found] = yield* rowsOf(tx.select({ projectId: i.projectId }).from(i).where(mine));
+      if (!found) throw new NotFound(NO_SUCH_INVITATION);
+      // The project's row first: its deletion waits, or went first and took the invitation with it.
+      const [joined] = yield* rowsOf(projects.lockProject(tx, found.projectId));
+      if (!joined) throw new NotFound(NO_SUCH_INVITATION);
+      // Taken by a concurrent accept, decline or revocation meanwhile: not found either.
+      const [invitation] = yield* rowsOf(tx.delete(i).where(mine).returning());
       if (!invitation) throw new NotFound(NO_SUCH_INVITATION);
       yield* rowsOf(
         tx
@@ -94,7 +100,6 @@ export class InvitationsService {
           // Every step of a transaction reads rows back (SQLite runs each with .all()).
           .returning({ userId: t.projectMembers.userId }),
       );
-      const [joined] = yield* rowsOf(tx.select().from(t.projects).where(eq(t.projects.id, invitation.projectId)));
       return joined;
     });
     await this.notifications.notify([project.ownerId], {
@@ -115,22 +120,29 @@ export class InvitationsService {
   }
 
   /**
-   * One row per name (by its folded key) and project: a second invitation of a name changes nothing.
-   * The project's pending count is checked in the same transaction, so that concurrent invitations
-   * cannot pass the cap together. Says whether it made one.
+   * One row per name (by its folded key) and project: a second invitation of a name changes nothing,
+   * also when the project has as many pending as it may. The project's pending count is checked in
+   * the same transaction, with the project's row locked, so that concurrent invitations cannot pass
+   * the cap together (nor refer to the project once it is deleted). Says whether it made one.
    */
   private async insertInvitation(project: ProjectRow, inviterId: number, username: string, inviteeId: number | null): Promise<boolean> {
     const i = this.store.t.projectInvitations;
+    const projects = this.projects;
     const cap = this.maxPending;
+    const key = usernameKey(username);
     return this.store.transaction(function* (tx) {
+      const [locked] = yield* rowsOf(projects.lockProject(tx, project.id));
+      if (!locked) throw new NotFound();
       const [{ pending }] = yield* rowsOf(tx.select({ pending: count() }).from(i).where(eq(i.projectId, project.id)));
       if (pending >= cap) {
+        const [invited] = yield* rowsOf(tx.select({ id: i.id }).from(i).where(and(eq(i.projectId, project.id), eq(i.usernameKey, key))));
+        if (invited) return false;
         throw ValidationFailed.field('non_field_errors', `A project can have at most ${cap} pending invitations; revoke some first.`);
       }
       const inserted = yield* rowsOf(
         tx
           .insert(i)
-          .values({ projectId: project.id, username, usernameKey: usernameKey(username), inviteeId, invitedBy: inviterId, createdAt: new Date() })
+          .values({ projectId: project.id, username, usernameKey: key, inviteeId, invitedBy: inviterId, createdAt: new Date() })
           .onConflictDoNothing()
           .returning({ id: i.id }),
       );

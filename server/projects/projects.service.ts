@@ -1,12 +1,15 @@
-import { and, asc, count, eq, exists, gt, ne, or, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, exists, gt, ne, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import { rowsOf, type Store } from '../../db/open-database';
+import { rowsOf, type Db, type Store } from '../../db/open-database';
 import { Forbidden, NotFound, ValidationFailed } from '../errors';
-import { assertRoomForOne, OWNERSHIP_CAPS } from '../limits/ownership-caps';
+import { assertRoomForOne, lockOwner, OWNERSHIP_CAPS } from '../limits/ownership-caps';
 import { decodeCursor, IdCursor, pageOf, type Page, type PageRequest } from '../pagination/keyset-cursor';
 
-/** Members after the first page: the last username (usernames are unique). */
-const MemberCursor = z.object({ u: z.string().min(1).max(200) }).strict();
+/**
+ * Members after the first page: the last username (usernames are unique); empty when the page ended
+ * with the owner, who is listed first whatever their name, so the next page starts at the first other.
+ */
+const MemberCursor = z.object({ u: z.string().max(200) }).strict();
 
 export type ProjectRow = Store['t']['projects']['$inferSelect'];
 
@@ -49,6 +52,7 @@ export class ProjectsService {
     const { t } = this.store;
     const cap = this.maxOwned;
     return this.store.transaction(function* (tx) {
+      yield* rowsOf(lockOwner(tx, t, userId));
       const [{ owned }] = yield* rowsOf(tx.select({ owned: count() }).from(t.projects).where(eq(t.projects.ownerId, userId)));
       assertRoomForOne(owned, cap, 'projects');
       const [project] = yield* rowsOf(tx.insert(t.projects).values({ ...input, ownerId: userId, createdAt: new Date() }).returning());
@@ -65,6 +69,18 @@ export class ProjectsService {
       .where(and(eq(t.projects.id, projectId), this.isMember(userId)));
     if (!project) throw new NotFound();
     return project;
+  }
+
+  /**
+   * In a transaction: the project, its row locked until the transaction ends by an update that changes
+   * nothing (Postgres holds the lock; SQLite runs one transaction at a time anyway). Transactions that
+   * count or add the project's invitations or members, and its deletion, so take turns: none counts
+   * past a cap, deadlocks with the deletion's cascade, or refers to a project deleted meanwhile.
+   * No row when there is no such project (any more).
+   */
+  lockProject(tx: Db, projectId: number) {
+    const { t } = this.store;
+    return tx.update(t.projects).set({ title: sql`${t.projects.title}` }).where(eq(t.projects.id, projectId)).returning();
   }
 
   /** A rule that needs the user to be a member of the project: 403 otherwise, whether or not it exists. */
@@ -124,7 +140,7 @@ export class ProjectsService {
       .orderBy(asc(t.users.username))
       .limit(page.limit + 1 - owner.length);
     const members = [...owner, ...others.map((row) => row.user)].map((user) => ({ user, isOwner: user.id === project.ownerId }));
-    return pageOf(members, page.limit, (last) => ({ u: last.user.username }));
+    return pageOf(members, page.limit, (last) => ({ u: last.isOwner ? '' : last.user.username }));
   }
 
 
