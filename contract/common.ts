@@ -23,13 +23,15 @@ export const Detail = extendApi(z.object({ detail: z.string() }), {
 });
 export const BadRequest = z.union([FieldErrors, Detail]);
 
+// Not `as const`: spreading a readonly object turns its numeric keys into strings ("400"), which
+// ts-rest's inference does not read as statuses, and the SDK's answers were typed without them.
 export const errors = {
   badRequest: { 400: BadRequest },
   unauthorized: { 401: Detail },
   forbidden: { 403: Detail },
   notFound: { 404: Detail },
   tooManyRequests: { 429: Detail },
-} as const;
+};
 
 /**
  * Who may call a route, as its `metadata` says; without metadata, any user with a valid token. The

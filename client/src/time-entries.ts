@@ -27,6 +27,7 @@ export function timeEntryHelpers(api: ApiClient) {
       if (running === undefined) {
         const current = await api.timeEntries.currentActive();
         if (current.status === 404) return null;
+        if (current.status !== 200) throw new UnexpectedAnswerError(current.status, current.body);
         running = current.body.id;
       }
       const answer = await api.timeEntries.stop({ params: { id: String(running) } });
