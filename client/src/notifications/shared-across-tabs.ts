@@ -144,14 +144,14 @@ export function shareAcrossTabs(
  * that time is up. `relay` hands each tab what it has not seen, so what comes twice shows once.
  */
 function handOver(
-  catchUp: () => Promise<void>,
+  catchUpOnce: () => Promise<void>,
   relay: (batch: Notification[]) => Promise<void>,
   leading: AbortSignal,
   report: (error: unknown) => void,
 ) {
   const settledAt = Date.now() + HANDOVER_SETTLE_MS;
   const settling = () => Date.now() < settledAt;
-  const catchUpNow = () => catchUp().catch(report);
+  const catchUpNow = () => catchUpOnce().catch(report);
   void sleep(HANDOVER_SETTLE_MS, leading).then(() => {
     if (!leading.aborted) return catchUpNow();
   });
