@@ -1,4 +1,4 @@
-import { expect, it } from 'vitest';
+import { expect, expectTypeOf, it } from 'vitest';
 import { createClient, createPunchclockClient, UnauthorizedError } from '../client/src';
 import { describeApi, STRONG_PASSWORD, uniqueName } from './support/api';
 
@@ -26,6 +26,9 @@ describeApi('typed client', (ctx) => {
     const missing = await client.projects.get({ params: { id: '999999' } });
     expect(missing.status).toBe(404);
     expect(missing.body).toEqual({ detail: 'Not found.' });
+    // …and typed by status (checked by tsc: the contract's shared error responses once fell out of the
+    // client's types, and a 404 could not even be compared with).
+    if (missing.status === 404) expectTypeOf(missing.body).toEqualTypeOf<{ detail: string }>();
     // …except a 401, which every app handles alike (log out): a typed error.
     await expect(anonymous.projects.list()).rejects.toBeInstanceOf(UnauthorizedError);
     await client.auth.logout();
