@@ -17,7 +17,7 @@ import { SessionCache, type SessionCacheOptions } from './auth/session-cache';
 import { SessionsService } from './auth/sessions.service';
 import { checkAnswersAgainstContract } from './http/answer-check';
 import { errorHandler, notFoundHandler } from './http/error-handler';
-import { parseJsonBody, requireJsonBody } from './http/json-body';
+import { parseJsonBody, refuseNullCharacters, requireJsonBody } from './http/json-body';
 import { healthRouter } from './health/health.router';
 import { HealthService } from './health/health.service';
 import { answerConditionalGets } from './http/conditional-get';
@@ -216,6 +216,7 @@ export function createApp(deps: AppDependencies, services: Services = createServ
       globalMiddleware: [
         authenticated,
         requireJsonBody,
+        refuseNullCharacters,
         ...(deps.rateLimits ? [writeLimit(deps.writeLimit ?? WRITE_LIMIT, deps.redis)] : []),
       ],
       // Answers are not validated while serving: see checkAnswers.

@@ -84,6 +84,40 @@ describeApi('hostile input', (ctx) => {
     assertNoPrototypePollution();
   });
 
+  it('answers a NUL character in any string of a body, at any depth, with 400 on its field, and writes nothing', async () => {
+    // Postgres text cannot hold one: these were 500s there (SQLite stored them).
+    const NULL_REFUSED = ['Null characters are not allowed.'];
+    const json = (method: string, path: string, body: unknown) =>
+      send(path, { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const before = { projects: await projects(), me: (await ctx.http.get('/auth/users/me/').set(ann.auth).expect(200)).body };
+    const cases: Array<[string, string, unknown, string]> = [
+      ['POST', '/api/projects/', { title: 'a\u0000b' }, 'title'],
+      ['PATCH', `/api/projects/${projectId}/`, { description: '\u0000' }, 'description'],
+      ['POST', '/api/tags/', { title: 'tag\u0000' }, 'title'],
+      ['POST', '/api/time_entries/', { title: 'x', project: projectId, tags: ['ok', 'a\u0000'] }, 'tags'],
+      ['PATCH', '/auth/users/me/', { first_name: '\u0000' }, 'first_name'],
+      ['POST', `/api/projects/${projectId}/invitations/`, { username: 'bob\u0000' }, 'username'],
+      ['POST', '/api/notifications/test/', { message: 'a\u0000b', type: 'INFO' }, 'message'],
+      ['POST', '/api/projects/', { title: 'x', deep: { a: [[{ b: '\u0000' }]] } }, 'deep'],
+      ['POST', '/api/projects/', { title: 'x', keyed: { 'a\u0000': 1 } }, 'keyed'],
+      ['POST', '/api/projects/', '\u0000', 'non_field_errors'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const res = await json(method, path, body);
+      expect([res.status, res.body], `${method} ${path} ${JSON.stringify(body)}`).toEqual([400, { [field]: NULL_REFUSED }]);
+    }
+    // Public routes too.
+    const registration = await ctx.http.post('/auth/users/').send({ username: 'nul\u0000user', password: 'correct horse battery staple' });
+    expect([registration.status, registration.body]).toEqual([400, { username: NULL_REFUSED }]);
+
+    expect(await projects()).toEqual(before.projects);
+    expect((await ctx.http.get('/auth/users/me/').set(ann.auth).expect(200)).body).toEqual(before.me);
+    expect((await ctx.http.get('/api/tags/').set(ann.auth).expect(200)).body).toEqual([]);
+    expect((await ctx.http.get('/api/time_entries/').set(ann.auth).expect(200)).body.results).toEqual([]);
+    expect((await ctx.http.get(`/api/projects/${projectId}/invitations/`).set(ann.auth).expect(200)).body).toEqual([]);
+    expect((await ctx.http.get('/api/notifications/').set(ann.auth).expect(200)).body).toEqual([]);
+  });
+
   it('keeps validation answers small: an over-long array is one problem, and at most 20 problems are reported', async () => {
     const ids = Array(49_000).fill(1); // 98 KB, under the body limit
     const long = await send('/api/notifications/delivery-status/', {

@@ -268,6 +268,9 @@ describeApi('notifications', (ctx) => {
       b64(JSON.stringify({ at: 'yesterday', id: randomUUID() })),
       b64(JSON.stringify({ at: -1, id: randomUUID() })),
       b64(JSON.stringify({ at: 1.5, id: randomUUID() })),
+      // Past 9999-12-31: a Date holds it, Postgres does not (its year is written +010000).
+      b64(JSON.stringify({ at: Date.UTC(10000, 0, 1), id: randomUUID() })),
+      b64(JSON.stringify({ at: 8.64e15, id: randomUUID() })),
       b64(JSON.stringify({ at: 1e16, id: randomUUID() })),
       b64(JSON.stringify({ at: 1e300, id: randomUUID() })),
       b64(JSON.stringify({ at: Date.now(), id: randomUUID(), extra: true })),
@@ -499,6 +502,17 @@ describeApi('notifications', (ctx) => {
     });
   });
 
+  it('rounds a delivery rate that falls on a half up, as every other', async () => {
+    const halves = fresh();
+    const base = Date.now() - 1_000_000;
+    const rows = await insertRows(halves, Array.from({ length: 400 }, (_, i) => new Date(base + i)), 'half');
+    // 201 of 400 is 50.25 %, 203 of 400 50.75 %: (201 / 400) * 1000 is 502.49999…, rounded down.
+    await deliver(halves, rows.slice(0, 201).map((row) => row.id));
+    expect(await status(halves)).toMatchObject({ total: 400, delivered: 201, delivery_rate: 50.3 });
+    await deliver(halves, rows.slice(201, 203).map((row) => row.id));
+    expect(await status(halves)).toMatchObject({ total: 400, delivered: 203, delivery_rate: 50.8 });
+  });
+
   it('keeps the legacy undelivered list to the newest 100', async () => {
     const many = fresh();
     const base = Date.now() - 1_000_000;
@@ -675,6 +689,20 @@ describeApi('notifications', (ctx) => {
     const noBody = await ctx.http.post('/api/notifications/test/').set(tester.auth).expect(400);
     expect(Object.keys(noBody.body).sort()).toEqual(['message', 'type']);
     expect((await list(tester, '?limit=100')).length).toBe(before);
+  });
+
+  it('refuses a message with a null character with 400 on every dialect, and writes nothing', async () => {
+    const before = await rowsInTable();
+    const refused = { message: ['Null characters are not allowed.'] };
+    for (const message of ['a\u0000b', '\u0000']) {
+      expect((await ctx.http.post('/api/notifications/test/').set(tester.auth).send({ message, type: 'INFO' }).expect(400)).body).toEqual(refused);
+      expect((await create(admin, { user_ids: [rcpt1.id], type: 'INFO', message }).expect(400)).body).toEqual(refused);
+      // A refused request does not claim its Idempotency-Key.
+      const key = `nul-${randomUUID()}`;
+      await create(admin, { user_ids: [rcpt1.id], type: 'INFO', message }, key).expect(400);
+      await create(admin, { user_ids: [rcpt1.id], type: 'INFO', message: 'no nul' }, key).expect(201);
+    }
+    expect(await rowsInTable()).toBe(before + 2);
   });
 
   // --- unread-count and mark_all_read --------------------------------------------------------
@@ -1023,6 +1051,13 @@ describeApi('notifications: sending to all users', (ctx) => {
     const once = await create(admin, { all: true, type: 'INFO', message: `${message} keyed` }, key).expect(201);
     expect((await create(admin, { all: true, type: 'INFO', message: `${message} keyed` }, key).expect(201)).body).toEqual(once.body);
     expect(await withMessage(empty, `${message} keyed`)).toHaveLength(1);
+  });
+
+  it('refuses a broadcast whose message holds a null character, and writes nothing', async () => {
+    const before = await rowsInTable();
+    const res = await create(admin, { all: true, type: 'INFO', message: 'to all \u0000' }).expect(400);
+    expect(res.body).toEqual({ message: ['Null characters are not allowed.'] });
+    expect(await rowsInTable()).toBe(before);
   });
 });
 

@@ -245,11 +245,13 @@ describeApi('time entries: ordering and cursor pages', (ctx) => {
     // are ms within Date's range (a running entry's end is 2^53-1), durations seconds up to 2^31-1,
     // titles and names text, is_active a boolean; ids are at most 2^31-1.
     const tampered: Record<string, unknown[]> = {
-      start_time: [1e308, -1e308, 2 ** 60, 'x', true],
-      end_time: [1e308, -1e308, 2 ** 60, 'x', true],
+      // Past 9999 a Date still holds it, Postgres not as it is bound (a 500 there once).
+      start_time: [1e308, -1e308, 2 ** 60, 'x', true, 8.64e15, Date.UTC(10_000, 0, 1)],
+      end_time: [1e308, -1e308, 2 ** 60, 'x', true, Date.UTC(10_000, 0, 1)],
       duration: [1e308, -1e308, 3e9, 'x', true],
-      title: [true, 1e308],
-      project_name: [true, 1e308],
+      // A NUL, which no title can hold and Postgres cannot compare with.
+      title: [true, 1e308, 'a\u0000'],
+      project_name: [true, 1e308, '\u0000'],
       is_active: [1e308, 'x'],
     };
     const valid: Record<string, unknown> = { start_time: 1, end_time: 1, duration: 1, title: 'x', project_name: 'x', is_active: true };

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import express, { type NextFunction, type RequestHandler } from 'express';
+import { ValidationFailed } from '../errors';
 import { BODY_LIMIT, UnsupportedMediaType } from './error-handler';
 
 /** What the check reads of a request, whether a contract route's or a plain express one's. */
@@ -38,4 +39,39 @@ export function requireJsonBody(req: IncomingRequest, _res: unknown, next: NextF
 export function parseJsonBody(): RequestHandler {
   const parse = express.json({ limit: BODY_LIMIT, strict: false });
   return (req, res, next) => (takesBody(req.method) ? parse(req, res, next) : next());
+}
+
+/**
+ * Middleware after requireJsonBody: a body holding a NUL character in any string is refused, 400 on
+ * its top-level field ("Null characters are not allowed.", as DRF's CharField says). Postgres text
+ * cannot hold one — the statement failed, a 500 — where SQLite stored it; no field of the API needs it.
+ */
+export function refuseNullCharacters(req: { body?: unknown }, _res: unknown, next: NextFunction): void {
+  const field = fieldHoldingNull(req.body);
+  next(field === undefined ? undefined : ValidationFailed.field(field, 'Null characters are not allowed.'));
+}
+
+/** The top-level field of the body whose value holds a NUL somewhere (non_field_errors for a bare string). */
+function fieldHoldingNull(body: unknown): string | undefined {
+  if (typeof body === 'string') return body.includes('\0') ? 'non_field_errors' : undefined;
+  if (typeof body !== 'object' || body === null) return undefined;
+  for (const [field, value] of Object.entries(body)) if (holdsNull(value)) return field;
+  return undefined;
+}
+
+/** Whether a string anywhere in `value`, a key included, holds a NUL. A loop, not recursion: bodies may nest deeply. */
+function holdsNull(value: unknown): boolean {
+  const pending = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next === 'string') {
+      if (next.includes('\0')) return true;
+    } else if (typeof next === 'object' && next !== null) {
+      for (const [key, inner] of Object.entries(next)) {
+        if (key.includes('\0')) return true;
+        pending.push(inner);
+      }
+    }
+  }
+  return false;
 }

@@ -11,13 +11,25 @@ export function encodeCursor(position: Record<string, unknown>): string {
 
 export function decodeCursor<T>(cursor: string, shape: z.ZodType<T>): T {
   try {
-    const parsed = shape.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    const parsed = shape.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'), refuseNull));
     if (parsed.success) return parsed.data;
   } catch {
-    // not base64url JSON: reported below like any other bad cursor
+    // not base64url JSON, or a NUL in it: reported below like any other bad cursor
   }
   throw ValidationFailed.field('cursor', 'Invalid cursor.');
 }
+
+/** None of ours holds a NUL, and Postgres cannot compare with a text that does (a 500): refused as any bad cursor. */
+function refuseNull(_key: string, value: unknown): unknown {
+  if (typeof value === 'string' && value.includes('\0')) throw new Error('a NUL in a cursor');
+  return value;
+}
+
+/**
+ * The last instant a cursor may carry, 9999-12-31T23:59:59.999Z: a Date goes further, but Postgres
+ * refuses a later one as it is bound (toISOString writes the year 10000 as `+010000`), a 500.
+ */
+export const LAST_INSTANT_MS = 253_402_300_799_999;
 
 /** One page of a keyset list: its items, and the cursor of the next page when there is one. */
 export interface Page<T> {

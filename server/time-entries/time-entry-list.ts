@@ -10,7 +10,7 @@ import {
 import type { Store, Tables } from '../../db/open-database';
 import { OPEN_DURATION_S, OPEN_END_MS } from '../../db/schema/sort-keys';
 import { ValidationFailed } from '../errors';
-import { decodeCursor, encodeCursor } from '../pagination/keyset-cursor';
+import { decodeCursor, encodeCursor, LAST_INSTANT_MS } from '../pagination/keyset-cursor';
 import { reverse, rowsAfter, type SortDirection } from '../pagination/keyset';
 
 const startOfDay = (day: string) => new Date(`${day}T00:00:00.000Z`);
@@ -52,8 +52,8 @@ export const isFiltered = (filters: TimeEntryFilters) =>
 type Field = (typeof TIME_ENTRY_ORDERINGS)[number];
 
 const MAX_INT = 2_147_483_647;
-/** Milliseconds of an instant both databases hold: from the year 1 to the last a Date can hold. */
-const CursorInstant = z.number().int().min(-62_135_596_800_000).max(8.64e15);
+/** Milliseconds of an instant both databases hold: from the year 1 to the end of 9999. */
+const CursorInstant = z.number().int().min(-62_135_596_800_000).max(LAST_INSTANT_MS);
 
 /** A sort key: the expression the list orders by, and how its value travels in a cursor. */
 interface SortKey {
