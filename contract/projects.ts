@@ -4,6 +4,9 @@ import { authenticatedErrors, Description, errors, IntId, PAGED_ARRAY, PageQuery
 
 const c = initContract();
 
+/** A page's cursor carries the last member's username: 150 letters take up to 450 bytes of UTF-8, 611 in base64url. */
+const MEMBER_CURSOR_LENGTH = 1000;
+
 export const Project = z.object({
   id: z.number().int(),
   title: z.string(),
@@ -70,7 +73,7 @@ export const projectsContract = c.router(
       summary: 'Members of a project (members only): the owner first, then by username. Members join by invitation (/api/projects/{id}/invitations/)',
       description: PAGED_ARRAY,
       pathParams: ProjectParams,
-      query: z.object(PageQuery(100, 100)).strict(),
+      query: z.object(PageQuery(100, 100, MEMBER_CURSOR_LENGTH)).strict(),
       responses: { 200: z.array(ProjectMember), ...errors.badRequest, ...errors.notFound },
     },
     removeMember: {

@@ -1,6 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import { OWNERSHIP_CAPS } from '../server/limits/ownership-caps';
-import { describeApi, type TestUser } from './support/api';
+import { describeApi, STRONG_PASSWORD, type TestUser } from './support/api';
 import { joinProject } from './support/memberships';
 import { allPages } from './support/pages';
 
@@ -258,6 +258,24 @@ describeApi('projects', (ctx) => {
     for (const user of byName.slice(0, -1)) await addMember(project, user, owner);
     const pages = await allPages<Member>(ctx.http, `/api/projects/${project.id}/members/?limit=1`, owner.auth, 1);
     expect(pages.flat().map((m) => m.id)).toEqual([owner.id, ...byName.slice(0, -1).map((u) => u.id)]);
+  });
+
+  it('pages members whose names are as long as a name may be, in any script', async () => {
+    // 150 letters of three bytes of UTF-8 each: the next page's cursor carries the name.
+    const longNamed = await Promise.all(
+      ['漢', '字'].map(async (letter) => {
+        const username = letter.repeat(150);
+        const user = await ctx.services.auth.register({ username, password: STRONG_PASSWORD });
+        const token = await ctx.services.sessions.open(user.id);
+        return { id: user.id, username, password: STRONG_PASSWORD, token, auth: { Authorization: `Token ${token}` } };
+      }),
+    );
+    const project = await create(ann, { title: 'Long names' });
+    for (const user of longNamed) await addMember(project, user);
+    const pages = await allPages<Member>(ctx.http, `/api/projects/${project.id}/members/?limit=1`, ann.auth, 1);
+    const [first, ...others] = pages.flat().map((m) => m.id);
+    expect(first).toBe(ann.id);
+    expect(others.sort((a, b) => a - b)).toEqual(longNamed.map((u) => u.id).sort((a, b) => a - b));
   });
 
   it('lets the owner remove a member, who loses the project at once', async () => {
