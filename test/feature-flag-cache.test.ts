@@ -3,7 +3,10 @@ import supertest from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../db/open-database';
 import type { AuthUser } from '../server/auth/auth.service';
+import { FlagCache } from '../server/feature-flags/flag-cache';
+import { InMemoryBus } from '../server/realtime/bus';
 import { createUser, describeApi, type TestUser } from './support/api';
+import { movableClock } from './support/movable-clock';
 import { SwitchableBus } from './support/switchable-bus';
 import { afterHeard, canRunTwoInstances, useTwoInstances, type Instance } from './support/two-instances';
 import { until } from './support/waiting';
@@ -154,6 +157,20 @@ describeApi(
   },
   { flagCache: { ttlMs: 300 } },
 );
+
+describe('feature flag cache lifetime by default', () => {
+  it('serves what it loaded for 5 minutes, as SPEC.md has it, then loads again', async () => {
+    const clock = movableClock();
+    const cache = new FlagCache(new InMemoryBus(), { clock });
+    let loads = 0;
+    const read = () => cache.get('every flag', async () => ++loads);
+    await read();
+    await clock.advance(5 * 60_000 - 1);
+    expect(await read()).toBe(1);
+    await clock.advance(2);
+    expect(await read()).toBe(2);
+  });
+});
 
 // Two instances only share a cache's invalidations through a database they both open (Postgres) and
 // Redis: without TEST_DATABASE_URL and TEST_REDIS_URL there is nothing to run this against. Skipped

@@ -14,9 +14,9 @@ export class FlagCache {
 
   constructor(
     private readonly bus: InstanceBus,
-    { ttlMs = 5 * 60_000, maxEntries = 10_000 }: FlagCacheOptions = {},
+    { ttlMs = 5 * 60_000, maxEntries = 10_000, clock }: FlagCacheOptions = {},
   ) {
-    this.cache = new SharedCache(bus, { ttlMs, maxEntries });
+    this.cache = new SharedCache(bus, { ttlMs, maxEntries, clock });
     bus.subscribe((message) => 'flagsChanged' in message && this.cache.clear());
   }
 
