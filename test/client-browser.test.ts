@@ -71,11 +71,12 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
   const received = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as { received: string[] }).received ?? []);
   const isLeader = (page: Page): Promise<boolean> =>
     page.evaluate(() => Boolean((window as unknown as { subscription?: { isLeader?: boolean } }).subscription?.isLeader));
-  const openTab = async (context: BrowserContext, at = origin, beforeLoad?: (page: Page) => Promise<unknown>) => {
+  /** A tab of the page; `fragment` adds to what its URL's fragment says (the page reads `share=false`). */
+  const openTab = async (context: BrowserContext, at = origin, beforeLoad?: (page: Page) => Promise<unknown>, fragment = '') => {
     const page = await context.newPage();
     page.on('pageerror', (error) => console.error('page error:', error));
     await beforeLoad?.(page);
-    await page.goto(`${at}/app/#token=${token}`);
+    await page.goto(`${at}/app/#token=${token}${fragment}`);
     await page.waitForFunction(() => 'subscription' in window);
     return page;
   };
@@ -200,6 +201,23 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
       await until(() => waitingConnections() === 0, 'the tabs’ long-poll to end');
     }
   }, 90_000);
+
+  it('holds a connection per tab with shareAcrossTabs: false; each notification reaches one of them', async () => {
+    const context = await browser.newContext();
+    try {
+      const tabs = [await openTab(context, origin, undefined, '&share=false'), await openTab(context, origin, undefined, '&share=false')];
+      await until(() => waitingConnections() === 2, 'a long-poll for each tab');
+      expect(await Promise.all(tabs.map(isLeader))).toEqual([false, false]);
+      await send('to one of two');
+      // The server hands a notification to one connection of the user: nothing relays it to the other tab.
+      await until(async () => (await Promise.all(tabs.map(received))).flat().length >= 1, 'it in a tab').catch(() => {});
+      await sleep(500);
+      expect((await Promise.all(tabs.map(received))).flat()).toEqual(['to one of two']);
+    } finally {
+      await context.close();
+      await until(() => waitingConnections() === 0, 'the tabs’ long-polls to end');
+    }
+  }, 60_000);
 
   it('shows in a tab nothing delivered before it opened, whatever another tab relays', async () => {
     const [before] = await services.notifications.notify([userId], { type: 'INFO', message: 'delivered before the tabs opened' });

@@ -29,13 +29,21 @@ export function createApiClient({ baseUrl, token, fetch: fetchImpl }: ClientOpti
 
 export type ApiClient = ReturnType<typeof createApiClient>;
 
+/**
+ * How the requests that wait for notifications (long-polls, the stream) go: past the browser's HTTP
+ * cache. Chrome holds back a GET of a URL another tab is already fetching until that one is answered
+ * (its cache lock), so the same long-poll from two tabs that do not share one connection ran one
+ * after the other, the second a whole poll late.
+ */
+export const WAITING_REQUEST_CACHE: RequestCache = 'no-store';
+
 /** Opens the notification stream, which the typed client cannot read as it comes. */
 export function createStreamOpener({ baseUrl, token, fetch: fetchImpl }: ClientOptions): StreamOpener {
   const url = `${withoutTrailingSlash(baseUrl)}${contract.notifications.sse.path}`;
   return (lastEventId, signal) => {
     const send = fetchImpl ?? globalThis.fetch;
     const resume: Record<string, string> = lastEventId ? { 'Last-Event-ID': lastEventId } : {};
-    return send(url, { headers: { Accept: 'text/event-stream', ...authorization(token), ...resume }, signal });
+    return send(url, { headers: { Accept: 'text/event-stream', ...authorization(token), ...resume }, signal, cache: WAITING_REQUEST_CACHE });
   };
 }
 

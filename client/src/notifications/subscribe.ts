@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Notification as NotificationSchema } from '../../../contract/notifications';
 import { UnauthorizedError, UnexpectedAnswerError } from '../errors';
-import { detailOf, type ApiClient } from '../api-client';
+import { detailOf, WAITING_REQUEST_CACHE, type ApiClient } from '../api-client';
 import { Backoff, DEFAULT_BACKOFF, retryAfterMs, sleep, type BackoffOptions } from './backoff';
 import { readEvents, type StreamOpener } from './event-stream';
 import { RecentIds } from './recent-ids';
@@ -130,7 +130,7 @@ class DeliveryLoop {
   /** One long-poll; true when it was answered (notifications or a timeout), false when told to wait. */
   private async longPoll(): Promise<boolean> {
     const timeout = this.options.timeout ?? DEFAULTS.timeout;
-    const answer = await this.api.notifications.longPoll({ query: { timeout }, fetchOptions: { signal: this.stopping.signal } });
+    const answer = await this.api.notifications.longPoll({ query: { timeout }, fetchOptions: { signal: this.stopping.signal, cache: WAITING_REQUEST_CACHE } });
     if (answer.status === 200) {
       await this.hand(answer.body.notifications);
       return true;
