@@ -1,6 +1,6 @@
 // The SDK's helpers over domains that have landed (issue 16): feature flags asked with the server's
 // ETag, and the time-entry helpers — against a real server.
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { createClient, UnexpectedAnswerError } from '../client/src';
 import { describeApi, type TestUser } from './support/api';
 import { timeEntryApi } from './support/time-entry-fixtures';
@@ -23,6 +23,25 @@ describeApi(
       return { client, answers };
     }
 
+    /**
+     * A client for `user` whose fetch, while holding, keeps each answer back until its release in
+     * `held` is called: answers on separate connections arrive in any order.
+     */
+    async function heldClient(user: TestUser) {
+      const held: Array<() => void> = [];
+      let holding = false;
+      const client = createClient({
+        baseUrl: await ctx.listen(),
+        token: user.token,
+        fetch: async (input, init) => {
+          const response = await fetch(input, init);
+          if (holding) await new Promise<void>((release) => held.push(release));
+          return response;
+        },
+      });
+      return { client, held, hold: (on: boolean) => void (holding = on) };
+    }
+
     it('isEnabled answers from the flag check, revalidated with its ETag (304 while nothing changed)', async () => {
       const [admin, user] = await Promise.all([ctx.createUser({ admin: true }), ctx.createUser()]);
       const adminClient = createClient({ baseUrl: await ctx.listen(), token: admin.token });
@@ -43,6 +62,45 @@ describeApi(
       expect(await client.featureFlags.isEnabled('sdk_flag')).toBe(false);
       expect(answers.at(-1)!.status).toBe(200);
       expect(await client.featureFlags.isEnabled('no_such_flag')).toBe(false);
+    });
+
+    it('a 304 stands for the answer whose ETag was sent, whatever answers arrive meanwhile', async () => {
+      const [admin, user] = await Promise.all([ctx.createUser({ admin: true }), ctx.createUser()]);
+      const baseUrl = await ctx.listen();
+      const adminClient = createClient({ baseUrl, token: admin.token });
+      await adminClient.featureFlags.create({ body: { key: 'sdk_raced', name: 'SDK raced', is_enabled: true, rollout_percentage: 100 } });
+      await adminClient.featureFlags.grant({ params: { key: 'sdk_raced' }, body: { user_ids: [user.id] } });
+      const { client, held, hold } = await heldClient(user);
+
+      hold(true);
+      const early = client.featureFlags.isEnabled('sdk_raced'); // asked while on, answered late
+      await vi.waitFor(() => expect(held).toHaveLength(1));
+      hold(false);
+      await adminClient.featureFlags.update({ params: { key: 'sdk_raced' }, body: { is_enabled: false } });
+      expect(await client.featureFlags.isEnabled('sdk_raced')).toBe(false); // kept, with its ETag
+      hold(true);
+      const revalidated = client.featureFlags.isEnabled('sdk_raced'); // 304: still off
+      await vi.waitFor(() => expect(held).toHaveLength(2));
+      held[0](); // the early answer (on) arrives now, and is kept in place of the later one
+      expect(await early).toBe(true);
+      held[1]();
+      expect(await revalidated).toBe(false);
+    });
+
+    it('answers a 304 with the answer its ETag names after that one was dropped for newer ones', async () => {
+      const [admin, user] = await Promise.all([ctx.createUser({ admin: true }), ctx.createUser()]);
+      const adminClient = createClient({ baseUrl: await ctx.listen(), token: admin.token });
+      const flags = Array.from({ length: 201 }, (_, i) => `sdk_many_${i}`);
+      for (const key of flags) await adminClient.featureFlags.create({ body: { key, name: key, is_enabled: true } });
+      const { client, held, hold } = await heldClient(user);
+      for (const key of flags) await client.featureFlags.isEnabled(key); // the first falls out of the 200 kept
+      hold(true);
+      const revalidated = client.featureFlags.isEnabled(flags[1]); // 304
+      await vi.waitFor(() => expect(held).toHaveLength(1));
+      hold(false);
+      await client.featureFlags.isEnabled(flags[0]); // kept again, in place of the oldest: flags[1]
+      held[0]();
+      expect(await revalidated).toBe(false);
     });
 
     it('starts and stops timers, the running one when no id is given', async () => {

@@ -37,6 +37,22 @@ describeApi('typed client', (ctx) => {
     expect(refused).toMatchObject({ status: 401, detail: 'Invalid token.' });
   });
 
+  it('sends a path parameter as one segment, however it is spelled: a key with a slash names no other object', async () => {
+    const baseUrl = await ctx.listen();
+    const admin = createClient({ baseUrl, token: (await ctx.createUser({ admin: true })).token });
+    expect((await admin.featureFlags.create({ body: { key: 'sdk_kept', name: 'Kept', is_enabled: true } })).status).toBe(201);
+
+    // `x/../sdk_kept` is no key (a 404 like any unknown one), not a way to sdk_kept's address.
+    expect((await admin.featureFlags.remove({ params: { key: 'x/../sdk_kept' } })).status).toBe(404);
+    expect((await admin.featureFlags.get({ params: { key: 'sdk_kept' } })).status).toBe(200);
+    const misspelt = await admin.featureFlags.get({ params: { key: 'x?y' } });
+    expect(misspelt).toMatchObject({ status: 404, body: { detail: 'Not found.' } });
+    // …and for the helper, a key that is none is an unknown flag: off, not another route's answer.
+    expect(await admin.featureFlags.isEnabled('../flags/sdk_kept')).toBe(false);
+    const check = await admin.featureFlags.check({ params: { feature_key: 'a/b#c' } });
+    expect(check).toMatchObject({ status: 404, body: { feature_key: 'a/b#c', is_enabled: false } });
+  });
+
   it('sends its requests through the fetch it is given', async () => {
     const baseUrl = await ctx.listen();
     const seen: string[] = [];

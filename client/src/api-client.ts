@@ -19,12 +19,14 @@ export interface ClientOptions {
  * token is gone, log out).
  */
 export function createApiClient({ baseUrl, token, fetch: fetchImpl }: ClientOptions) {
-  return initClient(contract, {
-    baseUrl: withoutTrailingSlash(baseUrl),
-    baseHeaders: authorization(token),
-    throwOnUnknownStatus: true,
-    api: fetcherOf(fetchImpl),
-  });
+  return encodingPathParams(
+    initClient(contract, {
+      baseUrl: withoutTrailingSlash(baseUrl),
+      baseHeaders: authorization(token),
+      throwOnUnknownStatus: true,
+      api: fetcherOf(fetchImpl),
+    }),
+  );
 }
 
 export type ApiClient = ReturnType<typeof createApiClient>;
@@ -47,6 +49,23 @@ export function createStreamOpener({ baseUrl, token, fetch: fetchImpl }: ClientO
   };
 }
 
+/**
+ * The same routes, with their path parameters percent-encoded: ts-rest puts them in the path as they
+ * are, and a key holding `/`, `?` or `#` (`x/../other`) then named another object or route.
+ */
+function encodingPathParams<Routes extends object>(routes: Routes): Routes {
+  const encoded = (params: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(params).map(([name, value]) => [name, typeof value === 'string' ? encodeURIComponent(value) : value]));
+  return Object.fromEntries(
+    Object.entries(routes).map(([name, route]) => [
+      name,
+      typeof route === 'function'
+        ? (args?: { params?: Record<string, unknown> }) => route(args?.params ? { ...args, params: encoded(args.params) } : args)
+        : encodingPathParams(route),
+    ]),
+  ) as Routes;
+}
+
 const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
 const authorization = (token: string | undefined): Record<string, string> => (token ? { Authorization: `Token ${token}` } : {});
 
@@ -57,12 +76,12 @@ function fetcherOf(fetchImpl: typeof fetch | undefined): ApiFetcher {
   const conditionalGets = new ConditionalGets();
   return async ({ route, path, method, headers, body, fetchOptions }) => {
     const revalidated = method === 'GET' && REVALIDATED.has(route.path);
-    const condition = revalidated ? conditionalGets.conditionFor(path) : {};
+    const kept = revalidated ? conditionalGets.answerOf(path) : undefined;
+    const condition: Record<string, string> = kept ? { 'If-None-Match': kept.etag } : {};
     // Called unbound: a browser's fetch refuses to run as a method of another object.
     const send = fetchImpl ?? globalThis.fetch;
     const response = await send(path, { ...fetchOptions, method, headers: { ...headers, ...condition }, body });
-    const kept = response.status === 304 && revalidated ? conditionalGets.keptBody(path) : undefined;
-    if (kept) return { status: 200, headers: response.headers, body: kept.body };
+    if (response.status === 304 && kept) return { status: 200, headers: response.headers, body: kept.body };
     const answer = { status: response.status, headers: response.headers, body: await bodyOf(response) };
     if (response.status === 401) throw new UnauthorizedError(detailOf(answer.body));
     const etag = response.headers.get('etag');

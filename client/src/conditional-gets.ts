@@ -9,16 +9,13 @@ export class ConditionalGets {
 
   constructor(private readonly capacity = 200) {}
 
-  /** The If-None-Match header for `url`, when an answer of it is kept. */
-  conditionFor(url: string): Record<string, string> {
-    const kept = this.answers.get(url);
-    return kept ? { 'If-None-Match': kept.etag } : {};
-  }
-
-  /** The kept answer's body that a 304 for `url` stands for. */
-  keptBody(url: string): { body: unknown } | undefined {
-    const kept = this.answers.get(url);
-    return kept && { body: kept.body };
+  /**
+   * The kept answer of `url`: its ETag goes as If-None-Match, and a 304 then stands for its body —
+   * this one, taken when asking, not whatever is kept when the 304 arrives (another answer of the
+   * same URL may have replaced it meanwhile, or newer URLs pushed it out).
+   */
+  answerOf(url: string): { etag: string; body: unknown } | undefined {
+    return this.answers.get(url);
   }
 
   keep(url: string, etag: string, body: unknown): void {
