@@ -28,20 +28,20 @@ export type TrustProxy = number | string[];
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
-    port: parsePort(env.PORT ?? '8000'),
+    port: parsePort('PORT', env.PORT) ?? 8000,
     host: env.HOST || '127.0.0.1',
     databaseUrl: env.DATABASE_URL || undefined,
     redis: parseRedisTarget(env),
     adminUsername: env.ADMIN_USERNAME || undefined,
     adminPassword: env.ADMIN_PASSWORD || undefined,
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: parseLogLevel(env.LOG_LEVEL),
     corsOrigins: (env.CORS_ORIGINS ?? '')
       .split(',')
       .map((origin) => origin.trim())
       .filter(Boolean),
     rateLimits: (env.RATE_LIMITS ?? 'on').toLowerCase() !== 'off',
     trustProxy: parseTrustProxy(env.TRUST_PROXY ?? ''),
-    metricsPort: env.METRICS_PORT ? parsePort(env.METRICS_PORT) : undefined,
+    metricsPort: parsePort('METRICS_PORT', env.METRICS_PORT),
     metricsToken: parseMetricsToken(env.METRICS_TOKEN),
     tokenTtlDays: parseTokenTtlDays(env.TOKEN_TTL_DAYS),
     ownershipCaps: {
@@ -101,10 +101,21 @@ function parseTokenTtlDays(value: string | undefined): number | undefined {
   return days;
 }
 
-function parsePort(value: string): number {
+/** A port number (0: any free one); unset or empty: undefined, as for every other variable. */
+function parsePort(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be 0..65535, got "${value}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${name} must be 0..65535, got "${value}"`);
   return port;
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** pino's level; named here, for pino's own error does not say which variable it came from. */
+function parseLogLevel(value: string | undefined): string {
+  if (!value) return 'info';
+  if (!LOG_LEVELS.includes(value)) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
+  return value;
 }
 
 /** A bearer token for the metrics: long enough that it cannot be guessed (unset: none). */

@@ -6,14 +6,14 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../package.json';
-import { startServer, type ChildServer } from './support/child-server';
+import { npmScript, startServer, stopsGracefullyOnSigterm, type ChildServer } from './support/child-server';
 import { createTestDatabase, type TestDatabase } from './support/databases';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const run = promisify(execFile);
 
-/** `npm run start:prod`'s node arguments. */
-const START_PROD = packageJson.scripts['start:prod'].replace(/^node /, '').split(' ');
+/** `npm run start:prod`'s node arguments (the script execs node: npm's SIGTERM reaches the server). */
+const START_PROD = packageJson.scripts['start:prod'].replace(/^exec node /, '').split(' ');
 
 describe('the production build', () => {
   beforeAll(async () => {
@@ -45,6 +45,15 @@ describe('the production build', () => {
 
   it('serves from dist/ on SQLite, the migrations beside the bundle', async () => {
     await serveOne(':memory:');
+  }, 60_000);
+
+  it('stops gracefully when `npm run start:prod` gets SIGTERM, as an orchestrator sends it', async () => {
+    const server = await startServer({ DATABASE_URL: ':memory:' }, npmScript('start:prod'), 'npm');
+    servers.push(server);
+    const { answer, signalledAt } = await stopsGracefullyOnSigterm(server);
+    expect(answer.body).toMatchObject({ status: 'timeout', notifications: [] });
+    expect(answer.at - signalledAt).toBeLessThan(3000);
+    expect(await server.exited).toBe(0);
   }, 60_000);
 
   describe.skipIf(!process.env.TEST_DATABASE_URL)('on Postgres', () => {

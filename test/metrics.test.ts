@@ -54,6 +54,19 @@ describeApi(
       expect(text).toMatch(/^punchclock_process_resident_memory_bytes \d/m);
     });
 
+    it('counts a stream that express serves (another spelling of its path) by its template too, not as "unmatched"', async () => {
+      const user = await ctx.createUser();
+      const base = await ctx.listen();
+      const series = 'punchclock_http_requests_total{method="GET",route="/api/notifications/sse/",status="200"}';
+      const before = valueOf(await scrape(ctx), series) ?? 0;
+      const stream = new AbortController();
+      // Without its trailing slash: not the plain request served before express (http/lean-route.ts).
+      const res = await fetch(`${base}/api/notifications/sse`, { headers: { Authorization: `Token ${user.token}` }, signal: stream.signal });
+      expect(res.status).toBe(200);
+      stream.abort();
+      await until(async () => valueOf(await scrape(ctx), series) === before + 1, 'the stream counted under its template');
+    });
+
     it('follows notifications: created, delivered by transport with their latency, acknowledged; waiting long-polls; the bus', async () => {
       const user = await ctx.createUser();
       const read = async (series: string) => valueOf(await scrape(ctx), series) ?? 0;
@@ -102,7 +115,9 @@ it('takes METRICS_PORT and a METRICS_TOKEN long enough to be secret', () => {
   expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: TOKEN })).toMatchObject({ metricsPort: 9464, metricsToken: TOKEN });
   expect(loadConfig({})).toMatchObject({ metricsPort: undefined, metricsToken: undefined });
   expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN/);
-  expect(() => loadConfig({ METRICS_PORT: 'x' })).toThrow();
+  expect(loadConfig({ METRICS_PORT: '' })).toMatchObject({ metricsPort: undefined });
+  // The error names the variable it is about (PORT is another one).
+  expect(() => loadConfig({ METRICS_PORT: 'x' })).toThrow(/^METRICS_PORT must be 0\.\.65535, got "x"/);
 });
 
 it('serves /metrics on METRICS_PORT, and not on the API port', async () => {

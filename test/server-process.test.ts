@@ -3,8 +3,9 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../server/config';
 import { STRONG_PASSWORD, uniqueName } from './support/api';
-import { call, heldLongPoll, startServer, type ChildServer } from './support/child-server';
+import { call, heldLongPoll, npmScript, startServer, stopsGracefullyOnSigterm, type ChildServer } from './support/child-server';
 import { sleep } from './support/waiting';
 
 /** `npm start` as a real process: config from the environment, a SQLite file, signals. */
@@ -14,21 +15,23 @@ describe('the server process', () => {
   const admin = { username: uniqueName('admin'), password: STRONG_PASSWORD };
 
   /** A process of its own, on a SQLite file of its own. */
-  async function start(name: string, env: Record<string, string> = {}): Promise<ChildServer> {
-    const server = await startServer({ DATABASE_URL: `sqlite:${join(dir, `${name}.sqlite`)}`, ...env });
+  async function start(name: string, env: Record<string, string> = {}, nodeArgs?: string[], command?: string): Promise<ChildServer> {
+    const server = await startServer({ DATABASE_URL: `sqlite:${join(dir, `${name}.sqlite`)}`, ...env }, nodeArgs, command);
     started.push(server);
     return server;
   }
 
   let withAdmin: ChildServer;
   let toStop: ChildServer;
+  let byNpm: ChildServer;
 
   // Started together, before the tests (starting a process may take many seconds on a busy machine).
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'punchclock-'));
-    [withAdmin, toStop] = await Promise.all([
+    [withAdmin, toStop, byNpm] = await Promise.all([
       start('admin', { ADMIN_USERNAME: admin.username, ADMIN_PASSWORD: admin.password }),
       start('sigterm'), // a process of its own: the SIGTERM test ends it
+      start('npm', {}, npmScript('start'), 'npm'), // `npm start` itself, as README says to run it
     ]);
   }, 120_000);
 
@@ -65,6 +68,12 @@ describe('the server process', () => {
     expect(me.body).toMatchObject({ username: admin.username, is_admin: true });
   });
 
+  it('refuses to start with an ADMIN_USERNAME it cannot create, rather than start without that admin', async () => {
+    await expect(start('bad-admin', { ADMIN_USERNAME: 'root admin', ADMIN_PASSWORD: STRONG_PASSWORD })).rejects.toThrow(
+      /exited early with 1[^]*Enter a valid username/,
+    );
+  });
+
   it('on SIGTERM answers waiting long-polls and ends streams, then exits 0', async () => {
     const server = toStop;
     // Held by the server (it counts the poll among the user's connections), besides five streams.
@@ -85,4 +94,23 @@ describe('the server process', () => {
       held.close();
     }
   });
+
+  it('passes SIGTERM on through `npm start`: the server behind npm shuts down gracefully, not left running', async () => {
+    const { answer, signalledAt } = await stopsGracefullyOnSigterm(byNpm);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ status: 'timeout', notifications: [] });
+    expect(answer.at - signalledAt).toBeLessThan(3000);
+    expect(await byNpm.exited).toBe(0);
+  });
+});
+
+it('reads PORT and LOG_LEVEL with their defaults, takes an empty one as unset, and names a bad one', () => {
+  expect(loadConfig({})).toMatchObject({ port: 8000, logLevel: 'info' });
+  // As HOST, DATABASE_URL and the rest: `PORT=` in an env file does not make it listen on a random port.
+  expect(loadConfig({ PORT: '', LOG_LEVEL: '' })).toMatchObject({ port: 8000, logLevel: 'info' });
+  expect(loadConfig({ PORT: ' ' })).toMatchObject({ port: 8000 });
+  expect(loadConfig({ PORT: '0', LOG_LEVEL: 'warn' })).toMatchObject({ port: 0, logLevel: 'warn' });
+  for (const bad of ['http', '-1', '65536', '80.5']) expect(() => loadConfig({ PORT: bad }), bad).toThrow(/^PORT must be 0\.\.65535/);
+  // pino's own refusal ("default level:verbose must be included in custom levels") names no variable.
+  expect(() => loadConfig({ LOG_LEVEL: 'verbose' })).toThrow(/^LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent/);
 });

@@ -80,7 +80,10 @@ export class AuthService {
     );
   }
 
-  /** Creates the user unless one of that name exists already; says whether it did. */
+  /**
+   * Creates the user unless one of that name exists already; says whether it did. A name that cannot
+   * be created (invalid, or looking like another user's) is refused as by register.
+   */
   async ensureUser(input: NewUser): Promise<boolean> {
     if (await this.findByUsername(input.username)) return false;
     try {
@@ -88,7 +91,7 @@ export class AuthService {
       return true;
     } catch (error) {
       // Another instance may have created it between the look-up and the insert.
-      if (error instanceof ValidationFailed && error.fields.username) return false;
+      if (error instanceof ValidationFailed && error.fields.username && (await this.findByUsername(input.username))) return false;
       throw error;
     }
   }

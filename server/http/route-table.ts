@@ -6,6 +6,8 @@ type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 /** What a route runs, in order, as express would run the handlers given to app.get(path, …). */
 interface Route {
   handlers: RequestHandler[];
+  /** What express leaves in `req.route` for a route it runs: its path (the metrics' label, for a route outside the contract). */
+  matched: { path: string };
 }
 
 const NO_QUERY = {};
@@ -57,13 +59,15 @@ export class RouteTable {
       const found = this.router.find(req.method as Method, req.url);
       if (!found) return next();
       if (!found.store) return next(new URIError(`The path of ${req.url} does not percent-decode`));
+      const route = found.store as Route;
       req.params = found.params as Request['params'];
-      this.run((found.store as Route).handlers, req, res, next);
+      req.route = route.matched;
+      this.run(route.handlers, req, res, next);
     };
   }
 
   private add(method: Method, path: string, handlers: RequestHandler[]): void {
-    const route: Route = { handlers };
+    const route: Route = { handlers, matched: { path } };
     this.router.on(method, path, () => {}, route);
   }
 

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { STRONG_PASSWORD } from './api';
+import { until } from './waiting';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -29,10 +30,11 @@ const NPM_START = ['--import', 'tsx', 'server/main.ts'];
 /**
  * Starts the server (server/main.ts, or what `nodeArgs` name) on a free port with `env` over a
  * neutral environment (no REDIS_URL, no CORS_ORIGINS, LOG_LEVEL info unless given) and resolves once
- * it logs that it listens.
+ * it logs that it listens. `command` runs the arguments instead of node: `npm` runs a script of
+ * package.json as an operator does (see npmScript).
  */
-export async function startServer(env: Record<string, string>, nodeArgs: string[] = NPM_START): Promise<ChildServer> {
-  const child = spawn(process.execPath, nodeArgs, {
+export async function startServer(env: Record<string, string>, nodeArgs: string[] = NPM_START, command = process.execPath): Promise<ChildServer> {
+  const child = spawn(command, nodeArgs, {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: '', CORS_ORIGINS: '', RATE_LIMITS: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,7 +52,7 @@ export async function startServer(env: Record<string, string>, nodeArgs: string[
     void exited.then((code) => reject(new Error(`server exited early with ${code}: ${stderr.trim()}`)));
   });
   try {
-    const { url } = await listening;
+    const { url, pid } = await listening;
     return {
       base: url!,
       process: child,
@@ -59,11 +61,47 @@ export async function startServer(env: Record<string, string>, nodeArgs: string[
       kill: async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         await exited;
+        // The server may be a process of its own under the one started (npm's, a loader's): a SIGKILL does not pass on.
+        if (pid !== child.pid && isRunning(pid as number)) process.kill(pid as number, 'SIGKILL');
       },
     };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
+  }
+}
+
+/** npm's arguments for running a script of package.json (`start`, `start:prod`) with nothing of its own on stdout. */
+export const npmScript = (script: string): string[] => ['run', script, '--silent'];
+
+/** The pid of the server process itself, from its log (not npm's, nor a loader's, when they run it). */
+export const serverPid = (server: ChildServer): number => server.lines.find((line) => line.msg === 'punchclock listening')!.pid as number;
+
+/** Whether a process of this pid is running. */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An operator's SIGTERM to the process they started (npm, for `npm start`): the server behind it
+ * must get it — answer its waiting long-poll at once, and exit. Kills a server left behind.
+ */
+export async function stopsGracefullyOnSigterm(server: ChildServer): Promise<{ answer: Answer; signalledAt: number }> {
+  const pid = serverPid(server);
+  const held = await heldLongPoll(server.base, 60);
+  try {
+    const signalledAt = Date.now();
+    server.process.kill('SIGTERM');
+    await until(() => !isRunning(pid), 'the server process to exit');
+    return { answer: await held.answer, signalledAt };
+  } finally {
+    held.close();
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 
