@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import supertest from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp, createServices, type Services } from '../server/app';
 import { AuthService } from '../server/auth/auth.service';
 import { LoginThrottle } from '../server/auth/login-throttle';
@@ -29,6 +29,7 @@ describe.each(dialects)('login window [%s]', (dialect) => {
     let redisServer: RedisServer | undefined;
     let redis: Redis | undefined;
     let services: Services;
+    let auth: AuthService;
     let http: supertest.Agent;
 
     beforeAll(async () => {
@@ -40,7 +41,7 @@ describe.each(dialects)('login window [%s]', (dialect) => {
       }
       const deps = { store: database.store, logger, rateLimits: true, redis };
       services = createServices(deps);
-      const auth = new AuthService(database.store, new LoginThrottle(true, redis, WINDOW_SECONDS));
+      auth = new AuthService(database.store, new LoginThrottle(true, redis, WINDOW_SECONDS));
       http = supertest.agent(createApp(deps, { ...services, auth }));
     });
 
@@ -86,6 +87,26 @@ describe.each(dialects)('login window [%s]', (dialect) => {
         expect((await login(username, `wrong again ${attempt}`)).status, `attempt ${attempt} after the window`).toBe(400);
       }
       expect((await login(username, STRONG_PASSWORD)).status).toBe(429);
+    });
+
+    it('does not count an attempt that ended in a database failure: it got no answer about the password', async () => {
+      const username = uniqueName();
+      await insertCheapUsers(database.store, [username]);
+      // Postgres unreachable (README: such a request gets 503 with Retry-After, and is retried).
+      const lookup = vi.spyOn(auth, 'findByUsername').mockRejectedValue(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+      try {
+        for (let attempt = 1; attempt <= FAILED_LOGINS_PER_USERNAME; attempt++) {
+          const res = await login(username, STRONG_PASSWORD);
+          expect([res.status, res.headers['retry-after']], `attempt ${attempt}`).toEqual([503, '2']);
+        }
+      } finally {
+        lookup.mockRestore();
+      }
+      // The database is back: the user logs in, and the ten failures it allows are all still there.
+      await login(username, STRONG_PASSWORD).expect(200);
+      for (let attempt = 1; attempt <= FAILED_LOGINS_PER_USERNAME; attempt++) {
+        expect((await login(username, `wrong ${attempt}`)).status, `attempt ${attempt} after the outage`).toBe(400);
+      }
     });
   });
 });

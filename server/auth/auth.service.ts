@@ -104,12 +104,22 @@ export class AuthService {
     // Every spelling of one name draws on the same failed-login allowance.
     const name = usernameKey(username);
     await this.throttle.assertAllowed(name, address);
-    const user = await this.findByUsername(username);
-    const valid = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDecoy(password);
-    // A failure stays counted: assertAllowed counted the attempt.
-    if (!user || !valid) throw ValidationFailed.field('non_field_errors', INVALID_CREDENTIALS);
+    // An attempt that ends in an error (the database unavailable: a 503 the client retries) got no
+    // answer about the password and is given back; a failure stays counted: assertAllowed counted it.
+    const user = await this.userOf(username, password).catch(async (error: unknown) => {
+      await this.throttle.giveBack(name, address);
+      throw error;
+    });
+    if (!user) throw ValidationFailed.field('non_field_errors', INVALID_CREDENTIALS);
     await this.throttle.recordSuccess(name, address);
     return this.sessions.open(user.id, userAgent);
+  }
+
+  /** The user these credentials are right for; undefined when they are wrong. */
+  private async userOf(username: string, password: string): Promise<UserRow | undefined> {
+    const user = await this.findByUsername(username);
+    const valid = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDecoy(password);
+    return valid ? user : undefined;
   }
 
   async updateNames(userId: number, names: { firstName?: string; lastName?: string }): Promise<AuthUser> {

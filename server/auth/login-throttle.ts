@@ -47,8 +47,14 @@ export class LoginThrottle {
     ].filter((state): state is RateLimiterRes => state !== null);
     if (blocked.length === 0) return;
     // A refused attempt is not counted.
-    await Promise.all([this.byUsername.reward(username, 1), this.byAddress.reward(address, 1)]);
+    await this.giveBack(username, clientAddress);
     throw new TooManyRequests(retryAfterSeconds(...blocked), 'Too many failed login attempts. Try again later.');
+  }
+
+  /** The attempt got no answer about the password (the database failed, say): it is given back, uncounted. */
+  async giveBack(username: string, clientAddress: string): Promise<void> {
+    if (!this.enabled) return;
+    await Promise.all([this.byUsername.reward(username, 1), this.byAddress.reward(addressKey(clientAddress), 1)]);
   }
 
   /** The attempt succeeded: it is given back to its address, and its username's failures are forgotten. */
