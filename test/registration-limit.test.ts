@@ -29,21 +29,6 @@ describeApi('registration limit per address', (ctx) => {
   });
 });
 
-// A suite of its own: the address's allowance of the hour starts full.
-describeApi('registration limit per address and taken names', (ctx) => {
-  it('does not count a registration refused for a taken name, in any spelling or look-alike', async () => {
-    const taken = uniqueName('taken');
-    const first = await register(ctx, taken);
-    expect(first.status).toBe(201);
-    for (const spelling of [taken, taken.toUpperCase(), taken.replace('a', '\u0430')]) {
-      for (let i = 0; i < PER_ADDRESS; i++) expect((await register(ctx, spelling)).status, spelling).toBe(400);
-    }
-    // Nine accounts left of the hour's ten: the taken names used none.
-    const results = await Promise.all(Array.from({ length: PER_ADDRESS }, () => register(ctx)));
-    expect(results.map((res) => res.status).sort()).toEqual([...Array(PER_ADDRESS - 1).fill(201), 429]);
-  });
-});
-
 describeApi(
   'registration flood without rate limits',
   (ctx) => {

@@ -48,14 +48,10 @@ export class AuthService {
     if (!username.success) throw ValidationFailed.field('username', username.error.issues[0].message);
     const problems = passwordProblems(input.password, input.username);
     if (problems.length > 0) throw ValidationFailed.field('password', ...problems);
-    const identity = usernameIdentity(input.username);
-    if (client) {
-      // A taken name is a validation error like any other, found without a hash: not counted (README).
-      if (await this.nameInUse(identity)) throw await this.nameTaken(input.username);
-      await this.registrations.take(client.address);
-    }
+    if (client) await this.registrations.take(client.address);
     const passwordHash = await this.registrationHashes(() => hashPassword(input.password));
     const { db, t } = this.store;
+    const identity = usernameIdentity(input.username);
     const [created] = await db
       .insert(t.users)
       .values({
@@ -73,17 +69,6 @@ export class AuthService {
       .returning();
     if (!created) throw await this.nameTaken(input.username);
     return withoutSecrets(created);
-  }
-
-  /** Whether a user has this name in some spelling, or one that looks like it (what the INSERT's unique indexes refuse). */
-  private async nameInUse(identity: { key: string; skeleton: string }): Promise<boolean> {
-    const { db, t } = this.store;
-    const [found] = await db
-      .select({ id: t.users.id })
-      .from(t.users)
-      .where(or(eq(t.users.usernameKey, identity.key), eq(t.users.usernameSkeleton, identity.skeleton)))
-      .limit(1);
-    return found !== undefined;
   }
 
   /** Why a new name was refused: the same name in another spelling, or one that looks like it. */

@@ -13,9 +13,9 @@ export const REGISTRATION_LIMIT: RegistrationLimitSettings = { perAddress: 10, w
 
 /**
  * Bounds the accounts one address registers: each costs a password hash (~170 ms of CPU here), and
- * brings its own connection cap and write limit. An attempt counts once its body was found valid and
- * its name free, before the hash (a name taken between that look and the INSERT counts: its hash was
- * paid). Counted by addressKey; shared through Redis like the login counts.
+ * brings its own connection cap and write limit. An attempt counts once its body was found valid,
+ * before the hash (a taken username too: its hash was paid). Counted by addressKey; shared through
+ * Redis like the login counts.
  */
 export class RegistrationLimit {
   private readonly limiter: RateLimiterAbstract;
