@@ -29,6 +29,17 @@ describeApi('registration limit per address', (ctx) => {
   });
 });
 
+// A suite of its own: the address's allowance of the hour starts full.
+describeApi('registration limit per address and taken names', (ctx) => {
+  it('counts a registration refused for a taken name: it told the address that the name exists', async () => {
+    const taken = uniqueName('taken');
+    expect((await register(ctx, taken)).status).toBe(201);
+    for (const spelling of [taken, taken.toUpperCase()]) expect((await register(ctx, spelling)).status, spelling).toBe(400);
+    const results = await Promise.all(Array.from({ length: PER_ADDRESS }, () => register(ctx)));
+    expect(results.map((res) => res.status).sort()).toEqual([...Array(PER_ADDRESS - 3).fill(201), 429, 429, 429]);
+  });
+});
+
 describeApi(
   'registration flood without rate limits',
   (ctx) => {

@@ -14,7 +14,8 @@ export const REGISTRATION_LIMIT: RegistrationLimitSettings = { perAddress: 10, w
 /**
  * Bounds the accounts one address registers: each costs a password hash (~170 ms of CPU here), and
  * brings its own connection cap and write limit. An attempt counts once its body was found valid,
- * before the hash (a taken username too: its hash was paid). Counted by addressKey; shared through
+ * before the hash (a taken username too: its hash was paid, and its 400 says the name exists — the
+ * count also bounds how fast one address learns which names do). Counted by addressKey; shared through
  * Redis like the login counts.
  */
 export class RegistrationLimit {
