@@ -41,6 +41,12 @@ describe('addressKey', () => {
     expect(addressKey('2001:db8:1:3::a')).toBe('2001:db8:1:3::/64');
     expect(addressKey('unknown')).toBe('unknown');
   });
+
+  it('leaves out the port a proxy may write with the address (each connection has a port of its own)', () => {
+    expect(addressKey('203.0.113.7:51234')).toBe('203.0.113.7');
+    expect(addressKey('[2001:db8:1:2::a]:443')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('[::ffff:203.0.113.7]')).toBe('203.0.113.7');
+  });
 });
 
 describeApi('client address without TRUST_PROXY', (ctx) => {
