@@ -3,10 +3,10 @@
 import http from 'node:http';
 import { pino } from 'pino';
 import supertest from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Store } from '../db/open-database';
 import { createApp, createServices } from '../server/app';
-import { REQUEST_DEADLINE_MS } from '../server/http/request-deadline';
+import { REQUEST_DEADLINE_MS, RequestDeadline } from '../server/http/request-deadline';
 import { HEADERS_TIMEOUT_MS, holdIdleConnectionsForLoadBalancers, KEEP_ALIVE_TIMEOUT_MS } from '../server/http/server-timeouts';
 import { describeApi } from './support/api';
 import { createTestDatabase, POSTGRES_URL, type TestDatabase } from './support/databases';
@@ -21,6 +21,24 @@ it('defaults to the README\'s 30 s deadline, 65 s keep-alive and 66 s headers ti
   holdIdleConnectionsForLoadBalancers(server);
   expect([server.keepAliveTimeout, server.headersTimeout]).toEqual([65_000, 66_000]);
   expect([KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS]).toEqual([65_000, 66_000]);
+});
+
+it('answers within the deadline, not up to a sweep after it: a proxy that gives up at 30 s gets the 503', async () => {
+  vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'], now: 0 });
+  try {
+    const deadline = new RequestDeadline(REQUEST_DEADLINE_MS, []);
+    const answeredAt: number[] = [];
+    const res = { headersSent: false } as http.ServerResponse;
+    deadline.watch(res, { log: () => pino({ level: 'silent' }), write: () => void answeredAt.push(Date.now()) });
+    await vi.advanceTimersByTimeAsync(REQUEST_DEADLINE_MS - 1001);
+    expect(answeredAt).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1001);
+    expect(answeredAt).toHaveLength(1);
+    expect(answeredAt[0]).toBeGreaterThanOrEqual(REQUEST_DEADLINE_MS - 1000);
+    expect(answeredAt[0]).toBeLessThanOrEqual(REQUEST_DEADLINE_MS);
+  } finally {
+    vi.useRealTimers();
+  }
 });
 
 describeApi(
@@ -73,9 +91,10 @@ describe.skipIf(!POSTGRES_URL)('request deadline: a database that hangs [postgre
       const res = await http.post('/api/projects/').set('Authorization', `Token ${token}`).send({ title: 'Slow' }).timeout(5000);
       expect(res.status).toBe(503);
       expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect(res.body).toEqual({ detail: expect.stringMatching(/took longer than 0.3 s/) });
+      expect(res.body).toEqual({ detail: expect.stringMatching(/could not be answered within 0.3 s/) });
       expect(res.headers['retry-after']).toBe('5');
-      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(DEADLINE_MS);
+      // Within the deadline, at most one sweep (a tenth of it) early.
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(DEADLINE_MS * 0.9);
     } finally {
       proxy.thaw();
     }
