@@ -30,6 +30,15 @@ describe('TRUST_PROXY', () => {
     expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY/);
     expect(() => loadConfig({ TRUST_PROXY: 'FALSE' })).toThrow(/TRUST_PROXY/);
   });
+
+  it('takes what express’s trust proxy takes (addresses, subnets, netmasks, its names) and names the variable for anything else', () => {
+    const proxies = ['203.0.113.7', '::1', '2001:db8::/32', '10.0.0.0/255.0.0.0', 'linklocal', 'uniquelocal'];
+    expect(loadConfig({ TRUST_PROXY: proxies.join(',') }).trustProxy).toEqual(proxies);
+    // proxy-addr's own error ("invalid IP address: foo") named no variable.
+    for (const wrong of ['foo', '10.0.0.0/33', '10.0.0.1/8/8', 'loopback, 10.0.0.300']) {
+      expect(() => loadConfig({ TRUST_PROXY: wrong }), wrong).toThrow(/^TRUST_PROXY must be/);
+    }
+  });
 });
 
 describe('addressKey', () => {
