@@ -116,6 +116,17 @@ describe.each(dialects)('cli create-user [%s]', (dialect) => {
     expect(await me(plain, STRONG_PASSWORD)).toMatchObject({ id: plainRow.id, is_admin: false });
   });
 
+  it('holds names to the API’s rule: trimmed, at most 150 characters', async () => {
+    const [trimmed, tooLong] = [uniqueName('cli_trim'), uniqueName('cli_long')];
+    const made = await cli('create-user', '--username', trimmed, '--password', STRONG_PASSWORD, '--first-name', '  Ann  ');
+    expect(made.code, made.stderr).toBe(0);
+    expect((await findUser(trimmed))[0]).toMatchObject({ firstName: 'Ann' });
+    const refused = await cli('create-user', '--username', tooLong, '--password', STRONG_PASSWORD, '--last-name', 'x'.repeat(151));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('last_name: String must contain at most 150 character(s)');
+    expect(await findUser(tooLong)).toHaveLength(0);
+  });
+
   it('refuses a duplicate username and keeps the existing password', async () => {
     const existing = uniqueName('cli_existing');
     await services.auth.register({ username: existing, password: STRONG_PASSWORD });

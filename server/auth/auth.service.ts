@@ -1,6 +1,8 @@
 import { eq, or } from 'drizzle-orm';
 import pLimit from 'p-limit';
+import type { z } from 'zod';
 import { Username } from '../../contract/auth';
+import { PersonName } from '../../contract/common';
 import type { Store } from '../../db/open-database';
 import { ValidationFailed } from '../errors';
 import { RegistrationLimit } from './registration-limit';
@@ -43,9 +45,10 @@ export class AuthService {
 
   /** `client.address`: where a registration over the API came from, counted by the registration limit. */
   async register(input: NewUser, client?: { address: string }): Promise<AuthUser> {
-    // The contract checks usernames on the API; the CLI and ADMIN_USERNAME come through here only.
-    const username = Username.safeParse(input.username);
-    if (!username.success) throw ValidationFailed.field('username', username.error.issues[0].message);
+    // The contract checks these on the API; the CLI and ADMIN_USERNAME come through here only.
+    checked('username', Username, input.username);
+    const firstName = checked('first_name', PersonName, input.firstName ?? '');
+    const lastName = checked('last_name', PersonName, input.lastName ?? '');
     const problems = passwordProblems(input.password, input.username);
     if (problems.length > 0) throw ValidationFailed.field('password', ...problems);
     if (client) await this.registrations.take(client.address);
@@ -59,8 +62,8 @@ export class AuthService {
         usernameKey: identity.key,
         usernameSkeleton: identity.skeleton,
         passwordHash,
-        firstName: input.firstName ?? '',
-        lastName: input.lastName ?? '',
+        firstName,
+        lastName,
         isAdmin: input.isAdmin ?? false,
         createdAt: new Date(),
       })
@@ -155,4 +158,11 @@ export class AuthService {
 
 export function withoutSecrets({ passwordHash: _secret, ...user }: UserRow): AuthUser {
   return user;
+}
+
+/** `value` as `schema` reads it, or a 400 on `field` with the schema's first message. */
+function checked<T>(field: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw ValidationFailed.field(field, parsed.error.issues[0].message);
+  return parsed.data;
 }
