@@ -195,7 +195,6 @@ export function createApp(deps: AppDependencies, services: Services = createServ
   if (checkAnswers) app.use(checkAnswersAgainstContract);
   const crossOrigin = deps.corsOrigins?.length ? corsFor(deps.corsOrigins) : undefined;
   if (crossOrigin) app.use(crossOrigin);
-  app.use(parseJsonBody());
   serveDocs(app);
 
   const authenticated = authenticate(services.sessions);
@@ -214,8 +213,11 @@ export function createApp(deps: AppDependencies, services: Services = createServ
     routes as unknown as Express,
     {
       globalMiddleware: [
+        // The body is read only once the token (and an admin route's admin) was found good: a caller
+        // refused learns only that, whatever it sent.
         authenticated,
         requireJsonBody,
+        parseJsonBody(),
         refuseNullCharacters,
         ...(deps.rateLimits ? [writeLimit(deps.writeLimit ?? WRITE_LIMIT, deps.redis)] : []),
       ],

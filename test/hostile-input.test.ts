@@ -118,6 +118,18 @@ describeApi('hostile input', (ctx) => {
     expect((await ctx.http.get('/api/notifications/').set(ann.auth).expect(200)).body).toEqual([]);
   });
 
+  it('reads no body before the token (and an admin route’s admin) was found good: 401 and 403 first, whatever was sent', async () => {
+    const malformed = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"title": ' };
+    const anonymous = await fetch(`${base}/api/projects/`, malformed);
+    expect([anonymous.status, await anonymous.json()]).toEqual([401, { detail: 'Authentication credentials were not provided.' }]);
+    const notAdmin = await send('/api/feature-flags/flags/', malformed);
+    expect(notAdmin.status).toBe(403);
+    const tooLarge = await fetch(`${base}/api/projects/`, { ...malformed, body: `{"title": "${'x'.repeat(200_000)}"}` });
+    expect(tooLarge.status).toBe(401);
+    // With a good token the same body is what it is: malformed.
+    expect((await send('/api/projects/', malformed)).status).toBe(400);
+  });
+
   it('keeps validation answers small: an over-long array is one problem, and at most 20 problems are reported', async () => {
     const ids = Array(49_000).fill(1); // 98 KB, under the body limit
     const long = await send('/api/notifications/delivery-status/', {

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import express, { type NextFunction, type RequestHandler } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { ValidationFailed } from '../errors';
 import { BODY_LIMIT, UnsupportedMediaType } from './error-handler';
 
@@ -32,13 +32,15 @@ export function requireJsonBody(req: IncomingRequest, _res: unknown, next: NextF
 }
 
 /**
- * Parses the JSON body of writes. Not strict: a JSON string or number body is valid JSON of the
- * wrong shape, which the contract answers with non_field_errors, not a parse error. The body of a
- * GET or DELETE means nothing here, so it is not read: it can neither be too large nor malformed.
+ * Middleware (after authentication, as requireJsonBody: a caller refused learns only that): parses
+ * the JSON body of writes. Not strict: a JSON string or number body is valid JSON of the wrong
+ * shape, which the contract answers with non_field_errors, not a parse error. The body of a GET or
+ * DELETE means nothing here, so it is not read: it can neither be too large nor malformed.
  */
-export function parseJsonBody(): RequestHandler {
-  const parse = express.json({ limit: BODY_LIMIT, strict: false });
-  return (req, res, next) => (takesBody(req.method) ? parse(req, res, next) : next());
+export function parseJsonBody(): (req: IncomingRequest, res: unknown, next: NextFunction) => void {
+  const parse: RequestHandler = express.json({ limit: BODY_LIMIT, strict: false });
+  // Typed by what it reads, like requireJsonBody, so that it also runs among a contract's middleware.
+  return (req, res, next) => (takesBody(req.method) ? parse(req as Request, res as Response, next) : next());
 }
 
 /**
