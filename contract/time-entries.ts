@@ -126,7 +126,9 @@ const ListQuery = TimeEntryFilterFields.extend({
     description:
       'Sort field, `-` for descending; ties broken by id. Running entries sort after finished ones by `end_time` and `duration`.',
   }).default('-start_time'),
-  cursor: extendApi(z.string().max(1000), { description: 'From `next` or `previous`; opaque.' }).optional(),
+  // A cursor of the title or project ordering carries that text: 200 characters take up to 1,200 bytes
+  // as JSON (control characters are escaped as \u0001), about 1,660 in base64url with the rest.
+  cursor: extendApi(z.string().max(2000), { description: 'From `next` or `previous`; opaque.' }).optional(),
   limit: PageLimit(TIME_ENTRIES_PAGE.default, TIME_ENTRIES_PAGE.max),
 }).strict();
 export type TimeEntryListQuery = z.infer<typeof ListQuery>;

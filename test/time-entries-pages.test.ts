@@ -213,7 +213,7 @@ describeApi('time entries: ordering and cursor pages', (ctx) => {
       ['ordering=title', real.slice(0, 10)],
       ['ordering=title', `${real}x`],
       ['ordering=title', real.replace(/^./, (c) => (c === 'e' ? 'f' : 'e'))],
-      ['ordering=title', 'x'.repeat(1001)],
+      ['ordering=title', 'x'.repeat(2001)],
       // Valid base64 of other JSON.
       ...[{}, [], null, 1, 'x', true, { o: 'title' }, { o: 'title', k: 'a' }, { o: 'title', i: 1 }, { k: 'a', i: 1 }].map(
         (value) => ['ordering=title', encodeCursor(value)] as [string, string],
@@ -268,5 +268,16 @@ describeApi('time entries: ordering and cursor pages', (ctx) => {
     expect(failures).toEqual([]);
     // The real one still works where it belongs.
     expect(ids(await api.list(user, `ordering=title&limit=2&cursor=${real}`))).toEqual(expectedOrder(entries, 'title').slice(2, 4));
+  });
+  it('pages by titles as long as a title may be, whatever their characters (the cursor carries the title)', async () => {
+    const writer = await ctx.createUser();
+    const project = await api.project(writer, 'long titles');
+    // 200 characters each, the most a title may have; control characters take six bytes of JSON each.
+    const titles = [`a${'\u0001'.repeat(199)}`, `b${'"'.repeat(199)}`, '漢'.repeat(200), `c${'\u{1f600}'.repeat(99)}`];
+    for (const title of titles) await api.record(writer, project.id, title, '2025-06-01T09:00:00.000Z', '2025-06-01T10:00:00.000Z');
+    for (const ordering of ['title', '-title']) {
+      const listed = (await api.walkForward(writer, `ordering=${ordering}&limit=1`)).flatMap((page) => page.results.map((e) => e.title));
+      expect(listed.sort()).toEqual([...titles].sort());
+    }
   });
 });
