@@ -2,6 +2,7 @@ import { and, asc, count, countDistinct, desc, eq, gt, gte, inArray, lt, sql, ty
 import { FLAG_KEY } from '../../contract/feature-flags';
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors';
 import { rowsOf, type Db, type Store, type Transaction } from '../../db/open-database';
+import { lockRows } from '../../db/row-lock';
 import type { AuthUser } from '../auth/auth.service';
 import { NotFound, ValidationFailed } from '../errors';
 import { decodeCursor, IdCursor, pageOf, type Page } from '../pagination/keyset-cursor';
@@ -308,14 +309,12 @@ function split<T>(items: T[], test: (item: T) => boolean): { enabled: T[]; disab
 }
 
 /**
- * The flag, its row locked until the transaction ends (an UPDATE that changes nothing: on Postgres a
- * concurrent change or delete of the flag waits, so the audit's `before` is the flag as it is, and a
- * grant cannot insert for a flag deleted meanwhile; SQLite runs transactions one at a time anyway).
+ * The flag, its row locked until the transaction ends (see lockRows): a concurrent change or delete
+ * of the flag waits, so the audit's `before` is the flag as it is, and a grant cannot insert for a
+ * flag deleted meanwhile.
  */
 function* flagByKey(tx: Db, t: Store['t'], key: string): Transaction<FlagRow> {
-  const [flag] = yield* rowsOf(
-    tx.update(t.featureFlags).set({ key: sql`${t.featureFlags.key}` }).where(eq(t.featureFlags.key, key)).returning(),
-  );
+  const [flag] = yield* rowsOf(lockRows(tx, t.featureFlags, 'id', eq(t.featureFlags.key, key)));
   if (!flag) throw new NotFound();
   return flag;
 }

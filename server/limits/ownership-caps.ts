@@ -1,5 +1,6 @@
-import { eq, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { Db, Store } from '../../db/open-database';
+import { lockRows } from '../../db/row-lock';
 import { ValidationFailed } from '../errors';
 
 /**
@@ -20,10 +21,9 @@ export function assertRoomForOne(owned: number, cap: number, things: string): vo
 }
 
 /**
- * In a transaction: locks the user's row until it ends, by an UPDATE that changes nothing (Postgres
- * holds the lock; SQLite runs one transaction at a time anyway), so that concurrent creations of one
- * user count what they own in turn and cannot pass a cap together.
+ * In a transaction: locks the user's row until it ends (see lockRows), so that concurrent creations
+ * of one user count what they own in turn and cannot pass a cap together.
  */
 export function lockOwner(tx: Db, t: Store['t'], userId: number) {
-  return tx.update(t.users).set({ firstName: sql`${t.users.firstName}` }).where(eq(t.users.id, userId)).returning({ id: t.users.id });
+  return lockRows(tx, t.users, 'id', eq(t.users.id, userId));
 }

@@ -1,6 +1,7 @@
-import { and, asc, count, eq, exists, gt, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, exists, gt, ne, or, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { rowsOf, type Db, type Store } from '../../db/open-database';
+import { lockRows } from '../../db/row-lock';
 import { Forbidden, NotFound, ValidationFailed } from '../errors';
 import { assertRoomForOne, lockOwner, OWNERSHIP_CAPS } from '../limits/ownership-caps';
 import { decodeCursor, IdCursor, pageOf, type Page, type PageRequest } from '../pagination/keyset-cursor';
@@ -72,15 +73,14 @@ export class ProjectsService {
   }
 
   /**
-   * In a transaction: the project, its row locked until the transaction ends by an update that changes
-   * nothing (Postgres holds the lock; SQLite runs one transaction at a time anyway). Transactions that
-   * count or add the project's invitations or members, and its deletion, so take turns: none counts
-   * past a cap, deadlocks with the deletion's cascade, or refers to a project deleted meanwhile.
-   * No row when there is no such project (any more).
+   * In a transaction: the project, its row locked until the transaction ends (see lockRows).
+   * Transactions that count or add the project's invitations or members, and its deletion, so take
+   * turns: none counts past a cap, deadlocks with the deletion's cascade, or refers to a project
+   * deleted meanwhile. No row when there is no such project (any more).
    */
   lockProject(tx: Db, projectId: number) {
     const { t } = this.store;
-    return tx.update(t.projects).set({ title: sql`${t.projects.title}` }).where(eq(t.projects.id, projectId)).returning();
+    return lockRows(tx, t.projects, 'id', eq(t.projects.id, projectId));
   }
 
   /** A rule that needs the user to be a member of the project: 403 otherwise, whether or not it exists. */
