@@ -599,6 +599,50 @@ describeApi(
   { realtime: { heartbeatMs: HEARTBEAT_MS } },
 );
 
+describeApi(
+  'notifications SSE: graceful shutdown of a stream whose client reads slowly',
+  (ctx) => {
+    it('writes nothing after ending the stream (a write after end is an error event that would crash the process)', async () => {
+      const ann = await ctx.createUser();
+      const rows: NotificationRow[] = [];
+      for (let i = 0; i < 20; i++) rows.push((await ctx.services.notifications.notify([ann.id], { type: 'INFO', message: BULKY_MESSAGE }))[0]);
+      const server = await serveOnUnixSocket(ctx);
+      try {
+        // A client that reads nothing yet: the stream's backlog stays in its buffers, so the end
+        // written at shutdown cannot finish, and the response stays open ('close' not yet emitted).
+        const client = await server.send(ann, SSE);
+        await until(() => ctx.services.claims.size() === rows.length, "the stream's read of the backlog");
+        const res = server.responses[0];
+        await until(() => res.socket !== null && res.socket.writableLength > 0, 'the events to back up in the socket');
+        // Node emits 'error' on a response written after its end, and with no listener that is an
+        // uncaught exception: heard here, so that the test can tell instead of the runner crashing.
+        const errors: unknown[] = [];
+        res.on('error', (error) => errors.push(error));
+
+        ctx.services.hub.close();
+        expect(res.writableEnded).toBe(true);
+        await graceForStrayEvents(); // heartbeats due every 100 ms would have been written after the end
+        expect(errors).toEqual([]);
+
+        // The client reads at last: it gets the whole backlog, then the end; each event is marked delivered.
+        let received = '';
+        client.on('data', (chunk: Buffer) => (received += chunk.toString()));
+        client.resume();
+        await until(() => received.endsWith('0\r\n\r\n'), 'the end of the stream');
+        const sent = received.match(/^id: .*$/gm)!.map((line) => line.slice('id: '.length));
+        expect(sent.sort()).toEqual(rows.map((row) => row.id).sort());
+        await untilRealtimeIdle(ctx);
+        const status = await ctx.http.get('/api/notifications/delivery-status/').set(ann.auth).expect(200);
+        expect(status.body).toMatchObject({ total: rows.length, delivered: rows.length });
+        expect(errors).toEqual([]);
+      } finally {
+        await server.close();
+      }
+    });
+  },
+  { realtime: { heartbeatMs: HEARTBEAT_MS } },
+);
+
 describeApi('notifications SSE with the real-time defaults', (ctx) => {
   const { freshUser, notify } = notificationFixtures(ctx, 1);
   afterEach(closeOpenStreams);

@@ -114,7 +114,7 @@ class NotificationStream {
     // The client left while the request was being authenticated: 'close' has been emitted already.
     if (this.res.destroyed) return this.close();
     this.res.write(`retry: ${this.options.retryMs}\n\n`);
-    this.unsubscribe = this.hub.subscribe(this.userId, { wake: () => void this.pump(), shutdown: () => this.res.end() });
+    this.unsubscribe = this.hub.subscribe(this.userId, { wake: () => void this.pump(), shutdown: () => this.end() });
     this.heartbeat = setInterval(() => this.res.write(': heartbeat\n\n'), this.options.heartbeatMs);
     void this.pump();
   }
@@ -143,7 +143,8 @@ class NotificationStream {
   }
 
   private send(row: NotificationRow): void {
-    if (this.closed) return this.claims.abandon(this.userId, [row.id]);
+    // Ended (shutdown) but not yet closed: a write after the end would be an error event, not an event.
+    if (this.closed || this.res.writableEnded) return this.claims.abandon(this.userId, [row.id]);
     // A client that stops reading: its memory here must not grow without bound. Closing the stream
     // gives back every claim not yet written out (close()), so nothing is lost, only delayed.
     if (this.res.writableLength > this.options.maxBufferedBytes) {
@@ -173,6 +174,17 @@ class NotificationStream {
       // Left undelivered: it will be sent again (at-least-once).
       this.log().error({ err: error }, 'marking a streamed notification delivered failed');
     }
+  }
+
+  /**
+   * The server is shutting down: ends the response, and writes nothing more (not even a heartbeat:
+   * node emits a write after the end as an 'error' on the response, which nothing handles). What was
+   * written reports back as usual; 'close' comes once the client has the end (close()).
+   */
+  private end(): void {
+    clearInterval(this.heartbeat);
+    this.unsubscribe();
+    this.res.end();
   }
 
   private close(): void {
