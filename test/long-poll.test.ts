@@ -55,7 +55,7 @@ function pollFixtures(ctx: ApiContext, userCount: number) {
 
 describeApi('notifications long-poll', (ctx) => {
   const { freshUser, notify, insertUnannounced, getNotification, untilDelivered, readsDone, lastTaken, untilReadsDone, startPoll, startWaitingPolls, startWaitingPoll, untilIdle } =
-    pollFixtures(ctx, 22);
+    pollFixtures(ctx, 23);
 
   it('rejects a timeout outside 1..60 or not an integer with 400 {"timeout": [...]}', async () => {
     const ann = freshUser();
@@ -446,6 +446,21 @@ describeApi('notifications long-poll', (ctx) => {
     await ctx.http.post('/api/notifications/delivery-status/').set(ann.auth).expect(200);
     expect((await next).body).toEqual(newNotificationBody(another));
     await untilDelivered(ann, another.id);
+    await untilIdle();
+  });
+
+  it('answers a waiting poll 401 once its token is logged out, not what comes after; the user’s other session’s poll goes on', async () => {
+    const ann = freshUser();
+    const otherToken = await ctx.services.sessions.open(ann.id);
+    const other = { ...ann, token: otherToken, auth: { Authorization: `Token ${otherToken}` } };
+    const { answer: revoked } = await startWaitingPoll(ann, '?timeout=20');
+    const { answer: kept } = await startWaitingPoll(other, '?timeout=20');
+    await ctx.http.post('/auth/token/logout/').set(ann.auth).expect(204);
+    const refused = await revoked;
+    expect([refused.status, refused.body]).toEqual([401, { detail: 'Invalid token.' }]);
+    const row = await notify(ann, 'after the logout');
+    expect((await kept).body).toEqual(newNotificationBody(row));
+    await untilDelivered(other, row.id);
     await untilIdle();
   });
 

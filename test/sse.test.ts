@@ -138,7 +138,7 @@ const untilRealtimeIdle = (ctx: ApiContext) =>
 
 function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
   const { freshUser, notify, insertUnannounced, getNotification, untilDelivered, readsDone, taken, lastTaken, untilReadsDone } =
-    notificationFixtures(ctx, 21);
+    notificationFixtures(ctx, 22);
   afterEach(closeOpenStreams);
   const untilIdle = () => untilRealtimeIdle(ctx);
   /** Opens a stream and resolves once its first read is done: it waits for what comes next. */
@@ -148,6 +148,22 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     await untilReadsDone(user, before + 1, "the stream's first read");
     return stream;
   };
+
+  it('ends a stream once its token is logged out, and sends it nothing more; the user’s other session streams on', async () => {
+    const ann = freshUser();
+    const otherToken = await ctx.services.sessions.open(ann.id);
+    const other = { ...ann, token: otherToken, auth: { Authorization: `Token ${otherToken}` } };
+    const revoked = await openWaitingStream(ann);
+    const kept = await openWaitingStream(other);
+    await ctx.http.post('/auth/token/logout/').set(ann.auth).expect(204);
+    await revoked.untilEnded();
+    const row = await notify(ann, 'after the logout');
+    expect((await kept.untilEvents(1)).map((event) => event.id)).toEqual([row.id]);
+    expect(revoked.ids).toEqual([]);
+    await untilDelivered(other, row.id);
+    await kept.close();
+    await untilIdle();
+  });
 
   it('answers with event-stream headers and a retry hint', async () => {
     const ann = freshUser();

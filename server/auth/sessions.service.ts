@@ -82,6 +82,9 @@ const TOKENS_PER_QUERY = 500;
  * and revocation of their sessions. Every revocation is announced on the bus (SessionCache), so it
  * holds on every instance from the next request on.
  */
+
+/** A lookup the database failed to answer (see stillSignedIn). */
+const NO_ANSWER: unique symbol = Symbol('no answer');
 export class SessionsService {
   /** Deletes tokens past their lifetime every hour once started (server/main.ts); idle without TOKEN_TTL_DAYS. */
   readonly purging: PeriodicJob;
@@ -134,6 +137,20 @@ export class SessionsService {
     const known = this.knownSession(authorization);
     if (known) admit(known);
     else this.authenticate(authorization).then(admit, refuse);
+  }
+
+  /**
+   * For a connection that stays open (a long-poll, a stream), when the user's sessions changed: whether
+   * the token it was opened with still holds, asked of the database (not the cache, which may not have
+   * heard of the change yet). Rejects with Unauthenticated when it does not; a failure of the database
+   * is no answer: it resolves.
+   */
+  async stillSignedIn(authorization: string | undefined): Promise<void> {
+    const token = authorization === undefined ? null : tokenFromAuthorization(authorization);
+    if (!token) throw new Unauthenticated();
+    const session: Session | undefined | typeof NO_ANSWER = await this.lookups.add(digestToken(token)).catch(() => NO_ANSWER);
+    if (session === NO_ANSWER) return;
+    if (!session || !this.admit(session, token)) throw new Unauthenticated('Invalid token.');
   }
 
   /** The session an `Authorization` header authenticates. */

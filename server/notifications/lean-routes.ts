@@ -30,8 +30,10 @@ function longPollRoute(deps: LongPollAnswerDeps & { checkAnswers: boolean }, adm
       return timeouts.get(query);
     },
     // A continuation, not an async function: see answerLongPoll.
-    serve: ({ res, userId, plain: timeoutSeconds, writeJson, log }) =>
-      answerLongPoll(deps, userId, timeoutSeconds * 1000, res, (error) => log().error({ err: error }, 'marking delivered failed')).then((body) => {
+    serve: ({ req, res, userId, plain: timeoutSeconds, writeJson, log }) =>
+      answerLongPoll(deps, { userId, authorization: req.headers.authorization }, timeoutSeconds * 1000, res, (error) =>
+        log().error({ err: error }, 'marking delivered failed'),
+      ).then((body) => {
         // As the test apps check every express route's answers.
         if (deps.checkAnswers) assertOnContract(longPoll, 200, body);
         writeJson(200, body);
@@ -55,6 +57,13 @@ function sseRoute(deps: StreamDeps, admits: (userId: number) => boolean): LeanRo
     // The express route reads no query; one that has any goes there.
     plain: (req) => (plainGetQuery(req, sse.path) === '' ? true : undefined),
     serve: ({ req, res, userId, setHeaders, log }) =>
-      openStream(deps, { res, userId, lastEventId: req.headers['last-event-id'] as string | undefined, setHeaders, log }),
+      openStream(deps, {
+        res,
+        userId,
+        authorization: req.headers.authorization,
+        lastEventId: req.headers['last-event-id'] as string | undefined,
+        setHeaders,
+        log,
+      }),
   };
 }

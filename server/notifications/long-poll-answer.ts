@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { SessionsService } from '../auth/sessions.service';
 import type { Metrics } from '../metrics/metrics';
 import { whenClientGone, whenResponseSettles } from '../http/response-lifecycle';
 import type { DeliveryClaims } from './delivery-claims';
@@ -9,20 +10,29 @@ export interface LongPollAnswerDeps {
   longPoll: LongPoll;
   claims: DeliveryClaims;
   metrics: Metrics;
+  sessions: SessionsService;
 }
 
 /**
  * The long-poll's answer, the same whichever path serves the request (the contract's express route,
  * or its lean route before express): waits for the user's notifications (see LongPoll), then returns
  * the body. What it carries is marked delivered once `res` has written it to the socket, and offered
- * again if the client went away first. `markingFailed` hears of a failure to mark it delivered.
+ * again if the client went away first. `markingFailed` hears of a failure to mark it delivered. A
+ * poll whose token is revoked while it waits (`authorization`: the header it came with) fails with
+ * the refusal, a 401.
  *
  * A continuation of the wait, not an async function of its own: a suspended async function keeps a
  * copy of its frame, and each waiting long-poll held four of them (heap snapshot of 10,000).
  */
-export function answerLongPoll(deps: LongPollAnswerDeps, userId: number, timeoutMs: number, res: ServerResponse, markingFailed: (error: unknown) => void) {
+export function answerLongPoll(
+  deps: LongPollAnswerDeps,
+  { userId, authorization }: { userId: number; authorization: string | undefined },
+  timeoutMs: number,
+  res: ServerResponse,
+  markingFailed: (error: unknown) => void,
+) {
   return deps.longPoll
-    .wait(userId, timeoutMs, (gone) => whenClientGone(res, gone))
+    .wait(userId, timeoutMs, (gone) => whenClientGone(res, gone), () => deps.sessions.stillSignedIn(authorization))
     .then((result) => settleDelivery(deps, userId, result, res, markingFailed));
 }
 

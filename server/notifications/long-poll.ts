@@ -27,9 +27,13 @@ export class LongPoll {
     private readonly hub: DeliveryHub,
   ) {}
 
-  async wait(userId: number, timeoutMs: number, whenGone: WhenGone): Promise<LongPollResult> {
+  /**
+   * `stillSignedIn` rejects when the token the poll came with no longer holds (asked when the user's
+   * sessions change): the wait then ends with that refusal, not with what comes after the logout.
+   */
+  async wait(userId: number, timeoutMs: number, whenGone: WhenGone, stillSignedIn?: () => Promise<void>): Promise<LongPollResult> {
     const release = this.hub.acquireConnection(userId);
-    const latch = new WakeLatch();
+    const latch = new WakeLatch(stillSignedIn);
     // Subscribed before the first read: a notification created in between still wakes the latch.
     const unsubscribe = this.hub.subscribe(userId, latch);
     const stopWatching = whenGone(latch.abort);
@@ -43,6 +47,7 @@ export class LongPoll {
         // Woken for nothing (another connection took them): keep waiting out the time left.
         if (arrived.length > 0) return { status: 'new_notification', notifications: arrived };
       }
+      if (latch.refusal) throw latch.refusal;
       return { status: 'timeout', notifications: [] };
     } finally {
       stopWatching();

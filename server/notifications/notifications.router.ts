@@ -34,7 +34,7 @@ export const notificationsRouter = (deps: NotificationsDeps) => {
     },
     longPoll: async ({ query, req, res }) => ({
       status: 200,
-      body: await answerLongPoll(deps, currentUser(req).id, query.timeout * 1000, res, (error) =>
+      body: await answerLongPoll(deps, { userId: currentUser(req).id, authorization: req.headers.authorization }, query.timeout * 1000, res, (error) =>
         req.log.error({ err: error }, 'marking delivered failed'),
       ),
     }),

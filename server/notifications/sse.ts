@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { currentUser } from '../auth/authenticate';
+import type { SessionsService } from '../auth/sessions.service';
 import type { Metrics } from '../metrics/metrics';
 import type { DeliveryHub } from '../realtime/delivery-hub';
 import { serializeNotification } from './notification.serializer';
@@ -27,6 +28,7 @@ export interface StreamDeps {
   hub: DeliveryHub;
   realtime: SseOptions;
   metrics: Metrics;
+  sessions: SessionsService;
 }
 
 /**
@@ -36,7 +38,14 @@ export interface StreamDeps {
  */
 export function sseHandler(deps: StreamDeps) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const stream = { res, userId: currentUser(req).id, lastEventId: req.get('last-event-id'), setHeaders: () => {}, log: () => req.log };
+    const stream = {
+      res,
+      userId: currentUser(req).id,
+      authorization: req.headers.authorization,
+      lastEventId: req.get('last-event-id'),
+      setHeaders: () => {},
+      log: () => req.log,
+    };
     openStream(deps, stream).catch(next);
   };
 }
@@ -44,6 +53,8 @@ export function sseHandler(deps: StreamDeps) {
 export interface StreamRequest {
   res: ServerResponse;
   userId: number;
+  /** The header the stream was opened with: asked again when the user's sessions change. */
+  authorization: string | undefined;
   lastEventId: string | undefined;
   /** Sets what the app sets on every answer (express did already: nothing to do then). */
   setHeaders(): void;
@@ -52,8 +63,8 @@ export interface StreamRequest {
 
 /** Opens the stream: its head, then the backlog and whatever comes (NotificationStream). */
 export async function openStream(
-  { notifications, claims, hub, realtime, metrics }: StreamDeps,
-  { res, userId, lastEventId, setHeaders, log }: StreamRequest,
+  { notifications, claims, hub, realtime, metrics, sessions }: StreamDeps,
+  { res, userId, authorization, lastEventId, setHeaders, log }: StreamRequest,
 ): Promise<void> {
   const releaseConnection = hub.acquireConnection(userId);
   const streamClosed = metrics.streamOpened();
@@ -76,7 +87,8 @@ export async function openStream(
   res.setHeader('X-Accel-Buffering', 'no');
   res.flushHeaders();
   const delivered = (row: NotificationRow) => metrics.delivered('sse', [row.createdAt]);
-  new NotificationStream(userId, res, claims, hub, realtime, release, delivered, log).start();
+  const stillSignedIn = () => sessions.stillSignedIn(authorization);
+  new NotificationStream(userId, res, claims, hub, realtime, release, delivered, stillSignedIn, log).start();
 }
 
 /**
@@ -104,6 +116,8 @@ class NotificationStream {
     private readonly release: () => void,
     /** Told of each event marked delivered. */
     private readonly delivered: (row: NotificationRow) => void,
+    /** Rejects once the token the stream was opened with no longer holds (asked when the user's sessions change). */
+    private readonly stillSignedIn: () => Promise<void>,
     private readonly log: () => Logger,
   ) {}
 
@@ -114,7 +128,12 @@ class NotificationStream {
     // The client left while the request was being authenticated: 'close' has been emitted already.
     if (this.res.destroyed) return this.close();
     this.res.write(`retry: ${this.options.retryMs}\n\n`);
-    this.unsubscribe = this.hub.subscribe(this.userId, { wake: () => void this.pump(), shutdown: () => this.end() });
+    this.unsubscribe = this.hub.subscribe(this.userId, {
+      wake: () => void this.pump(),
+      shutdown: () => this.end(),
+      // A logout or revocation of its token ends the stream: the client's next connection gets the 401.
+      sessionsChanged: () => void this.stillSignedIn().catch(() => this.end()),
+    });
     this.heartbeat = setInterval(() => this.res.write(': heartbeat\n\n'), this.options.heartbeatMs);
     void this.pump();
   }
@@ -177,7 +196,7 @@ class NotificationStream {
   }
 
   /**
-   * The server is shutting down: ends the response, and writes nothing more (not even a heartbeat:
+   * The server is shutting down, or the stream's token was revoked: ends the response, and writes nothing more (not even a heartbeat:
    * node emits a write after the end as an 'error' on the response, which nothing handles). What was
    * written reports back as usual; 'close' comes once the client has the end (close()).
    */

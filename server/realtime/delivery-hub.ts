@@ -17,6 +17,11 @@ interface Subscriber {
   wake(): void;
   /** The server is shutting down: end the wait or the stream. */
   shutdown(): void;
+  /**
+   * The user's sessions changed (a logout, a revocation, on any instance): a connection checks that
+   * its token still holds, and ends if it does not.
+   */
+  sessionsChanged?(): void;
 }
 
 /**
@@ -42,6 +47,7 @@ export class DeliveryHub {
   ) {
     this.detach = [
       bus.subscribe((message) => isWakeup(message) && this.deliver(message)),
+      bus.subscribe((message) => 'usersChanged' in message && this.sessionsChanged(message.usersChanged)),
       bus.onHealthChange((healthy) => this.onBusHealth(healthy)),
     ];
     if (!bus.healthy) this.startFallbackPolling();
@@ -112,6 +118,11 @@ export class DeliveryHub {
    */
   get reliable(): boolean {
     return this.bus.healthy && !this.closed;
+  }
+
+  /** Tells these users' waiting long-polls and open streams that their sessions changed. */
+  private sessionsChanged(userIds: number[]): void {
+    for (const userId of userIds) for (const subscriber of this.subscribersOf(userId)) subscriber.sessionsChanged?.();
   }
 
   /** Wakes this instance's subscribers of these users (no bus: for what only this instance knows). */

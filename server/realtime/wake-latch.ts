@@ -9,6 +9,11 @@ export class WakeLatch {
   private pending = false;
   private aborted = false;
   private settle: ((outcome: WaitOutcome) => void) | undefined;
+  /** Why the wait may not go on: its connection's token no longer holds (see refuse). */
+  refusal: unknown;
+
+  /** `recheck` says whether the connection may still wait, when the user's sessions change (see sessionsChanged). */
+  constructor(private readonly recheck?: () => Promise<void>) {}
 
   /** Ends a wait in progress as aborted (client gone, server shutting down); a function of its own, to be passed on. */
   readonly abort = () => this.finish('aborted');
@@ -21,6 +26,14 @@ export class WakeLatch {
   /** The server is shutting down: as `abort`. */
   shutdown(): void {
     this.finish('aborted');
+  }
+
+  /** The user's sessions changed: a wait whose token no longer holds ends, failing with the refusal. */
+  sessionsChanged(): void {
+    this.recheck?.().catch((refusal: unknown) => {
+      this.refusal = refusal;
+      this.finish('aborted');
+    });
   }
 
   /** Whether `abort` has been called: every later wait ends at once. */
