@@ -238,6 +238,10 @@ describeApi('hostile input', (ctx) => {
       expect(head.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[status]}`);
       expect(head).toMatch(/content-type: application\/json/i);
       expect(JSON.parse(body)).toEqual({ detail: expect.any(String) });
+      // Like every answer: the security headers and a request id.
+      expect(head).toMatch(/^x-content-type-options: nosniff$/im);
+      expect(head).toMatch(/^content-security-policy: default-src 'none';frame-ancestors 'none'$/im);
+      expect(head).toMatch(/^x-request-id: [0-9a-f-]{36}$/im);
     }
   });
 

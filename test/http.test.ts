@@ -204,6 +204,14 @@ describeApi('http', (ctx) => {
       ['get', '/api/invitations/1/accept/', ['POST']],
       ['get', '/api/projects/1/members/2/', ['DELETE']],
       ['get', '/auth/token/login/', ['POST']],
+      // A path of its own beside a parameter's: the path, not `{id}/` with the id "test" (a 404).
+      ['get', '/api/notifications/mark_all_read/', ['POST']],
+      ['get', '/api/notifications/test/', ['POST']],
+      ['get', '/API/Notifications/Test', ['POST']],
+      ['patch', '/api/time_entries/current_active/', ['GET']],
+      ['delete', '/api/time_entries/summary/', ['GET']],
+      ['delete', '/api/time_entries/export.csv', ['GET']],
+      ['get', '/api/feature-flags/user-features/my_features/log-access/', ['POST']],
     ];
     for (const [method, path, allow] of cases) {
       const res = await ctx.http[method](path).set(ann.auth).send({ title: 'x' });

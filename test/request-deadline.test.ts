@@ -49,7 +49,7 @@ describeApi(
   (ctx) => {
     it('lets a long-poll wait past the deadline, however its path is spelled', async () => {
       const user = await ctx.createUser();
-      for (const path of ['/api/notifications/long-poll/', '/api/notifications/long-poll', '/API/Notifications/Long-Poll/']) {
+      for (const path of ['/api/notifications/long-poll/', '/api/notifications/long-poll', '/API/Notifications/Long-Poll/', '/api/notifications/long%2Dpoll/', '/api/%6Eotifications/long-poll/']) {
         const res = await ctx.http.get(`${path}?timeout=1`).set(user.auth);
         expect([res.status, res.body.status], path).toEqual([200, 'timeout']);
       }

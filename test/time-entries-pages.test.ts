@@ -119,6 +119,26 @@ describeApi('time entries: ordering and cursor pages', (ctx) => {
     for (const page of walked) expect(page.count).toBe(filtered.length);
   });
 
+  it('a Host header that is no host is a 400 naming host, never a 500 nor a next URL on another host or path', async () => {
+    const list = () => ctx.http.get('/api/time_entries/?limit=2').set(user.auth);
+    // Each made the URL fail to parse (a 500), or moved it: `x/y?z=` → http://x/y?z=…, `u@h` → host h.
+    for (const host of ['a b', 'h:99999', '[::1', '%zz', 'x/y?z=', 'evil@api.example.com', 'a\\b', '']) {
+      const res = await list().set('Host', host);
+      expect([res.status, res.body], host).toEqual([400, { host: [expect.any(String)] }]);
+    }
+    // Hosts as clients send them: a name with a port, an IPv4 and an IPv6 address, a final dot.
+    for (const [host, origin] of [
+      ['API.Example.com:8443', 'http://api.example.com:8443'],
+      ['127.0.0.1:8000', 'http://127.0.0.1:8000'],
+      ['[::1]:8000', 'http://[::1]:8000'],
+      ['localhost', 'http://localhost'],
+      ['example.com.', 'http://example.com.'],
+    ]) {
+      const res = await list().set('Host', host).expect(200);
+      expect(new URL(res.body.next).origin, host).toBe(origin);
+    }
+  });
+
   it('limit: 20 by default, at most 100', async () => {
     const many = await ctx.createUser();
     const project = await api.project(many, 'bulk');
@@ -281,3 +301,26 @@ describeApi('time entries: ordering and cursor pages', (ctx) => {
     }
   });
 });
+
+// Behind a load balancer (TRUST_PROXY): the scheme is the one X-Forwarded-Proto names.
+describeApi(
+  'time entries: page URLs behind a proxy',
+  (ctx) => {
+    const api = timeEntryApi(ctx);
+
+    it('writes next on the scheme the proxy names, and answers one that is not http or https with a 400, never a 500', async () => {
+      const user = await ctx.createUser();
+      const project = await api.project(user, 'proxied');
+      for (const day of ['01', '02']) await api.record(user, project.id, 'entry', `2025-01-${day}T00:00:00.000Z`, `2025-01-${day}T01:00:00.000Z`);
+      const list = (proto: string) => ctx.http.get('/api/time_entries/?limit=1').set(user.auth).set('Host', 'api.example.com').set('X-Forwarded-Proto', proto);
+      for (const [proto, origin] of [['https', 'https://api.example.com'], ['HTTPS', 'https://api.example.com'], ['http', 'http://api.example.com']]) {
+        expect(new URL((await list(proto).expect(200)).body.next).origin, proto).toBe(origin);
+      }
+      for (const proto of ['javascript', 'ftp', 'https:']) {
+        const res = await list(proto);
+        expect([res.status, res.body], proto).toEqual([400, { 'x-forwarded-proto': [expect.any(String)] }]);
+      }
+    });
+  },
+  { trustProxy: 1 },
+);

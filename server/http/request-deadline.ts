@@ -93,8 +93,17 @@ export class RequestDeadline {
   }
 }
 
-/** Routes match in any letter case and without their trailing slash: so does the exemption. */
-const canonical = (path: string) => path.toLowerCase().replace(/\/?$/, '/');
+/** Routes match in any letter case, without their trailing slash and with percent-escapes decoded: so does the exemption. */
+const canonical = (path: string) => decoded(path).toLowerCase().replace(/\/?$/, '/');
+
+/** A path that does not percent-decode names no route (a 404 at once): kept as it is. */
+function decoded(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
 
 /** Whether the deadline answered this request already (anything the handler sends later is dropped). */
 export const answeredByDeadline = (res: ServerResponse): boolean => (res as ServerResponse & { [DEADLINE_PASSED]?: true })[DEADLINE_PASSED] === true;

@@ -3,6 +3,9 @@ import FindMyWay, { type HTTPVersion } from 'find-my-way';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
+/** The routes of one path, by method. */
+type RoutesOfPath = Partial<Record<string, Route>>;
+
 /** What a route runs, in order, as express would run the handlers given to app.get(path, …). */
 interface Route {
   handlers: RequestHandler[];
@@ -11,6 +14,27 @@ interface Route {
 }
 
 const NO_QUERY = {};
+
+/** The one method under which a path tree keeps every path (see RouteTable). */
+export const ANY_METHOD = 'GET';
+
+/**
+ * A find-my-way router matching paths as express does by default: case-insensitive, a missing
+ * trailing slash allowed; a path whose percent-escapes do not decode is found with no store. For a
+ * tree of paths, each registered under ANY_METHOD (the route table, the 405 handler).
+ */
+export function pathRouter() {
+  return FindMyWay<HTTPVersion.V1>({
+    caseSensitive: false,
+    ignoreTrailingSlash: true,
+    // Express matches a segment of any length; the schema then says whether it names anything.
+    maxParamLength: 16_384,
+    // express has parsed the query already (req.query).
+    querystringParser: () => NO_QUERY,
+    // Makes find() answer an undecodable path with a route of no store (see RouteTable.middleware()).
+    onBadUrl: () => {},
+  });
+}
 
 /**
  * The contract's routes in one lookup table, as a single express middleware. Express tries the
@@ -25,21 +49,19 @@ const NO_QUERY = {};
  * defaults: case-insensitive, a missing trailing slash allowed; a path whose percent-escapes do not
  * decode names nothing (404, as express answers a parameter it cannot decode).
  *
+ * The path is matched first, whatever the method, and the method then picks the route of that path
+ * (as Django matches a URL before its view looks at the method): `GET /api/notifications/test/`
+ * names the POST-only `test/`, which goes on to the 405 handler — it is not `GET
+ * /api/notifications/:id/` with the id "test", a 404. (find-my-way keeps a tree per method, where a
+ * parameter of one method's route would take a static segment that only another method has.)
+ *
  * Unlike express, a GET route does not answer HEAD: HEAD goes on to the 405 handler. That is on
  * purpose for the long-poll and the stream, whose GET marks what it answers delivered: a `curl -I`
  * must not.
  */
 export class RouteTable {
-  private readonly router = FindMyWay<HTTPVersion.V1>({
-    caseSensitive: false,
-    ignoreTrailingSlash: true,
-    // Express matches a segment of any length; the schema then says whether it names anything.
-    maxParamLength: 16_384,
-    // express has parsed the query already (req.query).
-    querystringParser: () => NO_QUERY,
-    // Makes find() answer an undecodable path with a route of no store (see middleware()).
-    onBadUrl: () => {},
-  });
+  private readonly router = pathRouter();
+  private readonly paths = new Map<string, RoutesOfPath>();
   private readonly errorHandlers: ErrorRequestHandler[] = [];
 
   get = (path: string, ...handlers: RequestHandler[]) => this.add('GET', path, handlers);
@@ -56,10 +78,11 @@ export class RouteTable {
   /** The middleware that serves the table's routes. */
   middleware(): RequestHandler {
     return (req, res, next) => {
-      const found = this.router.find(req.method as Method, req.url);
+      const found = this.router.find(ANY_METHOD, req.url);
       if (!found) return next();
       if (!found.store) return next(new URIError(`The path of ${req.url} does not percent-decode`));
-      const route = found.store as Route;
+      const route = (found.store as RoutesOfPath)[req.method];
+      if (!route) return next();
       req.params = found.params as Request['params'];
       req.route = route.matched;
       this.run(route.handlers, req, res, next);
@@ -67,8 +90,13 @@ export class RouteTable {
   }
 
   private add(method: Method, path: string, handlers: RequestHandler[]): void {
-    const route: Route = { handlers, matched: { path } };
-    this.router.on(method, path, () => {}, route);
+    let routes = this.paths.get(path);
+    if (!routes) {
+      routes = Object.create(null) as RoutesOfPath;
+      this.paths.set(path, routes);
+      this.router.on(ANY_METHOD, path, () => {}, routes);
+    }
+    routes[method] = { handlers, matched: { path } };
   }
 
   /** The handlers in order, each calling the next with `next()`; an error skips to the error handlers. */

@@ -3,7 +3,7 @@ import { initServer } from '@ts-rest/express';
 import { stringify } from 'csv-stringify';
 import { contract } from '../../contract';
 import { currentUser } from '../auth/authenticate';
-import { pageUrl } from '../pagination/link-header';
+import { absolutePageUrl, type RequestUrl } from '../pagination/link-header';
 import type { TimeEntriesService } from './time-entries.service';
 import type { TimeEntryReports } from './time-entry-reports';
 import { CSV_COLUMNS, csvRecordOf, serializeIdleRecorded, serializeSummary, serializeTimeEntry } from './time-entry.serializer';
@@ -11,7 +11,7 @@ import { CSV_COLUMNS, csvRecordOf, serializeIdleRecorded, serializeSummary, seri
 const s = initServer();
 
 /** The request's own URL with another cursor, absolute (the list's `next` and `previous`). */
-const urlWithCursor = (req: { protocol: string; originalUrl: string; get(name: string): string | undefined }, cursor: string | null) => cursor && pageUrl(`${req.protocol}://${req.get('host')}${req.originalUrl}`, cursor);
+const urlWithCursor = (req: RequestUrl, cursor: string | null) => cursor && absolutePageUrl(req, cursor);
 
 export const timeEntriesRouter = (timeEntries: TimeEntriesService, reports: TimeEntryReports) =>
   s.router(contract.timeEntries, {
