@@ -175,7 +175,9 @@ function corsFor(origins: string[]) {
   const allowed = new Set(origins);
   return cors({
     origin: (origin, decide) => decide(null, origin !== undefined && allowed.has(origin)),
-    exposedHeaders: ['X-Request-Id', 'Link', 'Retry-After'],
+    // ETag: the SDK keeps a flag's answer and asks again with it (If-None-Match), which a script of
+    // another origin can do only if it may read the tag.
+    exposedHeaders: ['X-Request-Id', 'Link', 'Retry-After', 'ETag'],
   });
 }
 
