@@ -123,6 +123,19 @@ describeApi(
       expect(invalid).toMatchObject({ status: 400, body: { title: [expect.any(String)] } });
     });
 
+    it('answers null when the running timer is stopped elsewhere between its look and its stop', async () => {
+      const user = await ctx.createUser();
+      const project = await timeEntryApi(ctx).project(user, 'Raced');
+      const { id } = (await ctx.http.post('/api/time_entries/').set(user.auth).send({ title: 'raced', project: project.id }).expect(201)).body;
+      // Another device stops it the moment this client asks to.
+      const racing: typeof fetch = async (input, init) => {
+        if (String(input).endsWith(`/api/time_entries/${id}/stop/`)) await ctx.http.post(`/api/time_entries/${id}/stop/`).set(user.auth).expect(200);
+        return fetch(input, init);
+      };
+      const client = createClient({ baseUrl: await ctx.listen(), token: user.token, fetch: racing });
+      expect(await client.timeEntries.stopTimer()).toBeNull();
+    });
+
     it('walks every page of a filtered list with allEntries', async () => {
       const user = await ctx.createUser();
       const api = timeEntryApi(ctx);
