@@ -2,8 +2,9 @@
 // of 1 s doubling to 30 s, the fallback after 3 failures in a row listing every 5 s, Retry-After
 // honoured on 503). The other suites pass their own, faster values; here the timers are faked and a
 // scripted fetch stands in for the server, so that minutes pass in a moment.
+import { getEventListeners } from 'node:events';
 import { afterEach, expect, it, vi } from 'vitest';
-import { createClient, type DeliveryMode, type Subscription } from '../client/src';
+import { createClient, type DeliveryMode, type SubscribeOptions, type Subscription } from '../client/src';
 
 const LONG_POLL = 'GET /api/notifications/long-poll/';
 const LIST = 'GET /api/notifications/';
@@ -26,7 +27,7 @@ function scriptedFetch(answer: (request: string) => Response) {
 let subscription: Subscription | undefined;
 
 /** Subscribes with no options but the listeners, on faked timers starting at 0, with the jitter at its ceiling. */
-function subscribeWithDefaults(fetchImpl: typeof fetch, options: { failuresBeforeFallback?: number } = {}) {
+function subscribeWithDefaults(fetchImpl: typeof fetch, options: Partial<SubscribeOptions> = {}) {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 });
   vi.spyOn(Math, 'random').mockReturnValue(1);
   const modes: DeliveryMode[] = [];
@@ -88,4 +89,24 @@ it('waits as Retry-After says on 503, which is not a failure: no backoff, no fal
   expect(sent.map(({ request, at }) => `${at} ${request}`)).toEqual([0, 7000, 14_000, 21_000, 28_000].map((at) => `${at} ${LONG_POLL}`));
   expect(modes).toEqual([]);
   expect(errors).toEqual([]);
+});
+
+it.each([0, 61, 2.5])('refuses a timeout of %s at once, before any request: the server would refuse every long-poll, and nothing would come', (timeout) => {
+  const { fetch, sent } = scriptedFetch(() => json(400, { timeout: ['Number must be between 1 and 60.'] }));
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 });
+  const client = createClient({ baseUrl: 'http://punchclock.test', token: 'token', fetch });
+  expect(() => (subscription = client.notifications.subscribe({ timeout, onNotifications: () => {} }))).toThrow(RangeError);
+  expect(sent).toEqual([]);
+});
+
+it('leaves no timer, and no listener on the app\'s signal, once closed', async () => {
+  const { fetch } = scriptedFetch(proxyCutsLongPolls);
+  const aborter = new AbortController();
+  subscribeWithDefaults(fetch, { signal: aborter.signal });
+  await vi.advanceTimersByTimeAsync(500); // waiting out the first backoff
+  expect(vi.getTimerCount()).toBe(1);
+  subscription!.close();
+  await subscription!.done;
+  expect(vi.getTimerCount()).toBe(0);
+  expect(getEventListeners(aborter.signal, 'abort')).toEqual([]);
 });

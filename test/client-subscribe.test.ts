@@ -260,6 +260,21 @@ describeApi(
       expect(record.modes).toEqual(['fallback', 'sse']);
     });
 
+    it('in fallback mode hands a backlog longer than a page of the list oldest first, all of it', async () => {
+      const user = await ctx.createUser();
+      for (let i = 1; i <= 105; i++) await send(user, `backlog ${i}`);
+      const observed = observedFetch();
+      observed.state.breakRealTime = true;
+      const { record } = await subscribed(user, { failuresBeforeFallback: 1 }, observed.fetch);
+      await waitFor(() => record.messages().length === 105, 10_000);
+      // The list's order (newest first by creation, then id), read backwards.
+      const handed = record.batches.flat();
+      const oldestFirst = [...handed].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+      expect(handed.map((n) => n.id)).toEqual(oldestFirst.map((n) => n.id));
+      expect(new Set(record.messages()).size).toBe(105);
+      await waitFor(async () => (await undelivered(user)).length === 0);
+    });
+
     it('keeps what the app failed on undelivered in fallback mode, and hands it again', async () => {
       const user = await ctx.createUser();
       const observed = observedFetch();

@@ -2,7 +2,7 @@ import type { ApiClient } from '../api-client';
 import { sleep } from './backoff';
 import { byHeartbeat, byWebLock } from './leadership';
 import { RecentIds } from './recent-ids';
-import type { DeliveryMode, Notification, SubscribeOptions, Subscription } from './subscribe';
+import { checkSubscribeOptions, type DeliveryMode, type Notification, type SubscribeOptions, type Subscription } from './subscribe';
 
 /** What the tabs of one user tell each other over their BroadcastChannel. */
 type TabMessage =
@@ -46,6 +46,7 @@ export function shareAcrossTabs(
   options: SubscribeOptions,
   start: (options: SubscribeOptions) => Subscription,
 ): Subscription & { readonly isLeader: boolean } {
+  checkSubscribeOptions(options);
   const name = `punchclock:notifications:${userKey}`;
   const channel = new BroadcastChannel(name);
   const closing = new AbortController();
@@ -122,9 +123,10 @@ export function shareAcrossTabs(
     closing.abort();
     channel.close();
   };
-  options.signal?.addEventListener('abort', close, { once: true });
+  // Both removed once this tab's subscription is closed: a long-lived signal or page does not hold it.
+  options.signal?.addEventListener('abort', close, { once: true, signal: closing.signal });
   // A closing tab lets go at once (without Web Locks, the others would wait for its silence).
-  globalThis.addEventListener?.('pagehide', close, { once: true });
+  globalThis.addEventListener?.('pagehide', close, { once: true, signal: closing.signal });
   return {
     close,
     get mode() {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Notification as NotificationSchema } from '../../../contract/notifications';
+import { notificationsContract, type Notification as NotificationSchema } from '../../../contract/notifications';
 import { UnauthorizedError, UnexpectedAnswerError } from '../errors';
 import { detailOf, WAITING_REQUEST_CACHE, type ApiClient } from '../api-client';
 import { Backoff, DEFAULT_BACKOFF, retryAfterMs, sleep, type BackoffOptions } from './backoff';
@@ -22,7 +22,7 @@ export interface SubscribeOptions {
   onModeChange?(mode: DeliveryMode): void;
   /** Ends the subscription when aborted (as close() does). */
   signal?: AbortSignal;
-  /** Seconds a long-poll waits on the server, 1–60 (default 30). */
+  /** Seconds a long-poll waits on the server, 1–60 (default 30); subscribe throws a RangeError for another. */
   timeout?: number;
   /**
    * 'long-poll' (default) or 'sse': a stream over fetch (so the token goes in a header, which
@@ -70,6 +70,7 @@ const DEFAULTS = {
  * by long-poll, which the server marked delivered itself — and keeps trying to return.
  */
 export function subscribeToNotifications(api: ApiClient, openStream: StreamOpener, options: SubscribeOptions): Subscription {
+  checkSubscribeOptions(options);
   const loop = new DeliveryLoop(api, openStream, options);
   return {
     close: () => loop.stop(),
@@ -78,6 +79,22 @@ export function subscribeToNotifications(api: ApiClient, openStream: StreamOpene
     },
     done: loop.run(),
   };
+}
+
+/**
+ * Throws a RangeError for a `timeout` the server refuses (the long-poll's own bounds, 1–60 whole
+ * seconds): every long-poll would be answered 400, which no backoff or fallback mends.
+ */
+export function checkSubscribeOptions({ timeout }: SubscribeOptions): void {
+  if (timeout !== undefined && !notificationsContract.longPoll.query.shape.timeout.safeParse(timeout).success) {
+    throw new RangeError(`The long-poll timeout is a whole number of seconds from 1 to 60, not ${timeout}.`);
+  }
+}
+
+/** The cursor of a list's next page, from its `Link: <…?cursor=…>; rel="next"` header (the URL is relative). */
+function nextCursorOf(link: string | null): string | undefined {
+  const next = link && /<([^>]*)>\s*;\s*rel="?next"?/.exec(link)?.[1];
+  return (next && new URL(next, 'http://relative.invalid').searchParams.get('cursor')) || undefined;
 }
 
 class DeliveryLoop {
@@ -100,7 +117,8 @@ class DeliveryLoop {
     this.transport = options.transport ?? DEFAULTS.transport;
     this.mode = this.transport;
     this.backoff = new Backoff(options.backoff ?? DEFAULTS.backoff);
-    options.signal?.addEventListener('abort', () => this.stop(), { once: true });
+    // Removed once the loop stops, however it stops: an app's long-lived signal does not hold it.
+    options.signal?.addEventListener('abort', () => this.stop(), { once: true, signal: this.stopping.signal });
     if (options.signal?.aborted) this.stop();
   }
 
@@ -168,11 +186,21 @@ class DeliveryLoop {
     await sleep(this.reconnectMs, this.stopping.signal);
   }
 
-  /** The fallback: the undelivered ones, oldest first, handed to the app and then acknowledged. */
+  /**
+   * The fallback: the undelivered ones, oldest first, handed to the app and then acknowledged. The
+   * list is newest first, so all its pages are read: the first alone would hand a backlog's newest
+   * hundred before the older ones.
+   */
   private async deliverUndelivered(): Promise<void> {
-    const answer = await this.api.notifications.list({ query: { delivered: 'false', limit: '100' }, fetchOptions: { signal: this.stopping.signal } });
-    if (answer.status !== 200) throw new UnexpectedAnswerError(answer.status, answer.body);
-    const oldestFirst = [...answer.body].reverse();
+    const newestFirst: Notification[] = [];
+    for (let cursor: string | undefined; ; ) {
+      const answer = await this.api.notifications.list({ query: { delivered: 'false', limit: '100', cursor }, fetchOptions: { signal: this.stopping.signal } });
+      if (answer.status !== 200) throw new UnexpectedAnswerError(answer.status, answer.body);
+      newestFirst.push(...answer.body);
+      cursor = nextCursorOf(answer.headers.get('link'));
+      if (!cursor) break;
+    }
+    const oldestFirst = newestFirst.reverse();
     await this.hand(oldestFirst);
     // Only what the app has taken (now or before: an acknowledgement may have failed); a batch the
     // app failed on stays undelivered and comes again. A 400 means it was delivered meanwhile (to
