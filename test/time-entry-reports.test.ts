@@ -1,6 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
-import { beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it, vi } from 'vitest';
 import { openDatabase } from '../db/open-database';
 import { createServices } from '../server/app';
 import { describeApi, type TestUser } from './support/api';
@@ -115,6 +115,25 @@ describeApi('time entry reports', (ctx) => {
     expect(empty).toEqual({ group_by: 'project', groups: [], total: { count: 0, duration: '00:00:00', idle_duration: '00:00:00', actual_duration: '00:00:00' } });
   });
 
+  it('adds up the actual durations the entries show, when idle time cut to whole seconds outlasts an entry by a second', async () => {
+    const user = await ctx.createUser();
+    const project = (await ctx.http.post('/api/projects/').set(user.auth).send({ title: 'Cut' }).expect(201)).body.id;
+    const record = async (start_time: string, end_time: string) =>
+      (await ctx.http.post(ENTRIES).set(user.auth).send({ title: 'entry', project, start_time, end_time }).expect(201)).body;
+    // 29:59.9 long, so 00:29:59; idle all of it, cut to the second: 10:00:00 to 10:30:00, 00:30:00.
+    const cut = await record('2025-11-28T10:00:00.500Z', '2025-11-28T10:30:00.400Z');
+    const idle = await ctx.http.post(`${ENTRIES}${cut.id}/add-idle/`).set(user.auth).send({ start_time: cut.start_time, end_time: cut.end_time }).expect(201);
+    expect(idle.body).toEqual({ status: 'idle_recorded', total_idle_duration: '00:30:00', actual_duration: '00:00:00' });
+    await record('2025-11-28T12:00:00Z', '2025-11-28T13:00:00Z');
+    const entries = await listAll(user);
+    expect(entries.map((entry) => entry.actual_duration)).toEqual(['01:00:00', '00:00:00']);
+    for (const groupBy of ['project', 'tag', 'day']) {
+      const summary = (await ctx.http.get(`${ENTRIES}summary/?group_by=${groupBy}`).set(user.auth).expect(200)).body;
+      expect(secondsOf(summary.total), groupBy).toEqual(totalsOf(entries));
+      expect(summary.groups.map(secondsOf), groupBy).toEqual([totalsOf(entries)]);
+    }
+  });
+
   it('exports the entries the list shows as CSV that a CSV parser reads back, formulas neutralised', async () => {
     const user = await ctx.createUser();
     const project = (await ctx.http.post('/api/projects/').set(user.auth).send({ title: '=HYPERLINK("http://x")' }).expect(201)).body.id;
@@ -189,6 +208,37 @@ describeApi('time entry reports', (ctx) => {
     expect(none).toMatch(/^id,title,/);
     await ctx.http.get(`${ENTRIES}export.csv?duration_min=soon`).set(user.auth).expect(400);
     await ctx.http.get(`${ENTRIES}export.csv?project=${f.projects.web}`).set(user.auth).expect(403);
+  });
+
+  it('a failure half-way through an export cuts the download short, and the server goes on serving', async () => {
+    const user = await ctx.createUser();
+    const project = (await ctx.http.post('/api/projects/').set(user.auth).send({ title: 'Half' }).expect(201)).body.id;
+    for (const day of [1, 2]) {
+      await ctx.http
+        .post(ENTRIES)
+        .set(user.auth)
+        .send({ title: `day ${day}`, project, start_time: `2025-11-0${day}T09:00:00Z`, end_time: `2025-11-0${day}T10:00:00Z` })
+        .expect(201);
+    }
+    const reports = ctx.services.timeEntryReports;
+    const exportViews = reports.exportViews.bind(reports);
+    // The first entry is read, then the database goes away.
+    const failing = vi.spyOn(reports, 'exportViews').mockImplementation(async function* (...args) {
+      for await (const view of exportViews(...args)) {
+        yield view;
+        throw new Error('the database went away');
+      }
+    });
+    try {
+      const url = await ctx.listen();
+      const res = await fetch(`${url}${ENTRIES}export.csv`, { headers: user.auth });
+      expect(res.status).toBe(200);
+      await expect(res.text()).rejects.toThrow();
+    } finally {
+      failing.mockRestore();
+    }
+    const csv: Array<Record<string, string>> = parse((await ctx.http.get(`${ENTRIES}export.csv`).set(user.auth).expect(200)).text, { columns: true });
+    expect(csv.map((row) => row.title)).toEqual(['day 2', 'day 1']);
   });
 
   it('restarts an entry as a new running one with its title, description, project and tags', async () => {

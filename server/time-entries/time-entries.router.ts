@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { initServer } from '@ts-rest/express';
 import { stringify } from 'csv-stringify';
 import { contract } from '../../contract';
@@ -41,12 +41,17 @@ export const timeEntriesRouter = (timeEntries: TimeEntriesService, reports: Time
         yield csvRecordOf(first.value);
         for await (const view of views) yield csvRecordOf(view);
       };
-      const csv = Readable.from(records()).pipe(stringify({ header: true, columns: [...CSV_COLUMNS], escape_formulas: true, cast: { boolean: String } }));
-      // A failure half-way (the database went away) can only cut the download short.
-      csv.on('error', (error) => {
-        req.log.error({ err: error }, 'CSV export failed');
-        res.destroy(error);
-      });
+      // A failure half-way (the database went away) can only cut the download short. A pipeline,
+      // not pipe(): pipe() leaves an error of the records' stream unhandled, which ends the process.
+      const csv = pipeline(
+        Readable.from(records()),
+        stringify({ header: true, columns: [...CSV_COLUMNS], escape_formulas: true, cast: { boolean: String } }),
+        (error) => {
+          if (!error) return;
+          req.log.error({ err: error }, 'CSV export failed');
+          res.destroy(error);
+        },
+      );
       res.setHeader('Content-Type', 'text/csv; charset=utf-8');
       res.setHeader('Content-Disposition', 'attachment; filename="time-entries.csv"');
       return { status: 200, body: csv };

@@ -51,13 +51,7 @@ export class TimeEntryReports {
     const { key, label, joined } = this.grouping(groupBy);
     const finished = await joined(
       db
-        .select({
-          key,
-          label,
-          count: count(),
-          durationSeconds: sum(e.durationSeconds).mapWith(Number),
-          idleSeconds: sum(e.idleSeconds).mapWith(Number),
-        })
+        .select({ key, label, ...this.finishedSums() })
         .from(e)
         .$dynamic(),
     )
@@ -65,9 +59,7 @@ export class TimeEntryReports {
       .groupBy(key, label);
     const groups = new Map<string, GroupTotals>();
     const labelOf = (label: string | null) => label ?? (groupBy === 'tag' ? NO_TAG : NO_PROJECT);
-    for (const row of finished) {
-      groups.set(String(row.key), { ...row, label: labelOf(row.label), actualSeconds: row.durationSeconds - row.idleSeconds });
-    }
+    for (const row of finished) groups.set(String(row.key), { ...row, label: labelOf(row.label) });
     const total = await this.finishedTotals(matching);
     const running = await joined(db.select({ key, label, entry: e }).from(e).$dynamic()).where(and(matching, isNull(e.endTime)));
     for (const row of running) {
@@ -110,16 +102,28 @@ export class TimeEntryReports {
     const { db, t } = this.store;
     const e = t.timeEntries;
     const [row] = await db
-      .select({
-        count: count(),
-        durationSeconds: sum(e.durationSeconds).mapWith(Number),
-        idleSeconds: sum(e.idleSeconds).mapWith(Number),
-      })
+      .select(this.finishedSums())
       .from(e)
       .where(and(matching, isNotNull(e.endTime)));
-    const durationSeconds = row?.durationSeconds ?? 0;
-    const idleSeconds = row?.idleSeconds ?? 0;
-    return { count: row?.count ?? 0, durationSeconds, idleSeconds, actualSeconds: durationSeconds - idleSeconds };
+    return { count: row?.count ?? 0, durationSeconds: row?.durationSeconds ?? 0, idleSeconds: row?.idleSeconds ?? 0, actualSeconds: row?.actualSeconds ?? 0 };
+  }
+
+  /**
+   * The totals of finished entries, added up by the database. Each entry's actual time is counted
+   * as its answer shows it (actualSeconds), never below zero: idle periods are cut to whole seconds,
+   * so those of an entry that starts or ends within a second may add up to a second more than its
+   * duration.
+   */
+  private finishedSums() {
+    const e = this.store.t.timeEntries;
+    return {
+      count: count(),
+      durationSeconds: sum(e.durationSeconds).mapWith(Number),
+      idleSeconds: sum(e.idleSeconds).mapWith(Number),
+      actualSeconds: sum(sql`case when ${e.durationSeconds} > ${e.idleSeconds} then ${e.durationSeconds} - ${e.idleSeconds} else 0 end`).mapWith(
+        Number,
+      ),
+    };
   }
 
   /** The group's key and label (null: no project, no tag), and the joins that bring them. */

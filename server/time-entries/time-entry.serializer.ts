@@ -8,10 +8,13 @@ export function formatDuration(totalSeconds: number): string {
   return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor((seconds % 3600) / 60))}:${pad(seconds % 60)}`;
 }
 
-/** Duration minus idle time; for a running entry, the time so far (until `now`) minus idle time. */
+/**
+ * Duration minus idle time; for a running entry, the time so far (until `now`) minus idle time.
+ * Never below zero: idle periods are cut to whole seconds, and may outlast the entry by a second.
+ */
 export function actualSeconds(entry: TimeEntryRow, now: Date): number {
   const elapsed = entry.durationSeconds ?? Math.floor((now.getTime() - entry.startTime.getTime()) / 1000);
-  return elapsed - entry.idleSeconds;
+  return Math.max(0, elapsed - entry.idleSeconds);
 }
 
 export const serializeTimeEntry = ({ entry, username, projectName, tagTitles }: TimeEntryView, now = new Date()) => ({
