@@ -13,16 +13,20 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
 
 /** A fetch that answers each request with `answer(request)`, noting what was sent and when (fake ms). */
-function scriptedFetch(answer: (request: string) => Response) {
+function scriptedFetch(answer: (request: string, signal: AbortSignal | undefined) => Response | Promise<Response>) {
   const sent: Array<{ request: string; query: string; at: number }> = [];
   const fetchImpl: typeof fetch = async (input, init) => {
     const url = new URL(String(input));
     const request = `${init?.method ?? 'GET'} ${url.pathname}`;
     sent.push({ request, query: url.search, at: Date.now() });
-    return answer(request);
+    return answer(request, init?.signal ?? undefined);
   };
   return { fetch: fetchImpl, sent };
 }
+
+/** A request no answer comes to (a connection dead without a word), until its signal aborts it. */
+const neverAnswered = (signal: AbortSignal | undefined) =>
+  new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
 
 let subscription: Subscription | undefined;
 
@@ -109,4 +113,31 @@ it('leaves no timer, and no listener on the app\'s signal, once closed', async (
   await subscription!.done;
   expect(vi.getTimerCount()).toBe(0);
   expect(getEventListeners(aborter.signal, 'abort')).toEqual([]);
+});
+
+it('cuts a long-poll still unanswered 15 s past its timeout, as a failure, and polls again', async () => {
+  const { fetch, sent } = scriptedFetch((request, signal) => (request === LONG_POLL ? neverAnswered(signal) : json(200, [])));
+  const { errors } = subscribeWithDefaults(fetch);
+  await vi.advanceTimersByTimeAsync(46_000);
+  expect(sent.map(({ request, at }) => `${at} ${request}`)).toEqual([`0 ${LONG_POLL}`, `46000 ${LONG_POLL}`]);
+  expect(errors).toEqual([expect.objectContaining({ name: 'TimeoutError' })]);
+});
+
+it('cuts a stream that sends nothing, not even a heartbeat, for 45 s, and connects again', async () => {
+  const STREAM = 'GET /api/notifications/sse/';
+  const { fetch, sent } = scriptedFetch((request, signal) => {
+    if (request !== STREAM) return json(200, []);
+    // The head and the retry hint, then silence (until the request is aborted, as fetch's body would be).
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        controller.enqueue(new TextEncoder().encode('retry: 3000\n\n'));
+        signal?.addEventListener('abort', () => controller.error(signal.reason), { once: true });
+      },
+    });
+    return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+  });
+  const { errors } = subscribeWithDefaults(fetch, { transport: 'sse' });
+  await vi.advanceTimersByTimeAsync(46_000);
+  expect(sent.map(({ request, at }) => `${at} ${request}`)).toEqual([`0 ${STREAM}`, `46000 ${STREAM}`]);
+  expect(errors).toEqual([expect.objectContaining({ name: 'TimeoutError' })]);
 });

@@ -53,6 +53,14 @@ export interface Subscription {
 /** The longest Retry-After the loop honours: a server asking for more is asked again sooner. */
 const MAX_RETRY_AFTER_MS = 60_000;
 
+/**
+ * How long past its `timeout` a long-poll may stay unanswered, and how long a stream may stay silent
+ * (the server sends a heartbeat every 15 s), before the connection counts as dead: a laptop that
+ * slept, a proxy that dropped it without a word. It is cut and counts as a failure.
+ */
+const LONG_POLL_GRACE_MS = 15_000;
+const STREAM_SILENCE_MS = 45_000;
+
 /** What the loop does when an option is not given (client/README.md documents these). */
 const DEFAULTS = {
   timeout: 30,
@@ -148,7 +156,10 @@ class DeliveryLoop {
   /** One long-poll; true when it was answered (notifications or a timeout), false when told to wait. */
   private async longPoll(): Promise<boolean> {
     const timeout = this.options.timeout ?? DEFAULTS.timeout;
-    const answer = await this.api.notifications.longPoll({ query: { timeout }, fetchOptions: { signal: this.stopping.signal, cache: WAITING_REQUEST_CACHE } });
+    const deadline = cutAfter(timeout * 1000 + LONG_POLL_GRACE_MS, this.stopping.signal);
+    const answer = await this.api.notifications
+      .longPoll({ query: { timeout }, fetchOptions: { signal: deadline.signal, cache: WAITING_REQUEST_CACHE } })
+      .finally(deadline.clear);
     if (answer.status === 200) {
       await this.hand(answer.body.notifications);
       return true;
@@ -182,6 +193,7 @@ class DeliveryLoop {
         if (event.id) this.lastEventId = event.id;
       },
       (ms) => (this.reconnectMs = ms),
+      STREAM_SILENCE_MS,
     );
     await sleep(this.reconnectMs, this.stopping.signal);
   }
@@ -245,4 +257,14 @@ class DeliveryLoop {
     this.mode = mode;
     this.options.onModeChange?.(mode);
   }
+}
+
+/** A signal that aborts after `ms`, or with `outer`; `clear` drops the timer once the request has its answer. */
+function cutAfter(ms: number, outer: AbortSignal): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const abort = () => controller.abort(outer.aborted ? outer.reason : new DOMException('No answer in time', 'TimeoutError'));
+  const timer = setTimeout(abort, ms);
+  outer.addEventListener('abort', abort, { once: true, signal: controller.signal });
+  if (outer.aborted) abort();
+  return { signal: controller.signal, clear: () => (clearTimeout(timer), controller.abort()) };
 }
