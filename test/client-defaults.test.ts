@@ -141,3 +141,13 @@ it('cuts a stream that sends nothing, not even a heartbeat, for 45 s, and connec
   expect(sent.map(({ request, at }) => `${at} ${request}`)).toEqual([`0 ${STREAM}`, `46000 ${STREAM}`]);
   expect(errors).toEqual([expect.objectContaining({ name: 'TimeoutError' })]);
 });
+
+it('counts a stream answered 200 with something else than an event stream as a failure, and falls back after three', async () => {
+  const STREAM = 'GET /api/notifications/sse/';
+  const portal = () => new Response('<html>Sign in to the Wi-Fi</html>', { status: 200, headers: { 'Content-Type': 'text/html' } });
+  const { fetch, sent } = scriptedFetch((request) => (request === STREAM ? portal() : json(200, [])));
+  const { modes } = subscribeWithDefaults(fetch, { transport: 'sse' });
+  await vi.advanceTimersByTimeAsync(8000);
+  expect(sent.map(({ request, at }) => `${at} ${request}`).slice(0, 4)).toEqual([`0 ${STREAM}`, `1000 ${STREAM}`, `3000 ${STREAM}`, `8000 ${LIST}`]);
+  expect(modes).toEqual(['fallback']);
+});

@@ -148,7 +148,7 @@ class DeliveryLoop {
         if (this.stopped) return;
         this.options.onError?.(error);
         if (error instanceof UnauthorizedError) return this.stop();
-        await this.failed(error);
+        await this.failed();
       }
     }
   }
@@ -184,7 +184,10 @@ class DeliveryLoop {
       await sleep(retryAfterMs(response.headers.get('retry-after'), MAX_RETRY_AFTER_MS) ?? this.backoff.next(), this.stopping.signal);
       return;
     }
-    if (response.status !== 200 || !response.body) throw new UnexpectedAnswerError(response.status, await response.text().catch(() => undefined));
+    // A 200 that is no event stream (a captive portal's page, a proxy's) is a failure, as for EventSource.
+    if (response.status !== 200 || !response.body || !/^text\/event-stream\b/i.test(response.headers.get('content-type') ?? '')) {
+      throw new UnexpectedAnswerError(response.status, await response.text().catch(() => undefined));
+    }
     this.recovered();
     await readEvents(
       response.body,
@@ -243,11 +246,14 @@ class DeliveryLoop {
     this.switchTo(this.transport);
   }
 
-  private async failed(error: unknown): Promise<void> {
+  /**
+   * Whatever the failure: the server's own refusals of these requests are handled where they come
+   * (401, 429, 503) or prevented (a timeout it refuses), so a 4xx here, or a 200 that is no stream, is
+   * something in between (a proxy's 408 for a long request, a captive portal's page).
+   */
+  private async failed(): Promise<void> {
     this.failuresInARow++;
-    if (this.failuresInARow >= (this.options.failuresBeforeFallback ?? DEFAULTS.failuresBeforeFallback) && !(error instanceof UnexpectedAnswerError && error.status < 500)) {
-      this.switchTo('fallback');
-    }
+    if (this.failuresInARow >= (this.options.failuresBeforeFallback ?? DEFAULTS.failuresBeforeFallback)) this.switchTo('fallback');
     const wait = this.mode === 'fallback' ? (this.options.fallbackIntervalMs ?? DEFAULTS.fallbackIntervalMs) : this.backoff.next();
     await sleep(wait, this.stopping.signal);
   }
