@@ -275,6 +275,25 @@ describeApi(
       await waitFor(async () => (await undelivered(user)).length === 0);
     });
 
+    it('hands a long-poll’s batch the app threw on again, first, with the next answer (the server marked it delivered)', async () => {
+      const user = await ctx.createUser();
+      let failures = 1;
+      const taken: string[] = [];
+      await subscribed(user, {
+        timeout: 1,
+        onNotifications: (batch) => {
+          if (failures-- > 0) throw new Error('the app was busy');
+          taken.push(...batch.map((n) => n.message));
+        },
+      });
+      await send(user, 'thrown on once');
+      // Handed again with the next answer: a timeout after a second, empty.
+      await waitFor(() => taken.includes('thrown on once'), 5000);
+      await send(user, 'next');
+      await waitFor(() => taken.includes('next'), 5000);
+      expect(taken).toEqual(['thrown on once', 'next']);
+    });
+
     it('keeps what the app failed on undelivered in fallback mode, and hands it again', async () => {
       const user = await ctx.createUser();
       const observed = observedFetch();

@@ -114,6 +114,8 @@ class DeliveryLoop {
   /** The stream's reconnect hint (`retry:`), after a stream the server ended. */
   private reconnectMs = 3000;
   private readonly seen = new RecentIds();
+  /** The batch the app threw on: handed again with the next (see hand). */
+  private failedOn: Notification[] = [];
   private readonly backoff: Backoff;
   private failuresInARow = 0;
 
@@ -227,15 +229,19 @@ class DeliveryLoop {
 
   /**
    * Gives the app what it has not taken yet and waits for it. An error of the app's is reported, not
-   * counted against the connection; what it failed on is not remembered as taken.
+   * counted against the connection; what it failed on is not remembered as taken, and is handed
+   * again, first, with the next batch (an empty one too: a long-poll's timeout): the server marked
+   * what came by long-poll or stream delivered, so nothing else would bring it back.
    */
   private async hand(notifications: Notification[]): Promise<void> {
-    const fresh = this.seen.unseen(notifications);
+    const fresh = this.seen.unseen(withoutRepeats([...this.failedOn, ...notifications]));
     if (fresh.length === 0) return;
     try {
       await this.options.onNotifications(fresh);
       this.seen.remember(fresh);
+      this.failedOn = [];
     } catch (error) {
+      this.failedOn = fresh;
       this.options.onError?.(error);
     }
   }
@@ -273,4 +279,10 @@ function cutAfter(ms: number, outer: AbortSignal): { signal: AbortSignal; clear:
   outer.addEventListener('abort', abort, { once: true, signal: controller.signal });
   if (outer.aborted) abort();
   return { signal: controller.signal, clear: () => (clearTimeout(timer), controller.abort()) };
+}
+
+/** The notifications in their order, each once (a retried batch and a listing may both hold one). */
+function withoutRepeats(notifications: Notification[]): Notification[] {
+  const ids = new Set<string>();
+  return notifications.filter(({ id }) => !ids.has(id) && ids.add(id));
 }
