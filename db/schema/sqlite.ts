@@ -140,7 +140,8 @@ export const timeEntries = sqliteTable(
     isActive: integer('is_active', { mode: 'boolean' }).generatedAlwaysAs(sql`end_time is null`, { mode: 'virtual' }),
     durationSeconds: integer('duration_seconds').generatedAlwaysAs(sql`(end_time - start_time) / 1000`, { mode: 'virtual' }),
     endKey: integer('end_key').generatedAlwaysAs(sql`coalesce(end_time, ${OPEN_END_MS})`, { mode: 'virtual' }),
-    startDay: text('start_day').generatedAlwaysAs(sql`strftime('%Y-%m-%d', start_time / 1000, 'unixepoch')`, { mode: 'virtual' }),
+    // 1000.0: an integer division cuts a time before 1970 toward zero, into the next second (and day).
+    startDay: text('start_day').generatedAlwaysAs(sql`strftime('%Y-%m-%d', start_time / 1000.0, 'unixepoch')`, { mode: 'virtual' }),
     durationKey: integer('duration_key').generatedAlwaysAs(sql`coalesce((end_time - start_time) / 1000, ${OPEN_DURATION_S})`, {
       mode: 'virtual',
     }),
