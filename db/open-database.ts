@@ -5,11 +5,11 @@ import { fileURLToPath } from 'node:url';
 import Sqlite from 'better-sqlite3';
 import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
-import { migrate as migrateSqlite } from 'drizzle-orm/better-sqlite3/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { drizzle as drizzlePg, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
-import type pg from 'pg';
-import { GuardedPool } from './postgres-pool';
+import pg from 'pg';
+import { CONNECT_TIMEOUT_MS, GuardedPool } from './postgres-pool';
 import * as pgTables from './schema/pg';
 import * as sqliteTables from './schema/sqlite';
 
@@ -103,13 +103,14 @@ const queryLogger = ({ onQuery }: OpenOptions) => (onQuery ? { logQuery: (sql: s
 function openSqlite(file: string, options: OpenOptions): Store {
   if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
   const sqlite = new Sqlite(file);
+  // First: another process opening the file at the same time holds its lock for a moment.
+  sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
   // Postgres has gen_random_uuid(): the same function here lets one INSERT … SELECT make ids on both.
   sqlite.function('gen_random_uuid', { deterministic: false }, () => randomUUID());
+  migrateSqlite(sqlite);
   const db = drizzleSqlite(sqlite, { schema: sqliteTables, logger: queryLogger(options) });
-  migrateSqlite(db, { migrationsFolder: migrationsFolder('sqlite') });
   return {
     dialect: 'sqlite',
     db: db as unknown as Db,
@@ -139,18 +140,36 @@ function openSqlite(file: string, options: OpenOptions): Store {
   };
 }
 
+/**
+ * drizzle's SQLite migrator, with its bookkeeping table, but in one IMMEDIATE transaction: drizzle
+ * reads which migrations ran before its transaction begins, so of two processes opening a file at
+ * once, both set out to apply them and the second failed (`table … already exists`), or would run a
+ * data migration twice. Holding the write lock from the read on, the second waits for the first
+ * (busy_timeout) and then finds nothing left to do, as the Postgres advisory lock makes it.
+ */
+function migrateSqlite(sqlite: Sqlite.Database): void {
+  const migrations = readMigrationFiles({ migrationsFolder: migrationsFolder('sqlite') });
+  sqlite
+    .transaction(() => {
+      sqlite.exec('CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)');
+      const last = sqlite.prepare('SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1').pluck().get();
+      const record = sqlite.prepare('INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)');
+      for (const migration of migrations) {
+        if (last !== undefined && Number(last) >= migration.folderMillis) continue;
+        for (const statement of migration.sql) sqlite.exec(statement);
+        record.run(migration.hash, migration.folderMillis);
+      }
+    })
+    .immediate();
+}
+
 async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
+  await migratePostgres(url);
   const pool = new GuardedPool({ connectionString: url, max: 10 });
   // An idle connection that the server drops (restart, failover, terminated backend) is an 'error'
   // on the pool, which would end the process unhandled. The pool discards that client and opens a
   // new one when next needed, so there is nothing else to do.
   pool.on('error', () => {});
-  try {
-    await migratePostgres(pool);
-  } catch (error) {
-    await pool.end();
-    throw error;
-  }
   const db = drizzlePg(pool, { schema: pgTables, logger: queryLogger(options) });
   return {
     dialect: 'postgres',
@@ -193,17 +212,21 @@ const NEEDS_ESCAPE = /[\\"]/;
 const ESCAPED = /[\\"]/g;
 
 /**
- * Instances that start together must not migrate at once: an advisory lock, held on a connection of
- * its own, makes the others wait until the first is done.
+ * Instances that start together must not migrate at once: an advisory lock makes the others wait
+ * until the first is done. On a connection of its own, without the pool's statement timeouts: a
+ * migration of a large table, and another instance's wait for it, may take longer than the 10 s a
+ * request's statement gets. Ending the session releases the lock.
  */
-async function migratePostgres(pool: pg.Pool): Promise<void> {
-  const lock = await pool.connect();
+async function migratePostgres(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // A connection lost meanwhile fails the query at hand; unheard, its 'error' would end the process.
+  client.on('error', () => {});
+  await client.connect();
   try {
-    await lock.query('select pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK]);
-    await migratePg(drizzlePg(pool), { migrationsFolder: migrationsFolder('postgres') });
+    await client.query('select pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK]);
+    await migratePg(drizzlePg(client), { migrationsFolder: migrationsFolder('postgres') });
   } finally {
-    await lock.query('select pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK]).catch(() => {});
-    lock.release();
+    await client.end();
   }
 }
 
