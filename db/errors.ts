@@ -26,6 +26,16 @@ const UNAVAILABLE_MESSAGES = [
   /is not queryable$/,
 ];
 
+/**
+ * What says that the query met a conflicting one and may well succeed if run again: Postgres's
+ * deadlock (40P01), serialization failure (40001) and lock not available (55P03), SQLite's busy and
+ * locked database (another process held its write lock past the busy timeout).
+ */
+const CONFLICT_CODES = ['40P01', '40001', '55P03', 'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_TIMEOUT', 'SQLITE_LOCKED'];
+
+/** True when a query failed on a conflict with another one: worth trying again in a moment. */
+export const isTransientConflict = (error: unknown): boolean => hasCode(error, CONFLICT_CODES);
+
 /** True when a query failed because the database is unreachable or not answering (Postgres; SQLite is in process). */
 export const isDatabaseUnavailable = (error: unknown): boolean =>
   hasCode(error, UNAVAILABLE_CODES) ||

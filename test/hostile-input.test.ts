@@ -1,8 +1,13 @@
+import { mkdtempSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import net from 'node:net';
 import { Writable } from 'node:stream';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import Sqlite from 'better-sqlite3';
 import express from 'express';
+import pg from 'pg';
 import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -286,6 +291,33 @@ describe('error handler', () => {
       expect(res.headers['content-type']).toMatch(/^application\/json/);
       expect(res.body).toEqual({ detail: expect.any(String) });
       expect(res.text).not.toContain(error.message);
+    }
+  });
+
+  it('answers a query that met a conflicting one (a deadlock, a database locked by another process) 503 with Retry-After', async () => {
+    // A real SQLite "database is locked": another connection holds the write lock, and this one does not wait.
+    const file = join(mkdtempSync(join(tmpdir(), 'busy-')), 'db.sqlite');
+    const [holder, writer] = [new Sqlite(file), new Sqlite(file)];
+    try {
+      holder.exec('create table t (x integer)');
+      writer.pragma('busy_timeout = 0');
+      holder.exec('begin immediate');
+      const busy = (() => {
+        try {
+          writer.exec('insert into t values (1)');
+        } catch (error) {
+          return error;
+        }
+      })();
+      for (const error of [busy, Object.assign(new pg.DatabaseError('deadlock detected', 0, 'error'), { code: '40P01' })]) {
+        const res = await appThrowing(error).get('/');
+        expect(res.status).toBe(503);
+        expect(res.headers['retry-after']).toBe('1');
+        expect(res.body).toEqual({ detail: 'The request met a conflicting one in the database; try again.' });
+      }
+    } finally {
+      holder.close();
+      writer.close();
     }
   });
 

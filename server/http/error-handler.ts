@@ -12,7 +12,7 @@ import {
   Unauthenticated,
   ValidationFailed,
 } from '../errors';
-import { isDatabaseUnavailable } from '../../db/errors';
+import { isDatabaseUnavailable, isTransientConflict } from '../../db/errors';
 import { fieldErrorsOf } from './field-errors';
 import { answeredByDeadline } from './request-deadline';
 
@@ -38,6 +38,12 @@ const DATABASE_UNAVAILABLE: HttpAnswer = {
   status: 503,
   body: { detail: 'The database is not available at the moment; try again shortly.' },
   headers: { 'Retry-After': '2' },
+};
+/** A query that met a conflicting one (a deadlock, a lock held elsewhere): the same request again will do. */
+const DATABASE_CONFLICT: HttpAnswer = {
+  status: 503,
+  body: { detail: 'The request met a conflicting one in the database; try again.' },
+  headers: { 'Retry-After': '1' },
 };
 /** What any failure the client could not have caused is answered with. */
 export const INTERNAL_ERROR: HttpAnswer = { status: 500, body: { detail: 'Internal server error' } };
@@ -85,6 +91,7 @@ export function answerFor(error: unknown): HttpAnswer | null {
   // id, the path names no object.
   if (error instanceof URIError) return NOT_FOUND;
   if (isDatabaseUnavailable(error)) return DATABASE_UNAVAILABLE;
+  if (isTransientConflict(error)) return DATABASE_CONFLICT;
   return answerForClientError(error);
 }
 
