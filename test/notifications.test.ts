@@ -959,6 +959,26 @@ describeApi('notifications', (ctx) => {
     expect(await withMessage(rcpt1, message)).toHaveLength(2);
   });
 
+  it('lets a retry take over a key whose request never answered (its process died) after 10 minutes, not before', async () => {
+    const key = `crashed-${randomUUID()}`;
+    const message = `crashed ${randomUUID()}`;
+    const body = { user_ids: [rcpt1.id], type: 'INFO', message };
+    await create(admin, body, key).expect(201);
+    // As a request leaves its claim when its process dies before the answer was kept.
+    const { db, t } = ctx.database.store;
+    const k = t.idempotencyKeys;
+    const mine = and(eq(k.userId, admin.id), eq(k.key, key));
+    const claimedAgo = (ms: number) => db.update(k).set({ response: null, createdAt: new Date(Date.now() - ms) }).where(mine);
+
+    await claimedAgo(60_000);
+    expect((await create(admin, body, key).expect(409)).body).toEqual({ detail: 'A request with this Idempotency-Key is still in progress.' });
+    await claimedAgo(11 * 60_000);
+    await create(admin, { ...body, message: `${message} other` }, key).expect(409);
+    const retried = await create(admin, body, key).expect(201);
+    expect((await create(admin, body, key).expect(201)).body).toEqual(retried.body);
+    expect(await withMessage(rcpt1, message)).toHaveLength(2);
+  });
+
   // --- authentication ------------------------------------------------------------------------
 
   it('accepts Bearer as well as Token', async () => {

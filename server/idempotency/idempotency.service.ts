@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, eq, lt } from 'drizzle-orm';
+import { and, eq, isNull, lt } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Store } from '../../db/open-database';
 import { rowsAffected } from '../../db/rows-affected';
@@ -8,12 +8,19 @@ import { PeriodicJob } from '../jobs/periodic-job';
 
 const RETENTION_MS = 24 * 60 * 60 * 1000;
 const PURGE_EVERY_MS = 60 * 60 * 1000;
+/**
+ * A claim still without its answer this long after it was made belongs to a request whose process
+ * died (a request's work ends long before: its deadline answers at 30 s). A retry of the same request
+ * takes it over instead of being told, for the rest of the 24 hours, that it is still in progress.
+ */
+export const ABANDONED_AFTER_MS = 10 * 60 * 1000;
 
 /**
  * Makes a retried request safe: the first request with a key runs and its answer is kept for 24
  * hours; a retry with the same key and the same request gets that answer without running again.
  * The key is claimed with one INSERT … ON CONFLICT DO NOTHING, so two concurrent retries cannot
- * both run.
+ * both run. A claim whose request never answered (its process died) is taken over by a retry after
+ * ABANDONED_AFTER_MS: if that request had done its work before dying, the retry does it again.
  */
 export class IdempotencyService {
   /** Purges expired keys every hour once started (server/main.ts): an expired key is otherwise gone only when its admin reuses it. */
@@ -45,7 +52,10 @@ export class IdempotencyService {
       .values({ userId, key, requestDigest, response: null, createdAt: new Date() })
       .onConflictDoNothing()
       .returning();
-    if (claimed.length === 0) return this.replay<T>(userId, key, requestDigest);
+    if (claimed.length === 0) {
+      if (await this.tookOverAbandoned(userId, key, requestDigest)) return this.once(userId, key, request, work);
+      return this.replay<T>(userId, key, requestDigest);
+    }
 
     let result: T;
     try {
@@ -56,6 +66,27 @@ export class IdempotencyService {
     }
     await db.update(k).set({ response: JSON.stringify(result) }).where(mine);
     return result;
+  }
+
+  /**
+   * Frees the key when its claim is the same request's, abandoned (see ABANDONED_AFTER_MS); says
+   * whether it did. One conditional DELETE: of two retries at once, one frees it and claims it again.
+   */
+  private async tookOverAbandoned(userId: number, key: string, requestDigest: string): Promise<boolean> {
+    const { db, t } = this.store;
+    const k = t.idempotencyKeys;
+    const freed = await db
+      .delete(k)
+      .where(
+        and(
+          eq(k.userId, userId),
+          eq(k.key, key),
+          eq(k.requestDigest, requestDigest),
+          isNull(k.response),
+          lt(k.createdAt, new Date(Date.now() - ABANDONED_AFTER_MS)),
+        ),
+      );
+    return rowsAffected(freed) > 0;
   }
 
   private async replay<T>(userId: number, key: string, requestDigest: string): Promise<T> {
