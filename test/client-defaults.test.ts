@@ -14,11 +14,11 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
 
 /** A fetch that answers each request with `answer(request)`, noting what was sent and when (fake ms). */
 function scriptedFetch(answer: (request: string, signal: AbortSignal | undefined) => Response | Promise<Response>) {
-  const sent: Array<{ request: string; query: string; at: number }> = [];
+  const sent: Array<{ request: string; query: string; at: number; cache?: RequestCache }> = [];
   const fetchImpl: typeof fetch = async (input, init) => {
     const url = new URL(String(input));
     const request = `${init?.method ?? 'GET'} ${url.pathname}`;
-    sent.push({ request, query: url.search, at: Date.now() });
+    sent.push({ request, query: url.search, at: Date.now(), cache: init?.cache });
     return answer(request, init?.signal ?? undefined);
   };
   return { fetch: fetchImpl, sent };
@@ -150,4 +150,13 @@ it('counts a stream answered 200 with something else than an event stream as a f
   await vi.advanceTimersByTimeAsync(8000);
   expect(sent.map(({ request, at }) => `${at} ${request}`).slice(0, 4)).toEqual([`0 ${STREAM}`, `1000 ${STREAM}`, `3000 ${STREAM}`, `8000 ${LIST}`]);
   expect(modes).toEqual(['fallback']);
+});
+
+it.each(['long-poll', 'sse'] as const)('sends each %s past the browser’s HTTP cache (no-store), so tabs’ waiting requests do not take turns', async (transport) => {
+  const { fetch, sent } = scriptedFetch((request, signal) => (request === LIST ? json(200, []) : neverAnswered(signal)));
+  subscribeWithDefaults(fetch, { transport });
+  await vi.advanceTimersByTimeAsync(10);
+  const waiting = sent.filter(({ request }) => request !== LIST);
+  expect(waiting.map(({ request }) => request)).toEqual([transport === 'sse' ? 'GET /api/notifications/sse/' : LONG_POLL]);
+  expect(waiting[0].cache).toBe('no-store');
 });

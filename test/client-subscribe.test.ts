@@ -294,6 +294,25 @@ describeApi(
       expect(taken).toEqual(['thrown on once', 'next']);
     });
 
+    it('over SSE: hands an event the app threw on again, first, with the next one (the server marked it delivered)', async () => {
+      const user = await ctx.createUser();
+      let failures = 1;
+      const taken: string[][] = [];
+      await subscribed(user, {
+        transport: 'sse',
+        onNotifications: (batch) => {
+          if (failures-- > 0) throw new Error('the app was busy');
+          taken.push(batch.map((n) => n.message));
+        },
+      });
+      await send(user, 'thrown on once');
+      await waitFor(() => failures === 0, 5000);
+      await send(user, 'next');
+      await waitFor(() => taken.flat().includes('next'), 5000);
+      expect(taken).toEqual([['thrown on once', 'next']]);
+      expect(await undelivered(user)).toEqual([]);
+    });
+
     it('keeps what the app failed on undelivered in fallback mode, and hands it again', async () => {
       const user = await ctx.createUser();
       const observed = observedFetch();

@@ -170,6 +170,18 @@ describe('feature flag cache lifetime by default', () => {
     await clock.advance(2);
     expect(await read()).toBe(2);
   });
+
+  it('keeps at most 10,000 entries, dropping the least recently used first', async () => {
+    const cache = new FlagCache(new InMemoryBus());
+    const loads = new Map<string, number>();
+    const read = (key: string) => cache.get(key, async () => loads.set(key, (loads.get(key) ?? 0) + 1).get(key));
+    for (let i = 0; i < 10_000; i++) await read(`user ${i}`);
+    expect(await read('user 0')).toBe(1); // kept, and now the most recently used
+    await read('user 10000'); // one more: the least recently used (user 1) goes
+    expect(await read('user 0')).toBe(1);
+    expect(await read('user 2')).toBe(1);
+    expect(await read('user 1')).toBe(2);
+  });
 });
 
 // Two instances only share a cache's invalidations through a database they both open (Postgres) and

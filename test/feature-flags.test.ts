@@ -42,7 +42,11 @@ describeApi('feature flags', (ctx) => {
     });
     const again = await ctx.http.post(FLAGS).set(admin.auth).send({ name: `New UI Design ${process.pid}` }).expect(400);
     expect(again.body).toEqual({ key: ['A feature flag with this key already exists.'] });
-    for (const key of ['Upper', '_leading', 'has space', 'x'.repeat(65), '']) {
+    // The pattern's bounds: 64 characters, a digit first, and _ . - after the first.
+    for (const key of [`${process.pid}`.padEnd(64, 'x'), `${process.pid}.a-b_c`]) {
+      expect((await ctx.http.post(FLAGS).set(admin.auth).send({ key, name: 'x' }).expect(201)).body.key).toBe(key);
+    }
+    for (const key of ['Upper', '_leading', '.leading', '-leading', 'has space', 'x'.repeat(65), '']) {
       const bad = await ctx.http.post(FLAGS).set(admin.auth).send({ key, name: 'x' }).expect(400);
       expect(Object.keys(bad.body)).toEqual(['key']);
     }
@@ -186,9 +190,11 @@ describeApi('feature flags', (ctx) => {
 
   it('records one access event per log-access call, with the address and user agent; 50 at once record 50', async () => {
     const item = await flag({ is_enabled: true });
+    const before = Date.now();
     const answers = await Promise.all(
       Array.from({ length: 50 }, () => ctx.http.post(logAccess(item.key)).set(ann.auth).set('User-Agent', 'flag-test/1.0')),
     );
+    const after = Date.now();
     expect(answers.map((res) => res.status)).toEqual(Array(50).fill(200));
     expect(answers[0].body).toEqual({ message: 'Feature access logged successfully', feature_key: item.key, feature_name: item.name });
     const { db, t } = ctx.database.store;
@@ -196,6 +202,8 @@ describeApi('feature flags', (ctx) => {
     const mine = events.filter((event) => event.flagId === item.id);
     expect(mine).toHaveLength(50);
     expect(mine.every((event) => event.userId === ann.id && event.userAgent === 'flag-test/1.0' && event.ip !== null)).toBe(true);
+    // …and the time of the call.
+    expect(mine.every((event) => event.accessedAt.getTime() >= before - 1000 && event.accessedAt.getTime() <= after + 1000)).toBe(true);
   });
 
   it('grants, lists and revokes explicit access; unknown users are a 400, revoking what was not granted a 404', async () => {
@@ -211,6 +219,18 @@ describeApi('feature flags', (ctx) => {
     const listed = (await ctx.http.get(`${FLAGS}${item.key}/users/`).set(admin.auth).expect(200)).body;
     expect(listed.map((user: { username: string }) => user.username)).toEqual([bob, cat].sort((a, b) => a.id - b.id).map((user) => user.username));
     expect(listed[0]).toEqual({ id: expect.any(Number), username: expect.any(String), first_name: expect.any(String), last_name: '', granted_at: expect.stringMatching(TIMESTAMP) });
+    // Paged like the other lists: one a page, the next in the Link header, by user id.
+    const paged: string[] = [];
+    let url = `${FLAGS}${item.key}/users/?limit=1`;
+    for (;;) {
+      const res = await ctx.http.get(url).set(admin.auth).expect(200);
+      expect(res.body).toHaveLength(1);
+      paged.push(...res.body.map((user: { username: string }) => user.username));
+      const next = /<([^>]+)>; rel="next"/.exec(res.headers.link ?? '');
+      if (!next) break;
+      url = next[1];
+    }
+    expect(paged).toEqual(listed.map((user: { username: string }) => user.username));
     expect((await ctx.http.get(check(item.key)).set(bob.auth)).body.user_has_access).toBe(true);
 
     await ctx.http.delete(`${FLAGS}${item.key}/users/${bob.id}/`).set(admin.auth).expect(204);
@@ -318,7 +338,52 @@ describeApi('feature flags', (ctx) => {
   });
 });
 
+/** MurmurHash3 x86 32-bit (seed 0) over the string's UTF-16 code units as bytes below 256, as Unleash's murmurhash3js hashes ASCII keys. */
+function murmur3(text: string): number {
+  const bytes = [...text].map((char) => char.charCodeAt(0) & 0xff);
+  let h = 0;
+  const blocks = bytes.length - (bytes.length % 4);
+  for (let i = 0; i < blocks; i += 4) {
+    let k = bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  let k = 0;
+  const tail = bytes.length % 4;
+  if (tail >= 3) k ^= bytes[blocks + 2] << 16;
+  if (tail >= 2) k ^= bytes[blocks + 1] << 8;
+  if (tail >= 1) {
+    k ^= bytes[blocks];
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+  }
+  h ^= bytes.length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 describe('feature flag rollout', () => {
+  it('buckets a user as Unleash does: MurmurHash3 (x86, 32 bit, seed 0) of "<key>:<user id>" modulo 100', () => {
+    // The reference hash against the published test vectors first.
+    expect(murmur3('')).toBe(0);
+    expect(murmur3('hello')).toBe(0x248bfa47);
+    expect(murmur3('The quick brown fox jumps over the lazy dog')).toBe(0x2e4ff723);
+    for (const key of ['checkout_v2', 'a', 'new.ui-2024', 'x'.repeat(64)]) {
+      for (const id of [1, 2, 7, 99, 100, 12_345, 2_147_483_647]) {
+        expect(rolloutBucket(key, id), `${key}:${id}`).toBe(murmur3(`${key}:${id}`) % 100);
+      }
+    }
+  });
+
   it('puts each user in a stable bucket: the share of 10,000 users in lands within 2 points of the percentage, and raising it only adds users', () => {
     const users = Array.from({ length: 10_000 }, (_, i) => i + 1);
     let previous = new Set<number>();

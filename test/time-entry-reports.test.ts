@@ -142,6 +142,7 @@ describeApi('time entry reports', (ctx) => {
       { title: '=1+1', description: 'quote " and comma, and\nnewline' },
       { title: '+SUM(A1)', description: '-2' },
       { title: 'plain', description: '\ttabbed' },
+      { title: '-minus', description: '\rreturned' },
     ];
     for (const [i, entry] of tricky.entries()) {
       const start = new Date(Date.UTC(2025, 10, 1 + i, 9));
@@ -157,6 +158,8 @@ describeApi('time entry reports', (ctx) => {
     const rows: Array<Record<string, string>> = parse(res.text, { columns: true });
     const listed = await listAll(user);
     expect(rows.map((row) => Number(row.id))).toEqual(listed.map((entry) => entry.id));
+    // Every character README names as a formula's first is among the cells: = + - @ tab, carriage return.
+    expect(listed.map((entry) => entry.description)).toContain('\rreturned');
     const unescape = (cell: string) => (/^'[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell);
     for (const [i, row] of rows.entries()) {
       const entry = listed[i];

@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import Sqlite from 'better-sqlite3';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
@@ -11,6 +13,7 @@ import { openDatabase } from '../../db/open-database';
 import { STATEMENT_TIMEOUT_MS } from '../../db/postgres-pool';
 import { createTestDatabase, POSTGRES_URL, type TestDatabase } from '../support/databases';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../db/migrations/sqlite', import.meta.url));
 const BOOKKEEPING = 'CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)';
 
@@ -34,6 +37,32 @@ Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
 db.exec('COMMIT');
 db.close();
 `;
+
+describe('npm run db:migrate [sqlite]', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'punchclock-db-migrate-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('migrates the database DATABASE_URL names and exits; run again, it finds nothing to do (README, Scripts)', async () => {
+    const file = join(dir, 'deploy.sqlite');
+    // What `npm run db:migrate` runs (tsx db/migrate.ts), as one process.
+    const migrate = () =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'db/migrate.ts'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: `sqlite:${file}` }, timeout: 60_000 });
+    for (let run = 0; run < 2; run++) {
+      const { stdout } = await migrate();
+      expect(stdout.trim()).toBe('sqlite database is up to date');
+      const sqlite = new Sqlite(file, { readonly: true });
+      const applied = sqlite.prepare('select count(*) from "__drizzle_migrations"').pluck().get();
+      const tables = sqlite.prepare("select name from sqlite_master where type = 'table'").pluck().all();
+      sqlite.close();
+      expect(applied, `run ${run + 1}`).toBe(readMigrationFiles({ migrationsFolder: SQLITE_MIGRATIONS }).length);
+      expect(tables).toEqual(expect.arrayContaining(['users', 'time_entries', 'feature_flags']));
+    }
+  }, 90_000);
+});
 
 describe('migrations of a SQLite file two processes open at once [sqlite]', () => {
   let dir: string;
