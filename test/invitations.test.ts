@@ -1,6 +1,7 @@
 // Membership by consent (issue 15): an owner invites a name, its user accepts or declines. Nothing an
 // owner sees tells whether a name exists; another user's invitation is a 404.
 import { beforeAll, expect, it } from 'vitest';
+import { usernameIdentity } from '../server/auth/username-identity';
 import { OWNERSHIP_CAPS } from '../server/limits/ownership-caps';
 import { describeApi, uniqueName, type ApiContext, type TestUser } from './support/api';
 import { joinProject, pendingInvitation } from './support/memberships';
@@ -104,6 +105,8 @@ describeApi('invitations', (ctx) => {
 
     const later = uniqueName('later');
     await invite(project, later).expect(202);
+    // Listed by the name as the owner typed it.
+    expect((await sent(project)).map((invitation) => invitation.username)).toEqual([bob.username.toUpperCase(), later]);
     await ctx.http.post('/auth/users/').send({ username: later, password: bob.password }).expect(201);
     const token = (await ctx.http.post('/auth/token/login/').send({ username: later, password: bob.password }).expect(200)).body.auth_token;
     expect((await ctx.http.get('/api/invitations/').set('Authorization', `Token ${token}`).expect(200)).body).toEqual([]);
@@ -215,6 +218,21 @@ describeApi('invitations', (ctx) => {
     await ctx.http.delete(`/api/projects/${project.id}/members/${eve.id}/`).set(eve.auth).expect(204);
   });
 
+  it('invites no member when a second invitation races the acceptance of the first', async () => {
+    const invitee = await ctx.createUser();
+    for (let round = 0; round < 10; round++) {
+      const project = await create(`Accepted meanwhile ${round}`);
+      await invite(project, invitee.username).expect(202);
+      const invitation = (await pendingInvitation(ctx.http, project, invitee))!;
+      const [accepted, again] = await Promise.all([accept(invitation.id, invitee), invite(project, invitee.username)]);
+      expect([accepted.status, again.status]).toEqual([200, 202]);
+      expect(await memberIds(project)).toEqual([ann.id, invitee.id]);
+      expect(await sent(project), `round ${round}`).toEqual([]);
+      expect((await messagesOf(invitee)).filter((message) => message.includes(`"Accepted meanwhile ${round}"`))).toHaveLength(1);
+    }
+    expect(await mine(invitee)).toEqual([]);
+  });
+
   it('answers 404, never 500, to an invitation or an acceptance that races the deletion of its project', async () => {
     const statuses: string[] = [];
     for (let round = 0; round < 15; round++) {
@@ -248,6 +266,24 @@ describeApi('invitations', (ctx) => {
 
     await ctx.http.delete(`/api/projects/${projects[0].id}/`).set(ann.auth).expect(204);
     expect((await mine(invitee)).map((invitation: { project: Project }) => invitation.project.id)).toEqual(projects.slice(1).map((p) => p.id));
+  });
+
+  it('answers 100 invitations to a page by default on both lists, the rest on the next', async () => {
+    const [owner, invitee] = [await ctx.createUser(), await ctx.createUser()];
+    const { db, t } = ctx.database.store;
+    const projects = await db
+      .insert(t.projects)
+      .values(Array.from({ length: 101 }, (_, i) => ({ title: `Many ${i}`, description: '', ownerId: owner.id, createdAt: new Date() })))
+      .returning({ id: t.projects.id });
+    await db.insert(t.projectMembers).values({ projectId: projects[0].id, userId: owner.id, createdAt: new Date() });
+    const invitation = (projectId: number, username: string, inviteeId: number | null) =>
+      ({ projectId, username, usernameKey: usernameIdentity(username).key, inviteeId, invitedBy: owner.id, createdAt: new Date() });
+    await db.insert(t.projectInvitations).values(projects.map(({ id }) => invitation(id, invitee.username, invitee.id)));
+    await db.insert(t.projectInvitations).values(Array.from({ length: 100 }, () => invitation(projects[0].id, uniqueName('ghost'), null)));
+    const received = await allPages<{ id: number }>(ctx.http, '/api/invitations/', invitee.auth, 100);
+    expect(received.map((page) => page.length)).toEqual([100, 1]);
+    const sentPages = await allPages<SentInvitation>(ctx.http, `/api/projects/${projects[0].id}/invitations/`, owner.auth, 100);
+    expect(sentPages.map((page) => page.length)).toEqual([100, 1]);
   });
 
   it('answers 401 on every route without a valid token, and changes nothing', async () => {

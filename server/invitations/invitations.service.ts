@@ -45,7 +45,6 @@ export class InvitationsService {
   async invite(owner: Person, projectId: number, username: string): Promise<void> {
     const project = await this.projects.getAsOwner(owner.id, projectId);
     const invitee = await this.users.findByUsername(username);
-    if (invitee && (await this.projects.hasMember(project, invitee.id))) return;
     const invited = await this.insertInvitation(project, owner.id, username, invitee?.id ?? null);
     if (invited && invitee) {
       await this.notifications.notify([invitee.id], {
@@ -120,10 +119,11 @@ export class InvitationsService {
   }
 
   /**
-   * One row per name (by its folded key) and project: a second invitation of a name changes nothing,
-   * also when the project has as many pending as it may. The project's pending count is checked in
-   * the same transaction, with the project's row locked, so that concurrent invitations cannot pass
-   * the cap together (nor refer to the project once it is deleted). Says whether it made one.
+   * One row per name (by its folded key) and project, and none for a member: a second invitation of a
+   * name, or one of a member, changes nothing, also when the project has as many pending as it may.
+   * Membership and the pending count are checked in the same transaction, with the project's row
+   * locked, so that concurrent invitations cannot pass the cap together, nor one invite a member an
+   * acceptance just made (nor refer to the project once it is deleted). Says whether it made one.
    */
   private async insertInvitation(project: ProjectRow, inviterId: number, username: string, inviteeId: number | null): Promise<boolean> {
     const i = this.store.t.projectInvitations;
@@ -133,6 +133,13 @@ export class InvitationsService {
     return this.store.transaction(function* (tx) {
       const [locked] = yield* rowsOf(projects.lockProject(tx, project.id));
       if (!locked) throw new NotFound();
+      // A member (the owner included) is not invited: asked with the project locked, as an acceptance
+      // adds its member, so that an invitation racing the acceptance of the last one invites no member.
+      if (inviteeId !== null) {
+        if (locked.ownerId === inviteeId) return false;
+        const [member] = yield* rowsOf(projects.membershipRow(tx, project.id, inviteeId));
+        if (member) return false;
+      }
       const [{ pending }] = yield* rowsOf(tx.select({ pending: count() }).from(i).where(eq(i.projectId, project.id)));
       if (pending >= cap) {
         const [invited] = yield* rowsOf(tx.select({ id: i.id }).from(i).where(and(eq(i.projectId, project.id), eq(i.usernameKey, key))));

@@ -93,15 +93,16 @@ export class ProjectsService {
     }
   }
 
-  /** Whether the user is a member of the project (its owner, or with a membership row). */
-  async hasMember(project: ProjectRow, userId: number): Promise<boolean> {
-    if (project.ownerId === userId) return true;
-    const { db, t } = this.store;
-    const [row] = await db
+  /**
+   * In a transaction: the user's membership row in the project, none when they have none (the owner is
+   * a member by ownership, without one). Read with the project locked (lockProject), as acceptances add theirs.
+   */
+  membershipRow(tx: Db, projectId: number, userId: number) {
+    const { t } = this.store;
+    return tx
       .select({ one: t.projectMembers.userId })
       .from(t.projectMembers)
-      .where(and(eq(t.projectMembers.projectId, project.id), eq(t.projectMembers.userId, userId)));
-    return row !== undefined;
+      .where(and(eq(t.projectMembers.projectId, projectId), eq(t.projectMembers.userId, userId)));
   }
 
   /** Whether any project has this id (for rules that tell "no such project" from "not yours"). */
