@@ -2,7 +2,9 @@
 // `npm run start:prod` (node dist/main.js) serves from it with no TypeScript loader in the process:
 // migrations found beside the bundle, on SQLite and (when configured) on Postgres.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../package.json';
@@ -45,6 +47,24 @@ describe('the production build', () => {
 
   it('serves from dist/ on SQLite, the migrations beside the bundle', async () => {
     await serveOne(':memory:');
+  }, 60_000);
+
+  it('builds the CLI and db:migrate in the same form: dist/migrate.js and dist/cli.js, run by plain node', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'punchclock-dist-'));
+    try {
+      const env = { ...process.env, DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}` };
+      expect((await run('node', ['dist/migrate.js'], { cwd: ROOT, env })).stdout).toContain('sqlite database is up to date');
+      await run('node', ['dist/cli.js', 'create-user', '--username', 'root', '--password', 'a long enough password', '--admin'], { cwd: ROOT, env });
+      const server = await startServer({ DATABASE_URL: env.DATABASE_URL }, START_PROD);
+      servers.push(server);
+      const json = { 'Content-Type': 'application/json' };
+      const login = await fetch(`${server.base}/auth/token/login/`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'root', password: 'a long enough password' }) });
+      const { auth_token: token } = (await login.json()) as { auth_token: string };
+      const me = await fetch(`${server.base}/auth/users/me/`, { headers: { Authorization: `Token ${token}` } });
+      expect(await me.json()).toMatchObject({ username: 'root', is_admin: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('stops gracefully when `npm run start:prod` gets SIGTERM, as an orchestrator sends it', async () => {

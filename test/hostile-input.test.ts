@@ -321,6 +321,17 @@ describe('error handler', () => {
     }
   });
 
+  it('answers a database that does not answer with the README\'s 503, its detail and Retry-After: 2', async () => {
+    // Refused (a stopped server) or cut (drizzle wraps the driver's error as its cause).
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    for (const error of [refused, new Error('Failed query: select 1', { cause: refused })]) {
+      const res = await appThrowing(error).get('/');
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('2');
+      expect(res.body).toEqual({ detail: 'The database is not available at the moment; try again shortly.' });
+    }
+  });
+
   it('answers every other error, a 5xx status included, with the JSON 500', async () => {
     for (const error of [new Error('boom'), Object.assign(new Error('upstream'), { status: 503 }), 'a string', { status: '400' }]) {
       const res = await appThrowing(error).get('/');

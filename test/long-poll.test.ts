@@ -55,7 +55,7 @@ function pollFixtures(ctx: ApiContext, userCount: number) {
 
 describeApi('notifications long-poll', (ctx) => {
   const { freshUser, notify, insertUnannounced, getNotification, untilDelivered, readsDone, lastTaken, untilReadsDone, startPoll, startWaitingPolls, startWaitingPoll, untilIdle } =
-    pollFixtures(ctx, 23);
+    pollFixtures(ctx, 24);
 
   it('rejects a timeout outside 1..60 or not an integer with 400 {"timeout": [...]}', async () => {
     const ann = freshUser();
@@ -461,6 +461,20 @@ describeApi('notifications long-poll', (ctx) => {
     const row = await notify(ann, 'after the logout');
     expect((await kept).body).toEqual(newNotificationBody(row));
     await untilDelivered(other, row.id);
+    await untilIdle();
+  });
+
+  it('answers a waiting poll 401 when another session revokes its token, and when that one logs out everywhere', async () => {
+    const ann = freshUser();
+    const otherToken = await ctx.services.sessions.open(ann.id);
+    const other = { Authorization: `Token ${otherToken}` };
+    const sessions = (await ctx.http.get('/auth/tokens/').set(ann.auth).expect(200)).body as Array<{ id: number; current: boolean }>;
+    const { answer: revoked } = await startWaitingPoll(ann, '?timeout=20');
+    await ctx.http.delete(`/auth/tokens/${sessions.find((session) => session.current)!.id}/`).set(other).expect(204);
+    expect([(await revoked).status, (await revoked).body]).toEqual([401, { detail: 'Invalid token.' }]);
+    const { answer: everywhere } = await startWaitingPoll({ ...ann, token: otherToken, auth: other }, '?timeout=20');
+    await ctx.http.post('/auth/token/logout_all/').set(other).expect(204);
+    expect([(await everywhere).status, (await everywhere).body]).toEqual([401, { detail: 'Invalid token.' }]);
     await untilIdle();
   });
 

@@ -133,3 +133,17 @@ it('serves /metrics on METRICS_PORT, and not on the API port', async () => {
     await server.kill();
   }
 }, 60_000);
+
+it('binds METRICS_PORT, as the API, to HOST only', async () => {
+  const server = await startServer({ DATABASE_URL: ':memory:', METRICS_PORT: '0', HOST: '127.0.0.2' });
+  try {
+    const url = new URL(server.lines.find((line) => line.msg === 'punchclock listening')!.metrics as string);
+    expect([url.hostname, new URL(server.base).hostname]).toEqual(['127.0.0.2', '127.0.0.2']);
+    expect((await fetch(url)).status).toBe(200);
+    url.hostname = '127.0.0.1';
+    await expect(fetch(url)).rejects.toThrow();
+    await expect(fetch(server.base.replace('127.0.0.2', '127.0.0.1') + '/health/live')).rejects.toThrow();
+  } finally {
+    await server.kill();
+  }
+}, 60_000);

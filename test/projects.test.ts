@@ -1,6 +1,7 @@
 import { beforeAll, expect, it } from 'vitest';
 import { OWNERSHIP_CAPS } from '../server/limits/ownership-caps';
-import { describeApi, STRONG_PASSWORD, type TestUser } from './support/api';
+import { describeApi, STRONG_PASSWORD, uniqueName, type TestUser } from './support/api';
+import { insertCheapUsers } from './support/cheap-users';
 import { joinProject } from './support/memberships';
 import { allPages } from './support/pages';
 
@@ -69,6 +70,16 @@ describeApi('projects', (ctx) => {
     const { db, t } = ctx.database.store;
     await db.insert(t.projects).values(Array.from({ length: 101 }, (_, i) => ({ title: `P${i}`, description: '', ownerId: owner.id, createdAt: new Date() })));
     const pages = await allPages<Project>(ctx.http, '/api/projects/', owner.auth, 100);
+    expect(pages.map((page) => page.length)).toEqual([100, 1]);
+  });
+
+  it('answers 100 members to a page by default, the rest on the next', async () => {
+    const owner = await ctx.createUser();
+    const project = await create(owner, { title: 'Crowded' });
+    const ids = await insertCheapUsers(ctx.database.store, Array.from({ length: 100 }, () => uniqueName('crowd')));
+    const { db, t } = ctx.database.store;
+    await db.insert(t.projectMembers).values(ids.map((userId) => ({ projectId: project.id, userId, createdAt: new Date() })));
+    const pages = await allPages<Member>(ctx.http, `/api/projects/${project.id}/members/`, owner.auth, 100);
     expect(pages.map((page) => page.length)).toEqual([100, 1]);
   });
 

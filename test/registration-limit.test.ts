@@ -31,7 +31,10 @@ describeApi('registration limit per address', (ctx) => {
 
 // A suite of its own: the address's allowance of the hour starts full.
 describeApi('registration limit per address and taken names', (ctx) => {
-  it('counts a registration refused for a taken name: it told the address that the name exists', async () => {
+  it('counts a registration refused for a taken name: it told the address that the name exists; not one that failed validation', async () => {
+    for (const body of [{ username: uniqueName('weak'), password: 'short' }, { username: 'not a name!' }, { password: STRONG_PASSWORD }]) {
+      for (let i = 0; i < PER_ADDRESS; i++) await ctx.http.post('/auth/users/').send(body).expect(400);
+    }
     const taken = uniqueName('taken');
     expect((await register(ctx, taken)).status).toBe(201);
     for (const spelling of [taken, taken.toUpperCase()]) expect((await register(ctx, spelling)).status, spelling).toBe(400);

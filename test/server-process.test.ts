@@ -3,6 +3,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SQLITE_FILE } from '../db/open-database';
 import { loadConfig } from '../server/config';
 import { STRONG_PASSWORD, uniqueName } from './support/api';
 import { call, heldLongPoll, npmScript, startServer, stopsGracefullyOnSigterm, type ChildServer } from './support/child-server';
@@ -68,6 +69,17 @@ describe('the server process', () => {
     expect(me.body).toMatchObject({ username: admin.username, is_admin: true });
   });
 
+  it('leaves an existing ADMIN_USERNAME as it is, and creates none unless both variables are set', async () => {
+    const [again, half] = await Promise.all([
+      start('admin', { ADMIN_USERNAME: admin.username, ADMIN_PASSWORD: 'another long enough password' }), // withAdmin's file
+      start('half-admin', { ADMIN_USERNAME: admin.username }),
+    ]);
+    for (const server of [again, half]) expect(server.lines.map((line) => line.msg)).not.toContain('admin account created');
+    expect((await call(again.base, 'POST', '/auth/token/login/', { body: admin })).status).toBe(200);
+    expect((await call(again.base, 'POST', '/auth/token/login/', { body: { ...admin, password: 'another long enough password' } })).status).toBe(400);
+    expect((await call(half.base, 'POST', '/auth/users/', { body: admin })).status).toBe(201);
+  }, 60_000);
+
   it('refuses to start with an ADMIN_USERNAME it cannot create, rather than start without that admin', async () => {
     await expect(start('bad-admin', { ADMIN_USERNAME: 'root admin', ADMIN_PASSWORD: STRONG_PASSWORD })).rejects.toThrow(
       /exited early with 1[^]*Enter a valid username/,
@@ -102,6 +114,14 @@ describe('the server process', () => {
     expect(answer.at - signalledAt).toBeLessThan(3000);
     expect(await byNpm.exited).toBe(0);
   });
+});
+
+it('listens on 127.0.0.1 and keeps its SQLite file at ./data/punchclock.sqlite unless told otherwise', () => {
+  expect(loadConfig({})).toMatchObject({ host: '127.0.0.1', databaseUrl: undefined });
+  expect(loadConfig({ HOST: '', DATABASE_URL: '' })).toMatchObject({ host: '127.0.0.1', databaseUrl: undefined });
+  expect(loadConfig({ HOST: '0.0.0.0' })).toMatchObject({ host: '0.0.0.0' });
+  // openDatabase(undefined) opens this file (its sqlite:, :memory: and postgres:// forms are used by every suite).
+  expect(DEFAULT_SQLITE_FILE).toBe('./data/punchclock.sqlite');
 });
 
 it('reads PORT and LOG_LEVEL with their defaults, takes an empty one as unset, and names a bad one', () => {

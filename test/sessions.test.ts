@@ -1,6 +1,7 @@
 // Issue 17, sessions and tokens: GET /auth/tokens/ lists a user's own sessions, DELETE
 // /auth/tokens/{id}/ revokes one, POST /auth/token/logout_all/ revokes them all, TOKEN_TTL_DAYS makes
 // unused tokens expire (sliding), and a revocation holds on every instance from the next request on.
+import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../db/open-database';
@@ -9,6 +10,7 @@ import { LAST_USED_RESOLUTION_MS, USER_AGENT_LENGTH } from '../server/auth/sessi
 import { digestToken } from '../server/auth/tokens';
 import { createUser, describeApi, STRONG_PASSWORD, type ApiContext, type TestUser } from './support/api';
 import { afterHeard, canRunTwoInstances, useTwoInstances, type Instance } from './support/two-instances';
+import { allPages } from './support/pages';
 import { until } from './support/waiting';
 
 const ME = '/auth/users/me/';
@@ -70,6 +72,14 @@ describeApi('sessions and tokens', (ctx) => {
     expect(second.headers.link).toBeUndefined();
     await ctx.http.get(`${TOKENS}?limit=0`).set(ann.auth).expect(400);
     await ctx.http.get(`${TOKENS}?cursor=nonsense`).set(ann.auth).expect(400);
+  });
+
+  it('answers 100 sessions to a page by default, the rest on the next', async () => {
+    const ann = await ctx.createUser();
+    const { db, t } = ctx.database.store;
+    await db.insert(t.authTokens).values(Array.from({ length: 100 }, () => ({ userId: ann.id, digest: digestToken(randomUUID()), createdAt: new Date(), lastUsedAt: new Date() })));
+    const pages = await allPages<{ id: number }>(ctx.http, TOKENS, ann.auth, 100);
+    expect(pages.map((page) => page.length)).toEqual([100, 1]);
   });
 
   it('notes the last use at most once a minute per token, without making the request wait for a write', async () => {

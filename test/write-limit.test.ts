@@ -44,6 +44,7 @@ describeApi(
       const [tag] = (await ctx.http.get('/api/tags/').set(ann.auth).expect(200)).body;
       await ctx.http.delete(`/api/tags/${tag.id}/`).set(ann.auth).expect(429);
       await ctx.http.patch(`/api/tags/${tag.id}/`).set(ann.auth).send({ title: 'renamed' }).expect(429);
+      await ctx.http.put('/auth/users/me/').set(ann.auth).send({ first_name: 'Renamed', last_name: '' }).expect(429);
       const tags = await ctx.http.get('/api/tags/').set(ann.auth).expect(200);
       expect(tags.body.map((t: { title: string }) => t.title).sort()).toEqual(
         Array.from({ length: LIMIT.perUser }, (_, i) => `tag ${i}`).sort(),
