@@ -5,7 +5,7 @@ import { SwitchableBus } from './support/switchable-bus';
 import type { NotificationRow, NotificationType } from '../server/notifications/notifications.service';
 import { graceForStrayEvents, pastCreation, SLACK_MS, until, wire } from './support/waiting';
 import { alreadyGone, BULKY_MESSAGE, notificationFixtures, serveOnUnixSocket, stillThere } from './support/notification-fixtures';
-import { describeApi, type ApiContext, type TestUser } from './support/api';
+import { anotherSession, describeApi, type ApiContext, type TestUser } from './support/api';
 
 const POLL = '/api/notifications/long-poll/';
 const CAP = REALTIME_DEFAULTS.maxConnectionsPerUser;
@@ -451,8 +451,7 @@ describeApi('notifications long-poll', (ctx) => {
 
   it('answers a waiting poll 401 once its token is logged out, not what comes after; the user’s other session’s poll goes on', async () => {
     const ann = freshUser();
-    const otherToken = await ctx.services.sessions.open(ann.id);
-    const other = { ...ann, token: otherToken, auth: { Authorization: `Token ${otherToken}` } };
+    const other = await anotherSession(ctx, ann);
     const { answer: revoked } = await startWaitingPoll(ann, '?timeout=20');
     const { answer: kept } = await startWaitingPoll(other, '?timeout=20');
     await ctx.http.post('/auth/token/logout/').set(ann.auth).expect(204);
@@ -466,14 +465,13 @@ describeApi('notifications long-poll', (ctx) => {
 
   it('answers a waiting poll 401 when another session revokes its token, and when that one logs out everywhere', async () => {
     const ann = freshUser();
-    const otherToken = await ctx.services.sessions.open(ann.id);
-    const other = { Authorization: `Token ${otherToken}` };
+    const other = await anotherSession(ctx, ann);
     const sessions = (await ctx.http.get('/auth/tokens/').set(ann.auth).expect(200)).body as Array<{ id: number; current: boolean }>;
     const { answer: revoked } = await startWaitingPoll(ann, '?timeout=20');
-    await ctx.http.delete(`/auth/tokens/${sessions.find((session) => session.current)!.id}/`).set(other).expect(204);
+    await ctx.http.delete(`/auth/tokens/${sessions.find((session) => session.current)!.id}/`).set(other.auth).expect(204);
     expect([(await revoked).status, (await revoked).body]).toEqual([401, { detail: 'Invalid token.' }]);
-    const { answer: everywhere } = await startWaitingPoll({ ...ann, token: otherToken, auth: other }, '?timeout=20');
-    await ctx.http.post('/auth/token/logout_all/').set(other).expect(204);
+    const { answer: everywhere } = await startWaitingPoll(other, '?timeout=20');
+    await ctx.http.post('/auth/token/logout_all/').set(other.auth).expect(204);
     expect([(await everywhere).status, (await everywhere).body]).toEqual([401, { detail: 'Invalid token.' }]);
     await untilIdle();
   });

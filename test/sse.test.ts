@@ -4,7 +4,7 @@ import { REALTIME_DEFAULTS } from '../server/app';
 import type { NotificationRow } from '../server/notifications/notifications.service';
 import { graceForStrayEvents, pastCreation, SLACK_MS, until, wire } from './support/waiting';
 import { BULKY_MESSAGE, notificationFixtures, serveOnUnixSocket, stillThere } from './support/notification-fixtures';
-import { describeApi, type ApiContext, type TestUser } from './support/api';
+import { anotherSession, describeApi, type ApiContext, type TestUser } from './support/api';
 
 const SSE = '/api/notifications/sse/';
 const HEARTBEAT_MS = 100;
@@ -151,8 +151,7 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
 
   it('ends a stream once its token is logged out, and sends it nothing more; the user’s other session streams on', async () => {
     const ann = freshUser();
-    const otherToken = await ctx.services.sessions.open(ann.id);
-    const other = { ...ann, token: otherToken, auth: { Authorization: `Token ${otherToken}` } };
+    const other = await anotherSession(ctx, ann);
     const revoked = await openWaitingStream(ann);
     const kept = await openWaitingStream(other);
     await ctx.http.post('/auth/token/logout/').set(ann.auth).expect(204);

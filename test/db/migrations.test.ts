@@ -38,16 +38,21 @@ db.exec('COMMIT');
 db.close();
 `;
 
-describe('npm run db:migrate [sqlite]', () => {
+/** A directory of the describe block's own, removed after it: the path of a file in it. */
+function inTempDir(prefix: string): (name: string) => string {
   let dir: string;
-
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'punchclock-db-migrate-'));
+    dir = mkdtempSync(join(tmpdir(), prefix));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return (name) => join(dir, name);
+}
+
+describe('npm run db:migrate [sqlite]', () => {
+  const fileNamed = inTempDir('punchclock-db-migrate-');
 
   it('migrates the database DATABASE_URL names and exits; run again, it finds nothing to do (README, Scripts)', async () => {
-    const file = join(dir, 'deploy.sqlite');
+    const file = fileNamed('deploy.sqlite');
     // What `npm run db:migrate` runs (tsx db/migrate.ts), as one process.
     const migrate = () =>
       promisify(execFile)(process.execPath, ['--import', 'tsx', 'db/migrate.ts'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: `sqlite:${file}` }, timeout: 60_000 });
@@ -65,15 +70,10 @@ describe('npm run db:migrate [sqlite]', () => {
 });
 
 describe('migrations of a SQLite file two processes open at once [sqlite]', () => {
-  let dir: string;
-
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'punchclock-migrate-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const fileNamed = inTempDir('punchclock-migrate-');
 
   it('waits for the other process’s migrations and finds them done, instead of applying them again', async () => {
-    const file = join(dir, 'shared.sqlite');
+    const file = fileNamed('shared.sqlite');
     // The other process has begun: its bookkeeping table is made, in WAL mode as the server sets it.
     const setUp = new Sqlite(file);
     setUp.pragma('journal_mode = WAL');

@@ -118,6 +118,12 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
   });
 }
 
+/** The same user signed in once more: a session, and its token, of their own (as a second device's). */
+export async function anotherSession(ctx: Pick<ApiContext, 'services'>, user: TestUser): Promise<TestUser> {
+  const token = await ctx.services.sessions.open(user.id);
+  return { ...user, token, auth: { Authorization: `Token ${token}` } };
+}
+
 export async function createUser(ctx: Pick<ApiContext, 'services' | 'http'>, options: { admin?: boolean; firstName?: string } = {}): Promise<TestUser> {
   const username = uniqueName();
   const user = await ctx.services.auth.register({
