@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { eq } from 'drizzle-orm';
 import { expect, it, vi } from 'vitest';
 import { REALTIME_DEFAULTS } from '../server/app';
 import { SwitchableBus } from './support/switchable-bus';
@@ -574,7 +575,23 @@ let switchableBus: SwitchableBus;
 describeApi(
   'notifications long-poll while the bus is down, with the real-time defaults',
   (ctx) => {
-    const { freshUser, insertUnannounced, startWaitingPoll, untilDelivered, untilIdle } = pollFixtures(ctx, 1);
+    const { freshUser, insertUnannounced, startWaitingPoll, untilDelivered, untilIdle } = pollFixtures(ctx, 2);
+
+    it('answers a waiting poll 401 once the bus is back when its token was revoked while the bus was down (the message was lost)', async () => {
+      const ann = freshUser();
+      const { answer } = await startWaitingPoll(ann, '?timeout=30');
+      switchableBus.setHealthy(false);
+      try {
+        // Revoked while no instance could hear of it.
+        const { db, t } = ctx.database.store;
+        await db.delete(t.authTokens).where(eq(t.authTokens.userId, ann.id));
+      } finally {
+        switchableBus.setHealthy(true);
+      }
+      const refused = await answer;
+      expect([refused.status, refused.body]).toEqual([401, { detail: 'Invalid token.' }]);
+      await untilIdle();
+    });
 
     it(`looks in the database every ${REALTIME_DEFAULTS.fallbackPollMs} ms for undelivered notifications of waiting polls`, async () => {
       expect(REALTIME_DEFAULTS.fallbackPollMs).toBe(3000);

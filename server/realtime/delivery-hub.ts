@@ -160,6 +160,8 @@ export class DeliveryHub {
     if (healthy) {
       this.stopFallbackPolling();
       this.deliver({ all: true });
+      // A logout or revocation during the outage was announced to no one: every connection asks.
+      this.sessionsChanged([...this.subscribers.keys()]);
     } else {
       this.startFallbackPolling();
     }
