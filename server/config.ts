@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js';
+import proxyaddr from 'proxy-addr';
 import type { RedisTarget } from './realtime/redis-target';
 import { OWNERSHIP_CAPS, type OwnershipCaps } from './limits/ownership-caps';
 
@@ -67,19 +67,13 @@ function parseTrustProxy(value: string): TrustProxy | undefined {
     throw new Error('TRUST_PROXY must be a hop count or the proxies\' addresses, not true or false');
   }
   const proxies = trimmed.split(',').map((entry) => entry.trim()).filter(Boolean);
-  const unknown = proxies.filter((entry) => !isProxyAddress(entry));
-  if (unknown.length > 0) throw new Error(`TRUST_PROXY must be a hop count or the proxies' addresses, subnets or names (loopback, linklocal, uniquelocal), got "${unknown.join(', ')}"`);
+  try {
+    // What express's `trust proxy` will do with them: proxy-addr's own check, named here.
+    proxyaddr.compile(proxies);
+  } catch (error) {
+    throw new Error(`TRUST_PROXY must be a hop count or the proxies' addresses, subnets or names (loopback, linklocal, uniquelocal): ${(error as Error).message}`);
+  }
   return proxies;
-}
-
-/** What express's `trust proxy` (proxy-addr) takes in a list: an address, a subnet, or one of its names. */
-function isProxyAddress(entry: string): boolean {
-  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
-  const [address, bits, ...rest] = entry.split('/');
-  if (rest.length > 0 || !ipaddr.isValid(address)) return false;
-  if (bits === undefined) return true;
-  const maxBits = ipaddr.parse(address).kind() === 'ipv4' ? 32 : 128;
-  return /^\d{1,3}$/.test(bits) ? Number(bits) <= maxBits : ipaddr.IPv4.isValidFourPartDecimal(bits);
 }
 
 function parseCap(name: string, value: string | undefined, fallback: number): number {
