@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import express from 'express';
 import { pino } from 'pino';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HANDOVER_SETTLE_MS } from '../client/src/notifications/shared-across-tabs';
 import { createApp, createServices, type Services } from '../server/app';
 import { STRONG_PASSWORD, uniqueName } from './support/api';
@@ -54,6 +54,12 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
     token = await services.auth.login(username, STRONG_PASSWORD, '127.0.0.1');
     browser = await launchChromium();
   }, 120_000);
+
+  // Every answer ends written (delivered) or lost (offered again): a notification still claimed once
+  // the tabs are gone would never be delivered (a closing tab's long-poll once kept one so).
+  afterEach(async () => {
+    await until(() => services.claims.size() === 0, 'no notification left claimed');
+  });
 
   afterAll(async () => {
     await browser?.close();
