@@ -77,6 +77,11 @@ export function* rowsOf<R>(statement: PromiseLike<R>): Generator<PromiseLike<unk
   return (yield statement) as R;
 }
 
+/** Yields the INSERTs of `rows` into `table` within a transaction, in insertAll's chunks (returning their ids, as transactions' writes do). */
+export function* insertsOf<T extends AnyTable & { id: AnyColumn }>(tx: Db, table: T, rows: T['$inferInsert'][]): Transaction<void> {
+  for (const chunk of chunks(rows)) yield* rowsOf(tx.insert(table as never).values(chunk as never).returning({ id: table.id as never }));
+}
+
 export const DEFAULT_SQLITE_FILE = './data/punchclock.sqlite';
 
 const migrationsFolder = (dialect: Dialect) =>

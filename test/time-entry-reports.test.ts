@@ -1,9 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
 import { beforeAll, expect, it, vi } from 'vitest';
-import { openDatabase } from '../db/open-database';
+import { openDatabase, type Store } from '../db/open-database';
 import { createServices } from '../server/app';
-import { describeApi, type TestUser } from './support/api';
+import { describeApi, STRONG_PASSWORD, uniqueName, type TestUser } from './support/api';
 
 const ENTRIES = '/api/time_entries/';
 const HOUR = 3600_000;
@@ -294,6 +297,39 @@ describeApi('time entry reports', (ctx) => {
       expect(await warnings()).toEqual(['Timer running for 8 hours: Forgot to stop']);
     } finally {
       if (secondStore !== ctx.database.store) await secondStore.close();
+    }
+  });
+
+  it('leaves a timer unclaimed when its warning was not written: a sweep that dies between the two is as if it never ran', async () => {
+    // The database through a process that dies as it writes the warning: that statement and every
+    // one after it fail. Then a process started afresh on the same database (on SQLite a file).
+    const dir = mkdtempSync(join(tmpdir(), 'punchclock-sweep-'));
+    const url = ctx.database.dialect === 'postgres' ? ctx.database.url : `sqlite:${join(dir, 'db.sqlite')}`;
+    let dead = false;
+    const dying = await openDatabase(url, {
+      onQuery: (sql) => {
+        dead ||= sql.startsWith('insert into "notifications"');
+        if (dead) throw new Error('the process died');
+      },
+    });
+    const servicesOn = (store: Store) => createServices({ store, logger: pino({ level: 'silent' }), rateLimits: false });
+    const before = servicesOn(dying);
+    const user = await before.auth.register({ username: uniqueName('sweep'), password: STRONG_PASSWORD });
+    const project = await before.projects.create(user.id, { title: 'Long', description: '' });
+    const start_time = new Date(Date.now() - 9 * HOUR).toISOString();
+    await before.timeEntries.start(user, { title: 'Forgot to stop', description: '', project: project.id, tags: [], start_time });
+    await expect(before.longTimers.sweep()).rejects.toThrow('the process died');
+    await dying.close();
+
+    const restarted = await openDatabase(url);
+    try {
+      const after = servicesOn(restarted);
+      await after.longTimers.sweep();
+      const notifications = (await after.notifications.list(user.id, { limit: 10 })).items;
+      expect(notifications.map(({ type, message }) => ({ type, message }))).toEqual([{ type: 'WARNING', message: 'Timer running for 8 hours: Forgot to stop' }]);
+    } finally {
+      await restarted.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

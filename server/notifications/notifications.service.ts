@@ -66,6 +66,14 @@ function prepareInsertOne({ db, t }: Store) {
     .prepare('insert_one_notification');
 }
 
+/**
+ * A notification for the user, not yet written: for another domain's transaction, which reports it
+ * to `NotificationsService.written` once committed.
+ */
+export function newNotification(userId: number, content: NotificationContent, createdAt = new Date()): NotificationRow {
+  return { id: randomUUID(), userId, type: content.type, message: content.message, createdAt, deliveredAt: null, readAt: null };
+}
+
 /** Notifications: creating them (and waking their users' clients), reading, delivery and read state. */
 export class NotificationsService {
   private readonly undeliveredReads = new TickBatcher((reads: UndeliveredRead[]) => this.readUndelivered(reads), 500);
@@ -85,8 +93,19 @@ export class NotificationsService {
   async notify(userIds: number[], content: NotificationContent): Promise<NotificationRow[]> {
     const recipients = [...new Set(userIds)];
     const rows = await this.insertForKnownUsers(recipients, content);
-    await this.bus.publish({ userIds: recipients });
+    await this.written(rows);
     return rows;
+  }
+
+  /**
+   * Counts notifications that have been written and wakes their users' clients (on every instance):
+   * after notify's insert, or after the transaction of another domain that wrote them with its own
+   * change (newNotification).
+   */
+  async written(rows: NotificationRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    this.events.created(rows.length);
+    await this.bus.publish({ userIds: [...new Set(rows.map((row) => row.userId))] });
   }
 
   /** The admin API: for the listed users (their new notifications) or for all (how many were made); nobody else may send. */
@@ -396,22 +415,13 @@ export class NotificationsService {
 
   private async insert(userIds: number[], content: NotificationContent): Promise<NotificationRow[]> {
     const createdAt = new Date();
-    const rows = userIds.map((userId) => ({
-      id: randomUUID(),
-      userId,
-      type: content.type,
-      message: content.message,
-      createdAt,
-      deliveredAt: null,
-      readAt: null,
-    }));
+    const rows = userIds.map((userId) => newNotification(userId, content, createdAt));
     if (rows.length === 1) {
       const refused = await this.singleInserts.add(rows[0]);
       if (refused) throw refused;
     } else {
       await this.store.insertAll(this.store.t.notifications, rows);
     }
-    this.events.created(rows.length);
     return rows;
   }
 

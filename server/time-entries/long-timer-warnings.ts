@@ -1,8 +1,8 @@
-import { and, eq, isNull, lte } from 'drizzle-orm';
+import { and, isNull, lte } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import type { Store } from '../../db/open-database';
+import { insertsOf, rowsOf, type Store } from '../../db/open-database';
 import { PeriodicJob } from '../jobs/periodic-job';
-import type { NotificationsService } from '../notifications/notifications.service';
+import { newNotification, type NotificationsService } from '../notifications/notifications.service';
 
 export interface LongTimerOptions {
   /** A timer running this long gets its warning. */
@@ -16,8 +16,9 @@ export const LONG_TIMER_DEFAULTS: LongTimerOptions = { afterMs: 8 * 3600_000, ev
 /**
  * Warns the user of a timer left running for 8 hours, once per entry, whichever instance sees it
  * first: each entry is claimed by one conditional UPDATE (warned_at set where it was null), so two
- * instances sweeping at once cannot both claim it. A warning whose notification could not be
- * written gives its claim back and is tried again on the next sweep.
+ * instances sweeping at once cannot both claim it. The claims and their warnings are written in one
+ * transaction: a sweep that fails, or a process that dies, between the two leaves neither, and the
+ * next sweep tries again (a claim written alone was a warning never sent).
  */
 export class LongTimerWarnings {
   /** Started by the process (server/main.ts); tests sweep by hand. */
@@ -26,7 +27,7 @@ export class LongTimerWarnings {
   constructor(
     private readonly store: Store,
     private readonly notifications: NotificationsService,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly options: LongTimerOptions = LONG_TIMER_DEFAULTS,
   ) {
     this.job = new PeriodicJob('long timer sweep', options.everyMs, () => this.sweep(), logger);
@@ -34,22 +35,27 @@ export class LongTimerWarnings {
 
   /** Claims and warns every timer running longer than the limit at `now`; returns how many. */
   async sweep(now = new Date()): Promise<number> {
-    const { db, t } = this.store;
+    const { t } = this.store;
     const e = t.timeEntries;
-    const claimed = await db
-      .update(e)
-      .set({ warnedAt: now })
-      .where(and(isNull(e.endTime), isNull(e.warnedAt), lte(e.startTime, new Date(now.getTime() - this.options.afterMs))))
-      .returning({ id: e.id, userId: e.userId, title: e.title });
-    for (const entry of claimed) {
-      const hours = Math.round(this.options.afterMs / 3600_000);
-      try {
-        await this.notifications.notify([entry.userId], { type: 'WARNING', message: `Timer running for ${hours} hours: ${entry.title}` });
-      } catch (error) {
-        this.logger.error({ err: error, timeEntryId: entry.id }, 'long timer warning not sent; will retry');
-        await db.update(e).set({ warnedAt: null }).where(and(eq(e.id, entry.id), eq(e.warnedAt, now)));
-      }
-    }
-    return claimed.length;
+    const startedBy = new Date(now.getTime() - this.options.afterMs);
+    const hours = Math.round(this.options.afterMs / 3600_000);
+    const createdAt = new Date();
+    const warningFor = (entry: { userId: number; title: string }) =>
+      newNotification(entry.userId, { type: 'WARNING', message: `Timer running for ${hours} hours: ${entry.title}` }, createdAt);
+    const warnings = await this.store.transaction(function* (tx) {
+      const claimed = yield* rowsOf(
+        tx
+          .update(e)
+          .set({ warnedAt: now })
+          .where(and(isNull(e.endTime), isNull(e.warnedAt), lte(e.startTime, startedBy)))
+          .returning({ userId: e.userId, title: e.title }),
+      );
+      const warnings = claimed.map(warningFor);
+      yield* insertsOf(tx, t.notifications, warnings);
+      return warnings;
+    });
+    // Committed: should the wake-up fail, their clients still find them on a later look (DeliveryClaims' quietMs).
+    await this.notifications.written(warnings);
+    return warnings.length;
   }
 }
