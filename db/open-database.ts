@@ -4,9 +4,10 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Sqlite from 'better-sqlite3';
 import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
-import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
+import { drizzle as drizzleSqlite, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { drizzle as drizzlePg, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type { PgTransactionConfig } from 'drizzle-orm/pg-core';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { CONNECT_TIMEOUT_MS, GuardedPool } from './postgres-pool';
@@ -55,6 +56,13 @@ export interface Store {
    * fails, or an error thrown by `work`, rolls everything back and rejects.
    */
   transaction<T>(work: (tx: Db) => Transaction<T>): Promise<T>;
+  /**
+   * Runs the reads that `work` yields as `transaction` does, on one snapshot of the database, so
+   * that they agree with each other whatever is written meanwhile: on Postgres a read-only
+   * REPEATABLE READ transaction (in a READ COMMITTED one each statement sees the commits made
+   * before it began), on SQLite a deferred transaction, which holds no lock that writers wait for.
+   */
+  snapshot<T>(work: (tx: Db) => Transaction<T>): Promise<T>;
   /**
    * `column` equal to one of `values`, however many: bound as one parameter (a JSON array that
    * SQLite's json_each reads, a Postgres array), where `inArray` binds one per value, which drizzle
@@ -128,21 +136,38 @@ function openSqlite(file: string, options: OpenOptions): Store {
         for (const chunk of chunks(rows)) tx.insert(table as never).values(chunk as never).run();
       });
     },
-    transaction: async (work) =>
-      db.transaction(
-        (tx) => {
-          const steps = work(tx as unknown as Db);
-          // A drizzle SQLite statement runs synchronously with .all(): it returns the rows itself.
-          for (let step = steps.next(); ; step = steps.next((step.value as unknown as { all(): unknown }).all())) {
-            if (step.done) return step.value;
-          }
-        },
-        { behavior: 'immediate' },
-      ),
+    transaction: (work) => runSqliteTransaction(db, work, 'immediate'),
+    snapshot: (work) => runSqliteTransaction(db, work, 'deferred'),
     anyOf: (column, values) => sql`${column} in (select value from json_each(${JSON.stringify(values)}))`,
     ping: async () => void sqlite.prepare('select 1').get(),
     close: async () => void sqlite.close(),
   };
+}
+
+/**
+ * Runs a transaction's statements (see Store.transaction) in one synchronous better-sqlite3
+ * transaction: a drizzle SQLite statement run with .all() returns its rows itself.
+ */
+async function runSqliteTransaction<T>(db: BetterSQLite3Database<typeof sqliteTables>, work: (tx: Db) => Transaction<T>, behavior: 'immediate' | 'deferred'): Promise<T> {
+  return db.transaction(
+    (tx) => {
+      const steps = work(tx as unknown as Db);
+      for (let step = steps.next(); ; step = steps.next((step.value as unknown as { all(): unknown }).all())) {
+        if (step.done) return step.value;
+      }
+    },
+    { behavior },
+  );
+}
+
+/** Runs a transaction's statements (see Store.transaction) one after the other in a pg transaction. */
+function runPgTransaction<T>(db: NodePgDatabase<typeof pgTables>, work: (tx: Db) => Transaction<T>, config?: PgTransactionConfig): Promise<T> {
+  return db.transaction(async (tx) => {
+    const steps = work(tx as unknown as Db);
+    for (let step = steps.next(); ; step = steps.next(await step.value)) {
+      if (step.done) return step.value;
+    }
+  }, config);
 }
 
 /**
@@ -187,13 +212,8 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Store> {
         for (const chunk of chunks(rows)) await tx.insert(table).values(chunk as never);
       });
     },
-    transaction: (work) =>
-      db.transaction(async (tx) => {
-        const steps = work(tx as unknown as Db);
-        for (let step = steps.next(); ; step = steps.next(await step.value)) {
-          if (step.done) return step.value;
-        }
-      }),
+    transaction: (work) => runPgTransaction(db, work),
+    snapshot: (work) => runPgTransaction(db, work, { isolationLevel: 'repeatable read', accessMode: 'read only' }),
     anyOf: (column, values) => sql`${column} = any(${arrayLiteral(values)}::${sql.raw(column.getSQLType())}[])`,
     ping: async () => void (await pool.query('select 1')),
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),

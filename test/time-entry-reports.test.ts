@@ -137,6 +137,28 @@ describeApi('time entry reports', (ctx) => {
     }
   });
 
+  it('adds up one moment: the projects’ counts make the total’s, also while the user switches timers between them', async () => {
+    const user = await ctx.createUser();
+    const project = async (title: string) => (await ctx.http.post('/api/projects/').set(user.auth).send({ title }).expect(201)).body.id;
+    const projects = [await project('One'), await project('Two')];
+    // Each start stops the running timer: one entry moves from running to finished, another starts.
+    let switching = true;
+    let switches = 0;
+    const switchingTimers = (async () => {
+      while (switching) await ctx.http.post(ENTRIES).set(user.auth).send({ title: 'switch', project: projects[switches++ % 2] }).expect(201);
+    })();
+    try {
+      for (let i = 0; i < 40; i++) {
+        const { groups, total } = (await ctx.http.get(`${ENTRIES}summary/`).set(user.auth).expect(200)).body;
+        expect(groups.reduce((sum: number, group: { count: number }) => sum + group.count, 0), `summary ${i}`).toBe(total.count);
+      }
+    } finally {
+      switching = false;
+      await switchingTimers;
+    }
+    expect(switches).toBeGreaterThan(10);
+  });
+
   it('exports the entries the list shows as CSV that a CSV parser reads back, formulas neutralised', async () => {
     const user = await ctx.createUser();
     const project = (await ctx.http.post('/api/projects/').set(user.auth).send({ title: '=HYPERLINK("http://x")' }).expect(201)).body.id;

@@ -1,7 +1,7 @@
-import { and, count, desc, eq, isNotNull, isNull, sql, sum, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, isNotNull, isNull, sql, sum } from 'drizzle-orm';
 import type { SUMMARY_GROUPS, TimeEntryFilters } from '../../contract/time-entries';
 import type { PgSelect } from 'drizzle-orm/pg-core';
-import type { Store } from '../../db/open-database';
+import { rowsOf, type Store } from '../../db/open-database';
 import type { AuthUser } from '../auth/auth.service';
 import type { ProjectsService } from '../projects/projects.service';
 import { rowsAfter } from '../pagination/keyset';
@@ -32,6 +32,14 @@ const NO_TAG = '(no tag)';
 
 const emptyTotals = (): Totals => ({ count: 0, durationSeconds: 0, idleSeconds: 0, actualSeconds: 0 });
 
+/** The sums of a row of finishedSums: null where no entry was added up. */
+const totalsOf = (row: { [K in keyof Totals]: number | null } | undefined): Totals => ({
+  count: row?.count ?? 0,
+  durationSeconds: row?.durationSeconds ?? 0,
+  idleSeconds: row?.idleSeconds ?? 0,
+  actualSeconds: row?.actualSeconds ?? 0,
+});
+
 /** Reports over the user's entries, with the list's filters: totals per group, and the CSV export. */
 export class TimeEntryReports {
   constructor(
@@ -41,27 +49,26 @@ export class TimeEntryReports {
 
   /**
    * Totals per project, tag or UTC day, and over all. Finished entries are added up by the
-   * database; the running entry (a user has at most one) is added here, with its time so far.
+   * database; the running entry (a user has at most one) is added here, with its time so far. The
+   * three reads see one snapshot: a timer stopped between them counted in the total and in no group.
    */
   async summary(user: AuthUser, filters: TimeEntryFilters, groupBy: SummaryGroup, now = new Date()) {
     if (filters.project !== undefined) await this.projects.requireMember(user.id, filters.project);
-    const { db, t } = this.store;
-    const e = t.timeEntries;
-    const matching = filterCondition(t, user.id, filters);
+    const e = this.store.t.timeEntries;
+    const matching = filterCondition(this.store.t, user.id, filters);
+    const finishedOnes = and(matching, isNotNull(e.endTime));
     const { key, label, joined } = this.grouping(groupBy);
-    const finished = await joined(
-      db
-        .select({ key, label, ...this.finishedSums() })
-        .from(e)
-        .$dynamic(),
-    )
-      .where(and(matching, isNotNull(e.endTime)))
-      .groupBy(key, label);
+    const sums = this.finishedSums();
+    const { finished, totals, running } = await this.store.snapshot(function* (tx) {
+      const finished = yield* rowsOf(joined(tx.select({ key, label, ...sums }).from(e).$dynamic()).where(finishedOnes).groupBy(key, label));
+      const [totals] = yield* rowsOf(tx.select(sums).from(e).where(finishedOnes));
+      const running = yield* rowsOf(joined(tx.select({ key, label, entry: e }).from(e).$dynamic()).where(and(matching, isNull(e.endTime))));
+      return { finished, totals, running };
+    });
     const groups = new Map<string, GroupTotals>();
     const labelOf = (label: string | null) => label ?? (groupBy === 'tag' ? NO_TAG : NO_PROJECT);
     for (const row of finished) groups.set(String(row.key), { ...row, label: labelOf(row.label) });
-    const total = await this.finishedTotals(matching);
-    const running = await joined(db.select({ key, label, entry: e }).from(e).$dynamic()).where(and(matching, isNull(e.endTime)));
+    const total = totalsOf(totals);
     for (const row of running) {
       const group = groups.get(String(row.key)) ?? { key: row.key, label: labelOf(row.label), ...emptyTotals() };
       groups.set(String(row.key), addRunning(group, row.entry, now));
@@ -96,16 +103,6 @@ export class TimeEntryReports {
       const last = rows[rows.length - 1].entry;
       after = { startTime: last.startTime, id: last.id };
     }
-  }
-
-  private async finishedTotals(matching: SQL): Promise<Totals> {
-    const { db, t } = this.store;
-    const e = t.timeEntries;
-    const [row] = await db
-      .select(this.finishedSums())
-      .from(e)
-      .where(and(matching, isNotNull(e.endTime)));
-    return { count: row?.count ?? 0, durationSeconds: row?.durationSeconds ?? 0, idleSeconds: row?.idleSeconds ?? 0, actualSeconds: row?.actualSeconds ?? 0 };
   }
 
   /**
