@@ -1,3 +1,4 @@
+import { eq, sql, type SQL } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inRollout, rolloutBucket } from '../server/feature-flags/rollout';
 import { describeApi, type TestUser } from './support/api';
@@ -204,6 +205,22 @@ describeApi('feature flags', (ctx) => {
     expect(mine.every((event) => event.userId === ann.id && event.userAgent === 'flag-test/1.0' && event.ip !== null)).toBe(true);
     // …and the time of the call.
     expect(mine.every((event) => event.accessedAt.getTime() >= before - 1000 && event.accessedAt.getTime() <= after + 1000)).toBe(true);
+  });
+
+  it('logs accesses past the 2,147,483,647th: event ids are 64-bit', async () => {
+    const item = await flag({ is_enabled: true });
+    const { db, t } = ctx.database.store;
+    const past32Bits = 3_000_000_000;
+    if (ctx.database.dialect === 'postgres') await db.execute(sql.raw(`alter table feature_access_events alter column id restart with ${past32Bits}`));
+    else {
+      const run = (query: SQL) => (db as unknown as { run(query: SQL): Promise<unknown> }).run(query);
+      await run(sql`delete from sqlite_sequence where name = 'feature_access_events'`);
+      await run(sql.raw(`insert into sqlite_sequence (name, seq) values ('feature_access_events', ${past32Bits - 1})`));
+    }
+    await ctx.http.post(logAccess(item.key)).set(ann.auth).expect(200);
+    const [event] = await db.select().from(t.featureAccessEvents).where(eq(t.featureAccessEvents.flagId, item.id));
+    expect(event.id).toBe(past32Bits);
+    expect((await ctx.http.get(`${FLAGS}${item.key}/stats/`).set(admin.auth).expect(200)).body).toMatchObject({ total_accesses: 1 });
   });
 
   it('grants, lists and revokes explicit access; unknown users are a 400, revoking what was not granted a 404', async () => {

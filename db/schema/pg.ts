@@ -258,7 +258,9 @@ export const featureFlagUsers = pgTable(
 export const featureAccessEvents = pgTable(
   'feature_access_events',
   {
-    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    // 64-bit: a busy install logs billions of accesses, past a 32-bit id's 2,147,483,647 (SQLite's
+    // integer ids are 64-bit already).
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
     flagId: integer('flag_id').notNull().references(() => featureFlags.id, { onDelete: 'cascade' }),
     userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
     accessedAt: instant('accessed_at').notNull(),
