@@ -1,26 +1,22 @@
 import { createHash } from 'node:crypto';
-import { and, eq, isNull, lt } from 'drizzle-orm';
+import { and, eq, lt } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import type { Store } from '../../db/open-database';
+import { rowsOf, type Db, type Store, type Transaction } from '../../db/open-database';
 import { rowsAffected } from '../../db/rows-affected';
 import { Conflict } from '../errors';
 import { PeriodicJob } from '../jobs/periodic-job';
 
 const RETENTION_MS = 24 * 60 * 60 * 1000;
 const PURGE_EVERY_MS = 60 * 60 * 1000;
-/**
- * A claim still without its answer this long after it was made belongs to a request whose process
- * died (a request's work ends long before: its deadline answers at 30 s). A retry of the same request
- * takes it over instead of being told, for the rest of the 24 hours, that it is still in progress.
- */
-export const ABANDONED_AFTER_MS = 10 * 60 * 1000;
 
 /**
  * Makes a retried request safe: the first request with a key runs and its answer is kept for 24
  * hours; a retry with the same key and the same request gets that answer without running again.
- * The key is claimed with one INSERT … ON CONFLICT DO NOTHING, so two concurrent retries cannot
- * both run. A claim whose request never answered (its process died) is taken over by a retry after
- * ABANDONED_AFTER_MS: if that request had done its work before dying, the retry does it again.
+ * The key, the request's writes and its answer are written in one transaction: a request that
+ * fails, or whose process dies, leaves none of them, and its retry runs as if it were the first;
+ * one that committed left its answer, which every retry gets. Of two at once, the second's claim of
+ * the key waits for the first's transaction (Postgres: the key's unique index; SQLite: one writer)
+ * and then finds the first's answer, or runs if the first failed.
  */
 export class IdempotencyService {
   /** Purges expired keys every hour once started (server/main.ts): an expired key is otherwise gone only when its admin reuses it. */
@@ -40,66 +36,42 @@ export class IdempotencyService {
     return rowsAffected(purged);
   }
 
-  async once<T>(userId: number, key: string, request: unknown, work: () => Promise<T>): Promise<T> {
+  /**
+   * The answer of the request under `key`: the one kept, or what `work` (the statements of the
+   * request's writes, see Store.transaction) returns, committed with the key. `committed` runs after
+   * the commit of a request that ran (not of a replay): what must follow the writes, such as
+   * waking the clients of what was written.
+   */
+  async once<T>(userId: number, key: string, request: unknown, work: (tx: Db) => Transaction<T>, committed: (answer: T) => Promise<void>): Promise<T> {
     const { db, t } = this.store;
     const k = t.idempotencyKeys;
     const requestDigest = createHash('sha256').update(JSON.stringify(request)).digest('hex');
     const mine = and(eq(k.userId, userId), eq(k.key, key));
     await db.delete(k).where(and(mine, lt(k.createdAt, new Date(Date.now() - RETENTION_MS))));
 
-    const claimed = await db
-      .insert(k)
-      .values({ userId, key, requestDigest, response: null, createdAt: new Date() })
-      .onConflictDoNothing()
-      .returning();
-    if (claimed.length === 0) {
-      if (await this.tookOverAbandoned(userId, key, requestDigest)) return this.once(userId, key, request, work);
-      return this.replay<T>(userId, key, requestDigest);
-    }
-
-    let result: T;
-    try {
-      result = await work();
-    } catch (error) {
-      await db.delete(k).where(mine);
-      throw error;
-    }
-    await db.update(k).set({ response: JSON.stringify(result) }).where(mine);
-    return result;
-  }
-
-  /**
-   * Frees the key when its claim is the same request's, abandoned (see ABANDONED_AFTER_MS); says
-   * whether it did. One conditional DELETE: of two retries at once, one frees it and claims it again.
-   */
-  private async tookOverAbandoned(userId: number, key: string, requestDigest: string): Promise<boolean> {
-    const { db, t } = this.store;
-    const k = t.idempotencyKeys;
-    const freed = await db
-      .delete(k)
-      .where(
-        and(
-          eq(k.userId, userId),
-          eq(k.key, key),
-          eq(k.requestDigest, requestDigest),
-          isNull(k.response),
-          lt(k.createdAt, new Date(Date.now() - ABANDONED_AFTER_MS)),
-        ),
+    const { answer, ran } = await this.store.transaction(function* (tx) {
+      const claimed = yield* rowsOf(
+        tx.insert(k).values({ userId, key, requestDigest, response: null, createdAt: new Date() }).onConflictDoNothing().returning({ key: k.key }),
       );
-    return rowsAffected(freed) > 0;
+      if (claimed.length === 0) {
+        const [earlier] = yield* rowsOf(tx.select({ requestDigest: k.requestDigest, response: k.response }).from(k).where(mine));
+        if (earlier?.response !== null) return { answer: replayOf<T>(earlier, requestDigest), ran: false };
+        // Claimed by an earlier version of the server, which kept the answer only after the work,
+        // for a request that died before it could: this one takes the key over.
+        yield* rowsOf(tx.update(k).set({ requestDigest, createdAt: new Date() }).where(mine).returning({ key: k.key }));
+      }
+      const answer = yield* work(tx);
+      yield* rowsOf(tx.update(k).set({ response: JSON.stringify(answer) }).where(mine).returning({ key: k.key }));
+      return { answer, ran: true };
+    });
+    if (ran) await committed(answer);
+    return answer;
   }
+}
 
-  private async replay<T>(userId: number, key: string, requestDigest: string): Promise<T> {
-    const { db, t } = this.store;
-    const k = t.idempotencyKeys;
-    const [earlier] = await db.select().from(k).where(and(eq(k.userId, userId), eq(k.key, key)));
-    // Gone again means the first request failed and released its claim a moment ago.
-    if (!earlier || earlier.response === null) {
-      throw new Conflict('A request with this Idempotency-Key is still in progress.');
-    }
-    if (earlier.requestDigest !== requestDigest) {
-      throw new Conflict('This Idempotency-Key was used for a different request.');
-    }
-    return JSON.parse(earlier.response) as T;
-  }
+/** The answer kept under a key; a Conflict for another request's key, or one gone meanwhile (purged: the retry tries again). */
+function replayOf<T>(earlier: { requestDigest: string; response: string | null } | undefined, requestDigest: string): T {
+  if (!earlier?.response) throw new Conflict('A request with this Idempotency-Key is still in progress.');
+  if (earlier.requestDigest !== requestDigest) throw new Conflict('This Idempotency-Key was used for a different request.');
+  return JSON.parse(earlier.response) as T;
 }

@@ -24,13 +24,11 @@ export const notificationsRouter = (deps: NotificationsDeps) => {
     list: async ({ query, req, res }) => pagedAnswer(await notifications.list(currentUser(req).id, query), serializeNotification, req, res),
     create: async ({ body, headers, req }) => {
       const user = currentUser(req);
-      const send = async () => {
-        const { created, rows } = await notifications.sendAsAdmin(user, body);
-        // For all users: the count alone (a list of 100,000 ids would be megabytes, kept again for the idempotency key).
-        return rows ? { created, ids: rows.map((row) => row.id) } : { created };
-      };
       const key = headers['idempotency-key'];
-      return { status: 201, body: key ? await idempotency.once(user.id, key, body, send) : await send() };
+      const sent = key
+        ? await idempotency.once(user.id, key, body, (tx) => notifications.sendAsAdminWithin(tx, user, body), (made) => notifications.announceSent(body, made))
+        : await notifications.sendAsAdmin(user, body);
+      return { status: 201, body: sent };
     },
     longPoll: async ({ query, req, res }) => ({
       status: 200,

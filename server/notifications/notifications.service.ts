@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, count, desc, eq, getTableColumns, getTableName, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { NOTIFICATION_TYPES } from '../../contract/notifications';
-import type { Store } from '../../db/open-database';
+import { insertsOf, rowsOf, type Db, type Store, type Transaction } from '../../db/open-database';
 import { isForeignKeyViolation } from '../../db/errors';
 import { rowsAffected } from '../../db/rows-affected';
 import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../errors';
@@ -108,23 +108,51 @@ export class NotificationsService {
     await this.bus.publish({ userIds: [...new Set(rows.map((row) => row.userId))] });
   }
 
-  /** The admin API: for the listed users (their new notifications) or for all (how many were made); nobody else may send. */
-  async sendAsAdmin(
-    sender: { isAdmin: boolean },
-    request: NotificationContent & { user_ids?: number[]; all?: true },
-  ): Promise<{ created: number; rows?: NotificationRow[] }> {
-    if (!sender.isAdmin) throw new Forbidden('Only administrators can send notifications to users.');
-    const content = { type: request.type, message: request.message };
+  /** The admin API: for the listed users or for all; nobody else may send. */
+  async sendAsAdmin(sender: { isAdmin: boolean }, request: AdminSend): Promise<Sent> {
+    const content = adminContentOf(sender, request);
     if (request.all) return { created: await this.notifyAll(content) };
     const rows = await this.notify(request.user_ids ?? [], content);
-    return { created: rows.length, rows };
+    return { created: rows.length, ids: rows.map((row) => row.id) };
+  }
+
+  /**
+   * sendAsAdmin's writes as statements of the caller's transaction — an Idempotency-Key's, which
+   * keeps the answer with them (IdempotencyService.once) —, unknown recipients refused before any
+   * write; `announceSent` once it has committed.
+   */
+  *sendAsAdminWithin(tx: Db, sender: { isAdmin: boolean }, request: AdminSend): Transaction<Sent> {
+    const content = adminContentOf(sender, request);
+    const n = this.store.t.notifications;
+    if (request.all) return { created: (yield* rowsOf(this.everyUserInsert(tx, content).returning({ id: n.id }))).length };
+    const recipients = [...new Set(request.user_ids ?? [])];
+    const unknown = unknownAmong(recipients, yield* rowsOf(this.knownUsers(tx, recipients)));
+    if (unknown.length > 0) throw unknownUsersRefused(unknown);
+    const createdAt = new Date();
+    const rows = recipients.map((userId) => newNotification(userId, content, createdAt));
+    yield* insertsOf(tx, n, rows);
+    return { created: rows.length, ids: rows.map((row) => row.id) };
+  }
+
+  /** Counts and announces what sendAsAdminWithin wrote, once its transaction has committed. */
+  async announceSent(request: AdminSend, sent: Sent): Promise<void> {
+    this.events.created(sent.created);
+    await this.bus.publish(request.all ? { all: true } : { userIds: [...new Set(request.user_ids ?? [])] });
   }
 
   /** One notification for every user, made by one INSERT … SELECT however many users there are; returns how many. */
   async notifyAll(content: NotificationContent): Promise<number> {
-    const { db, t } = this.store;
+    const count = rowsAffected(await this.everyUserInsert(this.store.db, content));
+    this.events.created(count);
+    await this.bus.publish({ all: true });
+    return count;
+  }
+
+  /** The INSERT … SELECT of a notification for every user. */
+  private everyUserInsert(db: Db, content: NotificationContent) {
+    const { t } = this.store;
     const n = t.notifications;
-    const created = await db.insert(n).select(
+    return db.insert(n).select(
       db
         .select({
           id: sql<string>`gen_random_uuid()`.as('id'),
@@ -137,10 +165,6 @@ export class NotificationsService {
         })
         .from(t.users),
     );
-    const count = rowsAffected(created);
-    this.events.created(count);
-    await this.bus.publish({ all: true });
-    return count;
   }
 
   /** Newest first, with the cursor of the next page when there is one. */
@@ -410,7 +434,7 @@ export class NotificationsService {
         if (unknown.length === 0) return this.insert(userIds, content);
       }
     }
-    throw ValidationFailed.field('user_ids', `Unknown user ids: ${unknown.join(', ')}.`);
+    throw unknownUsersRefused(unknown);
   }
 
   private async insert(userIds: number[], content: NotificationContent): Promise<NotificationRow[]> {
@@ -445,15 +469,44 @@ export class NotificationsService {
   }
 
   private async unknownUsers(userIds: number[]): Promise<number[]> {
-    const { db, t } = this.store;
-    const rows = await db
+    return unknownAmong(userIds, await this.knownUsers(this.store.db, userIds));
+  }
+
+  /** Those of `userIds` that are users (a larger id than a 32-bit integer is none). */
+  private knownUsers(db: Db, userIds: number[]) {
+    const { t } = this.store;
+    return db
       .select({ id: t.users.id })
       .from(t.users)
       .where(this.store.anyOf(t.users.id, userIds.filter((id) => id <= MAX_USER_ID)));
-    const known = new Set(rows.map((row) => row.id));
-    return userIds.filter((id) => !known.has(id));
   }
+
 }
+
+/** An admin's send: to the listed users, or to all. */
+export interface AdminSend extends NotificationContent {
+  user_ids?: number[];
+  all?: true;
+}
+
+/** What an admin's send made: how many, and the ids of the listed users' (not for all: they would be megabytes, kept again under an Idempotency-Key). */
+export interface Sent {
+  created: number;
+  ids?: string[];
+}
+
+/** The content of an admin's send; Forbidden for anyone else. */
+function adminContentOf(sender: { isAdmin: boolean }, request: AdminSend): NotificationContent {
+  if (!sender.isAdmin) throw new Forbidden('Only administrators can send notifications to users.');
+  return { type: request.type, message: request.message };
+}
+
+const unknownAmong = (userIds: number[], known: Array<{ id: number }>) => {
+  const ids = new Set(known.map((user) => user.id));
+  return userIds.filter((id) => !ids.has(id));
+};
+
+const unknownUsersRefused = (unknown: number[]) => ValidationFailed.field('user_ids', `Unknown user ids: ${unknown.join(', ')}.`);
 
 /** `true` → the column is set, `false` → it is null, undefined → no condition. */
 function stateIs(column: Parameters<typeof isNull>[0], state: boolean | undefined): SQL | undefined {
