@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { and, count, eq } from 'drizzle-orm';
 import { pino } from 'pino';
 import request, { type Response } from 'supertest';
 import { beforeAll, expect, it } from 'vitest';
-import { openDatabase, type Store } from '../db/open-database';
+import type { Store } from '../db/open-database';
 import { createApp, createServices } from '../server/app';
 import type { NotificationRow, NotificationType } from '../server/notifications/notifications.service';
 import { createUser, describeApi, type ApiContext, type TestUser } from './support/api';
+import { dyingDatabase } from './support/dying-database';
 import { pastCreation, pastTime } from './support/waiting';
 
 interface Notification {
@@ -964,32 +962,19 @@ describeApi('notifications', (ctx) => {
   });
 
   it('leaves nothing of a request whose process died before its answer was kept: the retry sends once', async () => {
-    // The database through a process that dies as it keeps the answer: that statement and every one
-    // after it fail. Then a process started afresh on the same database (on SQLite a file).
-    const dir = mkdtempSync(join(tmpdir(), 'punchclock-idempotency-'));
-    const url = ctx.database.dialect === 'postgres' ? ctx.database.url : `sqlite:${join(dir, 'db.sqlite')}`;
-    let dead = false;
-    const dying = await openDatabase(url, {
-      onQuery: (sql) => {
-        dead ||= sql.startsWith('update "idempotency_keys"');
-        if (dead) throw new Error('the process died');
-      },
-    });
+    const database = await dyingDatabase(ctx.database, 'update "idempotency_keys"');
     const serverOn = (store: Store) => {
       const deps = { store, logger: pino({ level: 'silent' }), rateLimits: false as const };
       const services = createServices(deps);
       return { services, http: request(createApp(deps, services)) };
     };
-    const before = serverOn(dying);
+    const before = serverOn(database.store);
     const [sender, recipient] = [await createUser(before, { admin: true }), await createUser(before)];
     const body = { user_ids: [recipient.id], type: 'INFO', message: 'sent once' };
     const send = (server: typeof before) => server.http.post('/api/notifications/').set(sender.auth).set('Idempotency-Key', 'died').send(body);
     expect((await send(before)).status).toBeGreaterThanOrEqual(500);
     before.services.hub.close();
-    await dying.close();
-
-    const restarted = await openDatabase(url);
-    const after = serverOn(restarted);
+    const after = serverOn(await database.restart());
     try {
       const retried = await send(after).expect(201);
       expect((await send(after).expect(201)).body).toEqual(retried.body);
@@ -997,8 +982,7 @@ describeApi('notifications', (ctx) => {
       expect(received.items.map((notification) => notification.message)).toEqual(['sent once']);
     } finally {
       after.services.hub.close();
-      await restarted.close();
-      rmSync(dir, { recursive: true, force: true });
+      await database.cleanUp();
     }
   });
 

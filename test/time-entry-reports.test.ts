@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
 import { beforeAll, expect, it, vi } from 'vitest';
 import { openDatabase, type Store } from '../db/open-database';
 import { createServices } from '../server/app';
 import { describeApi, STRONG_PASSWORD, uniqueName, type TestUser } from './support/api';
+import { dyingDatabase } from './support/dying-database';
 
 const ENTRIES = '/api/time_entries/';
 const HOUR = 3600_000;
@@ -323,35 +321,22 @@ describeApi('time entry reports', (ctx) => {
   });
 
   it('leaves a timer unclaimed when its warning was not written: a sweep that dies between the two is as if it never ran', async () => {
-    // The database through a process that dies as it writes the warning: that statement and every
-    // one after it fail. Then a process started afresh on the same database (on SQLite a file).
-    const dir = mkdtempSync(join(tmpdir(), 'punchclock-sweep-'));
-    const url = ctx.database.dialect === 'postgres' ? ctx.database.url : `sqlite:${join(dir, 'db.sqlite')}`;
-    let dead = false;
-    const dying = await openDatabase(url, {
-      onQuery: (sql) => {
-        dead ||= sql.startsWith('insert into "notifications"');
-        if (dead) throw new Error('the process died');
-      },
-    });
+    const database = await dyingDatabase(ctx.database, 'insert into "notifications"');
     const servicesOn = (store: Store) => createServices({ store, logger: pino({ level: 'silent' }), rateLimits: false });
-    const before = servicesOn(dying);
+    const before = servicesOn(database.store);
     const user = await before.auth.register({ username: uniqueName('sweep'), password: STRONG_PASSWORD });
     const project = await before.projects.create(user.id, { title: 'Long', description: '' });
     const start_time = new Date(Date.now() - 9 * HOUR).toISOString();
     await before.timeEntries.start(user, { title: 'Forgot to stop', description: '', project: project.id, tags: [], start_time });
     await expect(before.longTimers.sweep()).rejects.toThrow('the process died');
-    await dying.close();
 
-    const restarted = await openDatabase(url);
+    const after = servicesOn(await database.restart());
     try {
-      const after = servicesOn(restarted);
       await after.longTimers.sweep();
       const notifications = (await after.notifications.list(user.id, { limit: 10 })).items;
       expect(notifications.map(({ type, message }) => ({ type, message }))).toEqual([{ type: 'WARNING', message: 'Timer running for 8 hours: Forgot to stop' }]);
     } finally {
-      await restarted.close();
-      rmSync(dir, { recursive: true, force: true });
+      await database.cleanUp();
     }
   });
 });
