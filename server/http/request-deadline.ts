@@ -65,6 +65,9 @@ export class RequestDeadline {
 
   /** Puts a request on the deadline (one of a route that does not wait by design). */
   watch(res: ServerResponse, answerer: DeadlineAnswerer): void {
+    // Closed already (its client left while the token was looked up): nothing to answer, and no
+    // 'close' to come that would take it off again.
+    if (res.destroyed) return;
     this.inFlight.set(res, { due: Date.now() + this.ms, answerer });
     this.sweeping ??= setInterval(() => this.sweep(), this.sweepEveryMs).unref();
   }

@@ -42,12 +42,16 @@ export function useRequestLogging(app: Express, logger: Logger, observers: Compl
   const track: TrackRequest = (req, res) => {
     req.id = requestIdOf(req);
     const started = performance.now();
-    // `on`: 'close' comes once, and `once` would wrap the listener (see http/response-lifecycle.ts).
-    res.on('close', () => {
+    const completed = () => {
       const ms = performance.now() - started;
       logCompletion(logger, req, res, ms);
       for (const observe of observers) observe(req, res, ms);
-    });
+    };
+    // A request that came by the routes served before express is tracked only after its token was
+    // looked up: a client that left meanwhile has had its 'close' already.
+    if (res.destroyed) return completed();
+    // `on`: 'close' comes once, and `once` would wrap the listener (see http/response-lifecycle.ts).
+    res.on('close', completed);
   };
   app.use((req, res, next) => {
     // An app mounted in another one: the outer app logs the request already.

@@ -6,27 +6,54 @@ import type { ServerResponse } from 'node:http';
 // event loop later. A response ended in that moment is dropped without a word — no 'finish', though
 // `res.writableFinished` then reads true — so neither may stand for "written".
 //
+// A client may also pipeline: send its next request before the answer to the one before has come.
+// Node serves both, but hands the later response the socket only once the earlier one is written:
+// until then the response has no socket, and when the client leaves meanwhile node closes only the
+// response that holds the socket — the queued one hears neither 'finish' nor 'close', for good. Its
+// request does hear 'close', and its request's socket is the connection (connectionOf).
+//
 // Listeners are added with `on`, not `once`: a response emits 'close' and 'finish' once each, and
 // `once` wraps every listener in a bound function and a state object of its own, which a waiting
 // long-poll holds for as long as it waits (about 150 bytes each, and a bind on every request).
 
-const clientGone = (res: ServerResponse) => res.destroyed || res.socket?.destroyed === true;
-const lostBeforeFinished = (res: ServerResponse) => clientGone(res) && !res.writableFinished;
+/** The connection a response goes out on: its socket, or its request's while it waits for that (pipelined). */
+export const connectionOf = (res: ServerResponse) => res.socket ?? res.req.socket;
+const clientGone = (res: ServerResponse) => res.destroyed || connectionOf(res)?.destroyed === true;
+
+/**
+ * Calls `listener` once when the response closes, or its connection does before it (at once if
+ * either has already); returns a function that stops watching.
+ */
+export function whenClosed(res: ServerResponse, listener: () => void): () => void {
+  if (clientGone(res)) {
+    listener();
+    return () => {};
+  }
+  const onClose = () => {
+    stop();
+    listener();
+  };
+  // Queued (pipelined): only its request hears the connection close, until it holds the socket.
+  // (A request also closes once its body has been read: only a closed connection counts.)
+  // (Nothing more is held for the usual response, which a waiting long-poll is.)
+  const queued = res.socket ? undefined : { req: res.req, onClose: () => connectionOf(res)?.destroyed && onClose() };
+  const stop = () => {
+    res.off('close', onClose);
+    queued?.req.off('close', queued.onClose);
+  };
+  res.on('close', onClose);
+  queued?.req.on('close', queued.onClose);
+  return stop;
+}
 
 /**
  * Calls `listener` once if the client goes away before the response has been completely written
  * (at once if it has already); returns a function that stops watching.
  */
 export function whenClientGone(res: ServerResponse, listener: () => void): () => void {
-  if (lostBeforeFinished(res)) {
-    listener();
-    return () => {};
-  }
-  const onClose = () => {
+  return whenClosed(res, () => {
     if (!res.writableFinished) listener();
-  };
-  res.on('close', onClose);
-  return () => res.off('close', onClose);
+  });
 }
 
 /**
@@ -39,7 +66,8 @@ export function whenClientGone(res: ServerResponse, listener: () => void): () =>
  */
 export function whenResponseSettles(res: ServerResponse, outcome: { written: () => void; lost: () => void }): void {
   if (clientGone(res)) return outcome.lost();
-  const socket = res.socket;
+  // Kept: node lets go of the socket before 'finish' reaches this listener.
+  const socket = connectionOf(res);
   let settled = false;
   const settle = (how: () => void) => {
     if (settled) return;
@@ -47,5 +75,5 @@ export function whenResponseSettles(res: ServerResponse, outcome: { written: () 
     how();
   };
   res.on('finish', () => settle(socket?.destroyed ? outcome.lost : outcome.written));
-  res.on('close', () => settle(outcome.lost));
+  whenClosed(res, () => settle(outcome.lost));
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { currentUser } from '../auth/authenticate';
 import type { SessionsService } from '../auth/sessions.service';
 import type { Metrics } from '../metrics/metrics';
+import { connectionOf, whenClosed } from '../http/response-lifecycle';
 import type { DeliveryHub } from '../realtime/delivery-hub';
 import { serializeNotification } from './notification.serializer';
 import type { DeliveryClaims } from './delivery-claims';
@@ -122,11 +123,11 @@ class NotificationStream {
   ) {}
 
   start(): void {
-    this.socket = this.res.socket;
-    // `on`: 'close' comes once, and `once` would wrap the listener (see http/response-lifecycle.ts).
-    this.res.on('close', () => this.close());
-    // The client left while the request was being authenticated: 'close' has been emitted already.
-    if (this.res.destroyed) return this.close();
+    this.socket = connectionOf(this.res);
+    // Also when only its connection closes (a stream pipelined behind another answer: see whenClosed).
+    whenClosed(this.res, () => this.close());
+    // The client left while the request was being authenticated: closed at once.
+    if (this.closed) return;
     this.res.write(`retry: ${this.options.retryMs}\n\n`);
     this.unsubscribe = this.hub.subscribe(this.userId, {
       wake: () => void this.pump(),
@@ -150,7 +151,7 @@ class NotificationStream {
         let batch: NotificationRow[];
         do {
           batch = await this.claims.take(this.userId, BATCH);
-          for (const row of batch) this.send(row);
+          this.sendAll(batch);
         } while (batch.length === BATCH && !this.closed);
       } while (this.pumpAgain && !this.closed);
     } catch (error) {
@@ -158,6 +159,17 @@ class NotificationStream {
       this.res.destroy();
     } finally {
       this.pumping = false;
+    }
+  }
+
+  /** Sends a batch; one that fails to serialize fails the stream (pump), and what was not sent is given back first. */
+  private sendAll(batch: NotificationRow[]): void {
+    let sent = 0;
+    try {
+      for (; sent < batch.length; sent++) this.send(batch[sent]);
+    } catch (error) {
+      this.claims.abandon(this.userId, batch.slice(sent).map((row) => row.id));
+      throw error;
     }
   }
 
@@ -172,8 +184,9 @@ class NotificationStream {
       this.res.destroy();
       return this.close();
     }
-    this.unconfirmed.add(row.id);
+    // Serialized before it counts as written: a row that fails to is given back by sendAll, once.
     const event = `id: ${row.id}\ndata: ${JSON.stringify(serializeNotification(row))}\n\n`;
+    this.unconfirmed.add(row.id);
     this.res.write(event, (error) => {
       // Already abandoned by close(): the claim may belong to another connection by now.
       if (!this.unconfirmed.delete(row.id)) return;
