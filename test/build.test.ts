@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../package.json';
 import { npmScript, startServer, stopsGracefullyOnSigterm, type ChildServer } from './support/child-server';
 import { createTestDatabase, type TestDatabase } from './support/databases';
+import { SLACK_MS } from './support/waiting';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -72,7 +73,7 @@ describe('the production build', () => {
     servers.push(server);
     const { answer, signalledAt } = await stopsGracefullyOnSigterm(server);
     expect(answer.body).toMatchObject({ status: 'timeout', notifications: [] });
-    expect(answer.at - signalledAt).toBeLessThan(3000);
+    expect(answer.at - signalledAt).toBeLessThan(SLACK_MS);
     expect(await server.exited).toBe(0);
   }, 60_000);
 

@@ -8,9 +8,11 @@ import { describeApi } from './support/api';
 import { createTestDatabase, dialects, POSTGRES_URL, type TestDatabase } from './support/databases';
 import { FreezableProxy } from './support/freezable-proxy';
 import { RedisServer } from './support/redis-server';
-import { until } from './support/waiting';
+import { SLACK_MS, until } from './support/waiting';
 
 const HEALTHY = { status: 'ok', database: 'ok', realtime: 'ok' };
+/** README: "503 ... when the database does not answer within 1 s". */
+const DATABASE_ALLOWED_MS = 1000;
 
 describeApi('health', (ctx) => {
   it('answers 200 ok without a token, and only to GET', async () => {
@@ -78,17 +80,17 @@ describe.skipIf(!POSTGRES_URL)('health: database hangs [postgres]', () => {
       // Twice: the first check's query still hangs in the pool when the second one comes.
       for (let check = 1; check <= 2; check++) {
         const startedAt = Date.now();
-        const res = await http.get('/health/').timeout(5000);
+        const res = await http.get('/health/').timeout(DATABASE_ALLOWED_MS + 2 * SLACK_MS);
         const tookMs = Date.now() - startedAt;
         expect(res.status, `check ${check}`).toBe(503);
         expect(res.body).toEqual({ status: 'unavailable', database: 'unreachable', realtime: 'ok' });
-        // README: "503 ... when the database does not answer within 1 s": it waits that second, no
-        // less (a slow answer is still an answer), and gives up then (no more than ~1 s beyond).
-        expect(tookMs, `check ${check}`).toBeGreaterThanOrEqual(990);
-        expect(tookMs, `check ${check}`).toBeLessThan(2000);
+        // It waits that second, no less (a slow answer is still an answer), and gives up then: not
+        // at the pool's 12 s query timeout (a loaded machine may add SLACK_MS).
+        expect(tookMs, `check ${check}`).toBeGreaterThanOrEqual(DATABASE_ALLOWED_MS - 10);
+        expect(tookMs, `check ${check}`).toBeLessThan(DATABASE_ALLOWED_MS + SLACK_MS);
       }
       // Liveness asks nothing of the database: answered at once while it hangs.
-      await http.get('/health/live').timeout(1000).expect(200, { status: 'alive' });
+      await http.get('/health/live').timeout(SLACK_MS).expect(200, { status: 'alive' });
     } finally {
       proxy.thaw();
     }

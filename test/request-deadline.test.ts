@@ -11,7 +11,7 @@ import { HEADERS_TIMEOUT_MS, holdIdleConnectionsForLoadBalancers, KEEP_ALIVE_TIM
 import { describeApi } from './support/api';
 import { createTestDatabase, POSTGRES_URL, type TestDatabase } from './support/databases';
 import { FreezableProxy } from './support/freezable-proxy';
-import { until } from './support/waiting';
+import { SLACK_MS, until } from './support/waiting';
 
 const DEADLINE_MS = 300;
 
@@ -91,7 +91,7 @@ describe.skipIf(!POSTGRES_URL)('request deadline: a database that hangs [postgre
     proxy.freeze();
     try {
       const startedAt = Date.now();
-      const res = await http.post('/api/projects/').set('Authorization', `Token ${token}`).send({ title: 'Slow' }).timeout(5000);
+      const res = await http.post('/api/projects/').set('Authorization', `Token ${token}`).send({ title: 'Slow' }).timeout(DEADLINE_MS + SLACK_MS);
       expect(res.status).toBe(503);
       expect(res.headers['content-type']).toMatch(/^application\/json/);
       expect(res.body).toEqual({ detail: expect.stringMatching(/could not be answered within 0.3 s/) });

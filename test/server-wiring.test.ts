@@ -8,7 +8,7 @@ import { STRONG_PASSWORD } from './support/api';
 import { call, heldLongPoll, registerUser, startServer, type Answer, type ChildServer } from './support/child-server';
 import { createTestDatabase, type TestDatabase } from './support/databases';
 import { RedisServer } from './support/redis-server';
-import { until } from './support/waiting';
+import { SLACK_MS, until } from './support/waiting';
 
 const ORIGIN = 'https://app.example.com';
 
@@ -68,7 +68,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL || !process.env.TEST_REDIS_URL)('
     }
   });
 
-  it("wakes a user's connections on one process within a second of a notification created through the other", async () => {
+  it("wakes a user's connections on one process as soon as a notification is created through the other", async () => {
     // A long-poll held by process one, beside five streams of the same user there (see heldLongPoll):
     // the notification goes to whichever of them takes it first. Each had read the database before
     // it was created; only a wake-up through Redis brings it to them. (Should the poll's first read
@@ -98,7 +98,9 @@ describe.skipIf(!process.env.TEST_DATABASE_URL || !process.env.TEST_REDIS_URL)('
         if (arrival.status === 'immediate' && attempt < 3) continue;
         expect(['new_notification', 'streamed']).toContain(arrival.status);
         expect(arrival.ids).toEqual([id]);
-        expect(arrival.at - startedAt).toBeLessThan(1000);
+        // Within milliseconds on an idle machine; the bound is only "not at the poll's 10 s timeout"
+        // (with Redis healthy no fallback poll runs: only the wake-up brings it).
+        expect(arrival.at - startedAt).toBeLessThan(SLACK_MS);
         return;
       } finally {
         held.close();

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -49,10 +49,25 @@ export class PostgresCluster {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
 
-  /** Starts the server and waits until it takes connections. */
+  /**
+   * Starts the server and waits until it takes connections. Should the port be taken meanwhile (by
+   * another test file's listen(0) of a moment), it tries again for up to 20 s.
+   */
   async start(): Promise<void> {
     const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
-    await asServerUser('pg_ctl', ['-D', join(this.dir, 'data'), '-o', options, '-l', join(this.dir, 'log'), '-w', '-t', '60', 'start']);
+    const log = join(this.dir, 'log');
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const logged = existsSync(log) ? readFileSync(log, 'utf8').length : 0;
+      try {
+        await asServerUser('pg_ctl', ['-D', join(this.dir, 'data'), '-o', options, '-l', log, '-w', '-t', '60', 'start']);
+        return;
+      } catch (error) {
+        const portTaken = /Address already in use/.test(readFileSync(log, 'utf8').slice(logged));
+        if (!portTaken || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
   }
 
   /** A fast shutdown, as an operator's or a failover's: open connections are cut, new ones refused. */

@@ -42,30 +42,50 @@ export class RedisServer {
     return this.process !== undefined;
   }
 
-  /** Starts redis-server on this server's port and resolves once it answers PING (20 s at most: a loaded machine). */
+  /**
+   * Starts redis-server on this server's port and resolves once it answers PING (20 s at most: a
+   * loaded machine). Should the port be taken meanwhile (between freePort and the spawn, or while
+   * this server was stopped, by another test file's listen(0) of a moment), it tries again until then.
+   */
   async start(timeoutMs = 20_000): Promise<void> {
     if (this.process) return;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.startOnce(deadline, timeoutMs);
+      } catch (error) {
+        if (!(error instanceof PortTaken) || Date.now() > deadline) throw error;
+        await sleep(50);
+      }
+    }
+  }
+
+  private async startOnce(deadline: number, timeoutMs: number): Promise<void> {
     const { configFile, args = [] } = this.options;
     const child = spawn(
       'redis-server',
       // A replica writes the copy it syncs to disk whatever `save` says: into the temp directory, not the working one.
       [...(configFile ? [configFile] : []), '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--dbfilename', this.dumpFile, ...args],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.process = child;
-    let stderr = '';
-    child.stderr?.on('data', (chunk) => (stderr += chunk));
+    // redis-server logs to stdout (why it could not start, too); read on so that it never blocks.
+    let output = '';
+    const keep = (chunk: Buffer) => void (output = (output + chunk).slice(-4000));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     const exited = new Promise<never>((_, reject) => {
       child.once('error', reject);
-      child.once('exit', (code, signal) =>
-        reject(new Error(`redis-server exited at start (code ${code}, signal ${signal}): ${stderr.trim()}`)),
-      );
+      // 'close', not 'exit': by then all it wrote has been read.
+      child.once('close', (code, signal) => {
+        const message = `redis-server exited at start (code ${code}, signal ${signal}): ${output.trim()}`;
+        reject(/Address already in use/.test(output) ? new PortTaken(message) : new Error(message));
+      });
     });
     exited.catch(() => {});
     child.once('exit', () => {
       if (this.process === child) this.process = undefined;
     });
-    const deadline = Date.now() + timeoutMs;
     try {
       for (;;) {
         if (await Promise.race([ping(this.port), exited])) return;
@@ -134,3 +154,6 @@ export function freePort(): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** redis-server could not listen: something else had the port. */
+class PortTaken extends Error {}
