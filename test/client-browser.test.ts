@@ -20,7 +20,7 @@ import { createApp, createServices, type Services } from '../server/app';
 import { STRONG_PASSWORD, uniqueName } from './support/api';
 import { chromiumAvailable, launchChromium } from './support/chromium';
 import { createTestDatabase, type TestDatabase } from './support/databases';
-import { pastCreation, sleep, until } from './support/waiting';
+import { graceForStrayEvents, pastCreation, sleep, until } from './support/waiting';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test', 'artifacts');
@@ -217,7 +217,7 @@ describe.runIf(chromiumAvailable('SDK browser tests'))('the SDK in a browser', (
       await send('to one of two');
       // The server hands a notification to one connection of the user: nothing relays it to the other tab.
       await until(async () => (await Promise.all(tabs.map(received))).flat().length >= 1, 'it in a tab').catch(() => {});
-      await sleep(500);
+      await graceForStrayEvents(500);
       expect((await Promise.all(tabs.map(received))).flat()).toEqual(['to one of two']);
     } finally {
       await context.close();

@@ -2,6 +2,7 @@ import { eq, sql, type SQL } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inRollout, rolloutBucket } from '../server/feature-flags/rollout';
 import { describeApi, type TestUser } from './support/api';
+import { sleep } from './support/waiting';
 
 const FLAGS = '/api/feature-flags/flags/';
 const MINE = '/api/feature-flags/user-features/my_features/';
@@ -324,6 +325,9 @@ describeApi('feature flags', (ctx) => {
   });
 
   it('counts accesses per UTC day and distinct users over the last days asked for', async () => {
+    // Days are compared with the server's: not across a UTC midnight (a run that ends past it).
+    const toMidnight = 86_400_000 - (Date.now() % 86_400_000);
+    if (toMidnight < 15_000) await sleep(toMidnight + 100);
     const item = await flag({ is_enabled: true });
     const bob = await ctx.createUser();
     const { db, t } = ctx.database.store;

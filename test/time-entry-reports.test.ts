@@ -5,6 +5,7 @@ import { openDatabase, type Store } from '../db/open-database';
 import { createServices } from '../server/app';
 import { describeApi, STRONG_PASSWORD, uniqueName, type TestUser } from './support/api';
 import { dyingDatabase } from './support/dying-database';
+import { SLACK_MS } from './support/waiting';
 
 const ENTRIES = '/api/time_entries/';
 const HOUR = 3600_000;
@@ -65,7 +66,8 @@ describeApi('time entry reports', (ctx) => {
   const closeTo = (got: ReturnType<typeof secondsOf>, want: ReturnType<typeof totalsOf>) => {
     expect({ ...got, actual: 0 }).toEqual({ ...want, actual: 0 });
     expect(got.actual - want.actual).toBeGreaterThanOrEqual(0);
-    expect(got.actual - want.actual).toBeLessThanOrEqual(5);
+    // The list and the summaries a test compares are seconds apart, more on a loaded machine.
+    expect(got.actual - want.actual).toBeLessThanOrEqual((2 * SLACK_MS) / 1000);
   };
 
   it('sums each project, tag and UTC day to the totals of the entries the list shows', async () => {
