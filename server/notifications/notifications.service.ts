@@ -9,7 +9,7 @@ import { Forbidden, InvalidOperation, NotFound, ValidationFailed } from '../erro
 import { decodeCursor, LAST_INSTANT_MS, pageOf } from '../pagination/keyset-cursor';
 import { rowsAfter } from '../pagination/keyset';
 import { NO_NOTIFICATION_EVENTS, type NotificationEvents } from '../metrics/metrics';
-import type { InstanceBus } from '../realtime/bus';
+import type { InstanceBus, Wakeup } from '../realtime/bus';
 import { TickBatcher } from '../realtime/tick-batcher';
 
 export type NotificationRow = Store['t']['notifications']['$inferSelect'];
@@ -103,9 +103,7 @@ export class NotificationsService {
    * change (newNotification).
    */
   async written(rows: NotificationRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    this.events.created(rows.length);
-    await this.bus.publish({ userIds: [...new Set(rows.map((row) => row.userId))] });
+    if (rows.length > 0) await this.announce(rows.length, { userIds: [...new Set(rows.map((row) => row.userId))] });
   }
 
   /** The admin API: for the listed users or for all; nobody else may send. */
@@ -136,16 +134,20 @@ export class NotificationsService {
 
   /** Counts and announces what sendAsAdminWithin wrote, once its transaction has committed. */
   async announceSent(request: AdminSend, sent: Sent): Promise<void> {
-    this.events.created(sent.created);
-    await this.bus.publish(request.all ? { all: true } : { userIds: [...new Set(request.user_ids ?? [])] });
+    await this.announce(sent.created, request.all ? { all: true } : { userIds: [...new Set(request.user_ids ?? [])] });
   }
 
   /** One notification for every user, made by one INSERT … SELECT however many users there are; returns how many. */
   async notifyAll(content: NotificationContent): Promise<number> {
     const count = rowsAffected(await this.everyUserInsert(this.store.db, content));
-    this.events.created(count);
-    await this.bus.publish({ all: true });
+    await this.announce(count, { all: true });
     return count;
+  }
+
+  /** Counts `created` new notifications and wakes the clients `wakeup` names, on every instance. */
+  private async announce(created: number, wakeup: Wakeup): Promise<void> {
+    this.events.created(created);
+    await this.bus.publish(wakeup);
   }
 
   /** The INSERT … SELECT of a notification for every user. */
