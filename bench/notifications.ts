@@ -27,6 +27,8 @@
 //   BENCH_RUNS           which runs, of "floor,sqlite,naive,postgres" (all by default)
 //   BENCH_SERVER_NODE_OPTIONS  node flags for the server process only (e.g. "--optimize-for-size")
 //   BENCH_RESULTS_NAME   file name of the results under bench/results/, default "notifications"
+//   BENCH_PROFILE_DIR    write a CPU profile of the server for each broadcast there (<server>-<recipients>-<n>.cpuprofile,
+//                        from the admin's create until every client waits again; open in Chrome DevTools)
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -86,6 +88,8 @@ if (BURST > SMALL_LOAD) throw new Error("BENCH_BURST must not exceed the small l
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const RESULTS_NAME = resultsName('notifications');
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR || undefined;
+let profilesTaken = 0;
 const SERVER_NODE_OPTIONS = process.env.BENCH_SERVER_NODE_OPTIONS?.trim() || 'none';
 
 // ---------------------------------------------------------------------------------------------
@@ -493,6 +497,7 @@ async function broadcast(
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
   try {
+    if (PROFILE_DIR) await server.startProfile();
     const before = await server.stats({ resetLoopDelay: true });
     const clientsCpuBefore = process.cpuUsage();
     const started = now();
@@ -512,6 +517,7 @@ async function broadcast(
     const times = [...arrivals.values()].map((at) => at - started).sort((a, b) => a - b);
     await until('every client waiting again', 60_000, async () => receivers.settled(await server.stats()));
     const after = await server.stats();
+    if (PROFILE_DIR) await server.stopProfile(join(PROFILE_DIR, `${server.label.replace(/\W+/g, '-')}-${waitingClients}-${++profilesTaken}.cpuprofile`));
     const clientsCpu = process.cpuUsage(clientsCpuBefore);
     const round = (n: number) => Math.round(n * 10) / 10;
     const perRecipient = (cpuUs: number) => round(cpuUs / arrivals.size);

@@ -97,6 +97,15 @@ export class BenchProcess {
     return this.request({ type: 'stats', ...options }, 30_000) as Promise<ServerStats>;
   }
 
+  /** Starts a CPU profile of the server; `stopProfile` writes it to a .cpuprofile file. */
+  startProfile(): Promise<void> {
+    return this.request({ type: 'profile', action: 'start' }, 30_000).then(() => undefined);
+  }
+
+  stopProfile(file: string): Promise<void> {
+    return this.request({ type: 'profile', action: 'stop', file }, 60_000).then(() => undefined);
+  }
+
   /** Asks the server to close everything and exit; kills it when it does not within the deadline. */
   async stop(timeoutMs = 10_000): Promise<void> {
     if (this.exited) return;

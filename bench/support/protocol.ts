@@ -54,7 +54,10 @@ export interface ShutdownRequest {
   type: 'shutdown';
 }
 
-export type BenchRequest = (SeedRequest | StatsRequest | ShutdownRequest) & { id: number };
+/** Starts a CPU profile of the server (node:inspector), or stops it and writes it to `file` (.cpuprofile). */
+export type ProfileRequest = { type: 'profile'; action: 'start' } | { type: 'profile'; action: 'stop'; file: string };
+
+export type BenchRequest = (SeedRequest | StatsRequest | ShutdownRequest | ProfileRequest) & { id: number };
 
 export type BenchReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 

@@ -1,10 +1,12 @@
 // What every server process of the notifications benchmark shares, whatever it serves (ours in
 // bench-server.ts, the in-memory floor in floor-server.ts): answering the orchestrator's IPC
 // requests, reading its own memory, CPU and event-loop delay, and never outliving the orchestrator.
+import { writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import type { BenchReply, BenchRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
+import type { BenchReply, BenchRequest, ProfileRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
 
 /** What only the served app knows; the process figures are added by `serveOrchestrator`. */
 export type AppStats = Pick<ServerStats, 'queries' | 'hub' | 'naiveWaiting' | 'busHealthy'>;
@@ -35,6 +37,20 @@ export async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
+/** A CPU profile of this process between 'start' and 'stop' (BENCH_PROFILE_DIR: the broadcasts'). */
+async function profile(request: ProfileRequest, session: Session): Promise<null> {
+  if (request.action === 'start') {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    return null;
+  }
+  const { profile: recorded } = await session.post('Profiler.stop');
+  session.disconnect();
+  await writeFile(request.file, JSON.stringify(recorded));
+  return null;
+}
+
 async function collectGarbage(): Promise<void> {
   if (!globalThis.gc) return;
   for (let i = 0; i < 3; i++) {
@@ -54,6 +70,7 @@ export function serveOrchestrator(app: ServedApp, ready: Omit<ReadyMessage, 'typ
   });
   gcPauses.observe({ entryTypes: ['gc'] });
   let shuttingDown = false;
+  const profiler = new Session();
 
   const stats = async (gc: boolean, resetLoopDelay: boolean): Promise<ServerStats> => {
     if (gc) await collectGarbage();
@@ -97,6 +114,8 @@ export function serveOrchestrator(app: ServedApp, ready: Omit<ReadyMessage, 'typ
       case 'shutdown':
         await shutdown();
         return null;
+      case 'profile':
+        return profile(request, profiler);
       default:
         throw new Error(`unknown request ${(request as { type: string }).type}`);
     }
