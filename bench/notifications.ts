@@ -27,8 +27,9 @@
 //   BENCH_RUNS           which runs, of "floor,sqlite,naive,postgres" (all by default)
 //   BENCH_SERVER_NODE_OPTIONS  node flags for the server process only (e.g. "--optimize-for-size")
 //   BENCH_RESULTS_NAME   file name of the results under bench/results/, default "notifications"
-//   BENCH_PROFILE_DIR    write a CPU profile of the server for each broadcast there (<server>-<recipients>-<n>.cpuprofile,
-//                        from the admin's create until every client waits again; open in Chrome DevTools)
+//   BENCH_PROFILE_DIR    write a CPU profile and a sampling heap profile of the server for each broadcast there
+//                        (<server>-<recipients>-<n>.cpuprofile and .heapprofile, from the admin's create until
+//                        every client waits again; open them in Chrome DevTools)
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';

@@ -37,17 +37,28 @@ export async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** A CPU profile of this process between 'start' and 'stop' (BENCH_PROFILE_DIR: the broadcasts'). */
+/**
+ * A CPU profile and a sampling heap profile of this process between 'start' and 'stop'
+ * (BENCH_PROFILE_DIR: the broadcasts'), written to `file` and beside it as .heapprofile. The heap
+ * profile counts what was allocated, collected or not: what the collector had to deal with.
+ */
 async function profile(request: ProfileRequest, session: Session): Promise<null> {
   if (request.action === 'start') {
     session.connect();
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
     return null;
   }
   const { profile: recorded } = await session.post('Profiler.stop');
+  const { profile: allocated } = await session.post('HeapProfiler.stopSampling');
   session.disconnect();
   await writeFile(request.file, JSON.stringify(recorded));
+  await writeFile(request.file.replace(/\.cpuprofile$/, '.heapprofile'), JSON.stringify(allocated));
   return null;
 }
 
