@@ -54,7 +54,14 @@ const client = createClient({ baseUrl, token: login.body.auth_token });
 const received = [];
 const subscription = client.notifications.subscribe({ timeout: 5, onNotifications: (batch) => received.push(...batch.map((n) => n.message)) });
 await client.notifications.sendTest({ body: { type: 'INFO', message: 'hello, ES module' } });
-while (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+const deadline = Date.now() + 15_000;
+while (received.length === 0) {
+  if (Date.now() > deadline) {
+    console.error('the subscription received nothing within 15 s');
+    process.exit(1);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
 subscription.close();
 await subscription.done;
 console.log(JSON.stringify(received));
@@ -104,9 +111,13 @@ describeApi(
       const baseUrl = await ctx.listen();
       const username = uniqueName('packed');
       await ctx.services.auth.register({ username, password: STRONG_PASSWORD });
-      const esm = await run(process.execPath, ['main.mjs', baseUrl, username, STRONG_PASSWORD], { cwd: project });
+      // Each app ends itself (the ES module after 15 s without its notification, with the reason on
+      // stderr, which a failed run shows); the kill is for an app that hangs anyway, so that none
+      // outlives the test.
+      const ended = { cwd: project, timeout: 30_000, killSignal: 'SIGKILL' as const };
+      const esm = await run(process.execPath, ['main.mjs', baseUrl, username, STRONG_PASSWORD], ended);
       expect(JSON.parse(esm.stdout)).toEqual(['hello, ES module']);
-      const cjs = await run(process.execPath, ['main.cjs', baseUrl], { cwd: project });
+      const cjs = await run(process.execPath, ['main.cjs', baseUrl], ended);
       expect(cjs.stdout.trim()).toBe('UnauthorizedError');
     }, 60_000);
   },
