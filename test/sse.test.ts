@@ -208,6 +208,22 @@ function sseSuite(ctx: ApiContext, maxConnectionsPerUser: number) {
     await untilIdle();
   });
 
+  it('sends again, a moment later, an event whose delivery mark failed, and marks it then', async () => {
+    const ann = freshUser();
+    const stream = await openWaitingStream(ann);
+    // The client has the event, but the database refuses to mark it delivered: a stream reads only
+    // when woken, so without a wake-up it would stay undelivered until the user's next notification.
+    ctx.failQueries('update "notifications" set "delivered_at"');
+    const row = await notify(ann, 'marked on the second try');
+    await stream.untilEvents(2);
+    expect(stream.ids).toEqual([row.id, row.id]);
+    expect(await untilDelivered(ann, row.id)).toMatchObject({ delivered: true });
+    await graceForStrayEvents();
+    expect(stream.ids).toEqual([row.id, row.id]);
+    await stream.close();
+    await untilIdle();
+  });
+
   it('streams a backlog larger than one batch, in order, each once', async () => {
     const ann = freshUser();
     const rows: NotificationRow[] = [];

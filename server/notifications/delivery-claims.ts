@@ -15,6 +15,12 @@ const NONE_CLAIMED: readonly string[] = Object.freeze([]);
 const MAX_QUIET_USERS = 200_000;
 
 /**
+ * How long after a failed delivery mark its notifications are offered to the user's connections
+ * again: not at once, so that a database refusing the marks is not asked again in a loop.
+ */
+const OFFER_AGAIN_AFTER_FAILED_MARK_MS = 1000;
+
+/**
  * What this instance's long-polls and streams are carrying to each user right now. A connection
  * `take`s undelivered notifications, which claims them until it reports them written (`confirm`:
  * marked delivered) or lost (`abandon`: offered again). The user's other connections leave
@@ -90,8 +96,10 @@ export class DeliveryClaims {
       }
     } catch (error) {
       // Still undelivered, and offered again on the next read: the user is not quiet, and a read in
-      // flight, which left them out as claimed, cannot say that they are.
+      // flight, which left them out as claimed, cannot say that they are. A stream reads only when
+      // woken: it is woken in a moment, to send them again and mark them then.
       this.woken({ userIds: [userId] });
+      setTimeout(() => this.hub.wake([userId]), OFFER_AGAIN_AFTER_FAILED_MARK_MS).unref();
       throw error;
     } finally {
       // Released only once delivered_at is written (or failed to be: then they are offered again).

@@ -37,6 +37,8 @@ export interface ApiContext {
   queriesSince(since: number): string[];
   /** Serves the app on a real port (for fetch-based clients and streams); closed after the suite. */
   listen(): Promise<string>;
+  /** Makes the next `times` statements whose SQL starts with `prefix` fail, as a database that refuses them would. */
+  failQueries(prefix: string, times?: number): void;
 }
 
 export interface ApiOptions {
@@ -69,10 +71,18 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
   describe.each(chosen)(`${title} [%s]`, (dialect) => {
     const ctx = {} as ApiContext;
     const queries: string[] = [];
+    let refused = { prefix: '', left: 0 };
+    const onQuery = (sql: string) => {
+      queries.push(sql);
+      if (refused.left > 0 && sql.startsWith(refused.prefix)) {
+        refused.left--;
+        throw new Error('the database refused the statement (ctx.failQueries)');
+      }
+    };
     let server: Server | undefined;
     let bus: InstanceBus | undefined;
     beforeAll(async () => {
-      ctx.database = await createTestDatabase(dialect, { onQuery: (sql) => void queries.push(sql) });
+      ctx.database = await createTestDatabase(dialect, { onQuery });
       bus = await options.bus?.();
       const deps = {
         store: ctx.database.store,
@@ -96,6 +106,7 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
       ctx.createUser = (userOptions) => createUser(ctx, userOptions);
       ctx.queryCount = () => queries.length;
       ctx.queriesSince = (since) => queries.slice(since);
+      ctx.failQueries = (prefix, times = 1) => void (refused = { prefix, left: times });
       ctx.listen = async () => {
         if (!server) {
           server = app.listen(0, '127.0.0.1');
