@@ -14,7 +14,7 @@ const POLL = '/api/notifications/long-poll/';
 const SSE = '/api/notifications/sse/';
 
 describeApi('requests pipelined behind a waiting long-poll, whose client goes away', (ctx: ApiContext) => {
-  const { freshUser, notify, untilDelivered, readsDone, untilReadsDone } = notificationFixtures(ctx, 8);
+  const { freshUser, notify, untilDelivered, readsDone, untilReadsDone } = notificationFixtures(ctx, 10);
 
   const idle = () => {
     const stats = ctx.services.hub.stats();
@@ -80,6 +80,30 @@ describeApi('requests pipelined behind a waiting long-poll, whose client goes aw
     await untilDelivered(ann, row.id);
     await until(idle, 'nothing claimed, subscribed or counted');
     socket.destroy();
+  });
+
+  it('logs and counts a queued express request whose client goes away', async () => {
+    const [waiter, ann] = [freshUser(), freshUser()];
+    // A route served by express (not before it, as the long-poll is): its answer is written into a
+    // response still waiting for the socket; only the request's 'close' tells that the client left.
+    const counted = async () => {
+      const lines = (await ctx.services.metrics.registry.metrics()).split('\n');
+      const mine = lines.filter((line) => line.startsWith('punchclock_http_requests_total{method="GET",route="/api/projects/"'));
+      return mine.reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+    };
+    const before = await counted();
+    const queries = ctx.queryCount();
+    const { hostname, port } = new URL(await ctx.listen());
+    const socket = net.connect(Number(port), hostname);
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const request = (user: TestUser, target: string) =>
+      `GET ${target} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${user.token}\r\n\r\n`;
+    socket.write(request(waiter, `${POLL}?timeout=20`) + request(ann, '/api/projects/'));
+    await until(() => ctx.queriesSince(queries).some((sql) => sql.includes('from "projects"')), 'the queued request to read its projects');
+    socket.destroy();
+    await until(async () => (await counted()) === before + 1, 'the queued request to be counted');
+    await until(idle, 'nothing claimed, subscribed or counted');
   });
 
   it('closes a queued stream: its claim, subscription and connection slot are given back', async () => {

@@ -29,7 +29,7 @@ it('answers within the deadline, not up to a sweep after it: a proxy that gives 
     const deadline = new RequestDeadline(REQUEST_DEADLINE_MS, []);
     const answeredAt = new Map<string, number>();
     const watch = (name: string) =>
-      deadline.watch({ headersSent: false } as http.ServerResponse, { log: () => pino({ level: 'silent' }), write: () => void answeredAt.set(name, Date.now()) });
+      deadline.watch({ headersSent: false, destroyed: false, socket: { destroyed: false } } as http.ServerResponse, { log: () => pino({ level: 'silent' }), write: () => void answeredAt.set(name, Date.now()) });
     // The sweeps run from the first request on; the second comes just after one of them.
     watch('first');
     await vi.advanceTimersByTimeAsync(1);

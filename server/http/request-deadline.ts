@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { contract } from '../../contract';
 import type { HttpAnswer } from './error-handler';
+import { clientGone } from './response-lifecycle';
 import type { CompletionObserver } from './request-logging';
 
 /** How long a request may take before it is answered 503 (long-polls and streams excepted). */
@@ -65,9 +66,9 @@ export class RequestDeadline {
 
   /** Puts a request on the deadline (one of a route that does not wait by design). */
   watch(res: ServerResponse, answerer: DeadlineAnswerer): void {
-    // Closed already (its client left while the token was looked up): nothing to answer, and no
-    // 'close' to come that would take it off again.
-    if (res.destroyed) return;
+    // Its client left already (while the token was looked up): nothing to answer, and its access
+    // line, which would take it off again, is written (request-logging.ts: the same test).
+    if (clientGone(res)) return;
     this.inFlight.set(res, { due: Date.now() + this.ms, answerer });
     this.sweeping ??= setInterval(() => this.sweep(), this.sweepEveryMs).unref();
   }

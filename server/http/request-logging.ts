@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Express, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { onClosed } from './response-lifecycle';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -47,11 +48,10 @@ export function useRequestLogging(app: Express, logger: Logger, observers: Compl
       logCompletion(logger, req, res, ms);
       for (const observe of observers) observe(req, res, ms);
     };
-    // A request that came by the routes served before express is tracked only after its token was
-    // looked up: a client that left meanwhile has had its 'close' already.
-    if (res.destroyed) return completed();
-    // `on`: 'close' comes once, and `once` would wrap the listener (see http/response-lifecycle.ts).
-    res.on('close', completed);
+    // At once for a client that left before (a lean route tracks a request only after its token was
+    // looked up); on its request's 'close' for an answer queued behind another (pipelined), which
+    // hears no 'close' of its own (see http/response-lifecycle.ts).
+    onClosed(res, completed);
   };
   app.use((req, res, next) => {
     // An app mounted in another one: the outer app logs the request already.

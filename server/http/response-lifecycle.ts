@@ -18,7 +18,8 @@ import type { ServerResponse } from 'node:http';
 
 /** The connection a response goes out on: its socket, or its request's while it waits for that (pipelined). */
 export const connectionOf = (res: ServerResponse) => res.socket ?? res.req.socket;
-const clientGone = (res: ServerResponse) => res.destroyed || connectionOf(res)?.destroyed === true;
+/** Whether the client has left: the response closed, or its connection (whose 'close' reaches the response a moment later). */
+export const clientGone = (res: ServerResponse) => res.destroyed || connectionOf(res)?.destroyed === true;
 
 /**
  * Calls `listener` once when the response closes, or its connection does before it (at once if
@@ -44,6 +45,16 @@ export function whenClosed(res: ServerResponse, listener: () => void): () => voi
   res.on('close', onClose);
   queued?.req.on('close', queued.onClose);
   return stop;
+}
+
+/**
+ * whenClosed for a listener that watches to the end, as the access log does for every request: for a
+ * response that holds its socket, nothing more than its 'close' listener.
+ */
+export function onClosed(res: ServerResponse, listener: () => void): void {
+  if (clientGone(res)) listener();
+  else if (res.socket) res.on('close', listener);
+  else whenClosed(res, listener);
 }
 
 /**
