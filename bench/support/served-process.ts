@@ -48,7 +48,7 @@ async function profile(request: ProfileRequest, session: Session): Promise<null>
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
     await session.post('HeapProfiler.startSampling', {
-      samplingInterval: 4096,
+      samplingInterval: 32_768,
       includeObjectsCollectedByMajorGC: true,
       includeObjectsCollectedByMinorGC: true,
     });
