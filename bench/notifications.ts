@@ -458,6 +458,13 @@ interface BroadcastResult {
   clientsCpuUsPerRecipient: number;
   /** Of the server's CPU per recipient, its garbage collector's pauses (what the heap a poll holds costs). */
   serverGcUsPerRecipient: number;
+  /**
+   * The server's main thread: its busy time per recipient, and the share of the broadcast it was busy
+   * (event-loop utilization). Near 100 %, the main thread sets the pace; the CPU figure above also
+   * counts the collector's and libuv's other threads.
+   */
+  serverMainThreadUsPerRecipient: number;
+  serverBusyPercent: number;
   /** When it is the median of several broadcasts: each one's allReceivedMs, in the order they ran. */
   roundsMs?: number[];
 }
@@ -535,6 +542,8 @@ async function broadcast(
       serverCpuUsPerRecipient: perRecipient(after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs),
       clientsCpuUsPerRecipient: perRecipient(clientsCpu.user + clientsCpu.system),
       serverGcUsPerRecipient: perRecipient((after.gcPauseMs - before.gcPauseMs) * 1000),
+      serverMainThreadUsPerRecipient: perRecipient((after.loopActiveMs - before.loopActiveMs) * 1000),
+      serverBusyPercent: Math.round((100 * (after.loopActiveMs - before.loopActiveMs)) / (after.loopActiveMs + after.loopIdleMs - before.loopActiveMs - before.loopIdleMs)),
     };
   } finally {
     off();
@@ -809,7 +818,9 @@ function rows(results: Results): Row[] {
     target,
   });
   const cpuCell = (b: BroadcastResult | undefined) =>
-    b ? `${fmt(b.serverCpuUsPerRecipient, 0)} µs (GC ${fmt(b.serverGcUsPerRecipient, 0)} µs; clients ${fmt(b.clientsCpuUsPerRecipient, 0)} µs)` : '—';
+    b
+      ? `${fmt(b.serverCpuUsPerRecipient, 0)} µs (GC ${fmt(b.serverGcUsPerRecipient, 0)} µs; main thread ${fmt(b.serverMainThreadUsPerRecipient, 0)} µs, busy ${b.serverBusyPercent} %; clients ${fmt(b.clientsCpuUsPerRecipient, 0)} µs)`
+      : '—';
   const streamMemory = (run: RealRun | null) => (run?.streams ? `${fmt(run.streams.memory.rssPerClientKB, 1)} KB` : '—');
   const capacityMemory = (run: RealRun | null) =>
     run?.capacity ? `${fmt(run.capacity.load.memory.rssPerClientKB, 1)} KB (${fmt(run.capacity.load.memory.rssMB, 0)} MB)` : '—';
@@ -908,7 +919,7 @@ function rows(results: Results): Row[] {
       `Broadcast to ${count(LARGE_LOAD)} waiting: until the last received${BROADCAST_ROUNDS > 1 ? ` (median of ${BROADCAST_ROUNDS})` : ''}`,
       (run) => run.broadcast, '≤ 2× floor and ≤ 1 s'),
     {
-      figure: `The same broadcast: server CPU per recipient (of it, GC pauses; the clients' CPU, in this process)`,
+      figure: `The same broadcast: server CPU per recipient (of it, GC pauses; its main thread's busy time, and share of the broadcast; the clients' CPU, in this process)`,
       sqlite: cpuCell(real?.broadcast),
       postgres: cpuCell(postgres?.broadcast),
       floor: cpuCell(floor?.broadcast),
@@ -979,7 +990,7 @@ function details(results: Results): string[] {
       `broadcast ${label}: ${count(b.recipients)}/${count(b.waitingClients)} received; ${count(b.created)} rows created; first ${b.firstReceivedMs} ms, ` +
         `median ${b.medianReceivedMs} ms, last ${b.allReceivedMs} ms; the admin's create answered in ${b.createAnsweredMs} ms; ` +
         `${count(b.queries)} queries until everyone waited again; longest server event-loop stall ${count(b.loopDelayMaxMs)} ms; ` +
-        `CPU per recipient: server ${b.serverCpuUsPerRecipient} µs (GC pauses ${b.serverGcUsPerRecipient} µs), clients ${b.clientsCpuUsPerRecipient} µs` +
+        `CPU per recipient: server ${b.serverCpuUsPerRecipient} µs (GC pauses ${b.serverGcUsPerRecipient} µs; main thread busy ${b.serverMainThreadUsPerRecipient} µs, ${b.serverBusyPercent} % of the time), clients ${b.clientsCpuUsPerRecipient} µs` +
         (b.roundsMs ? `; the median of ${b.roundsMs.length} broadcasts (last received ${b.roundsMs.join(', ')} ms)` : ''),
     );
   };

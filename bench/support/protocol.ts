@@ -38,6 +38,9 @@ export interface ServerStats {
   cpuSystemUs: number;
   /** The garbage collector's pauses of the main thread since the process started (perf_hooks 'gc' entries), in milliseconds. */
   gcPauseMs: number;
+  /** The main thread's time running code and waiting for events since the process started (perf_hooks' eventLoopUtilization), in milliseconds. */
+  loopActiveMs: number;
+  loopIdleMs: number;
   /** Event-loop delay (beyond the 10 ms sampling interval) since the last reset, in milliseconds. */
   loopDelayP50Ms: number;
   loopDelayP99Ms: number;

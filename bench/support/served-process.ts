@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import type { BenchReply, BenchRequest, ProfileRequest, ReadyMessage, SeedResult, ServerStats } from './protocol';
 
 /** What only the served app knows; the process figures are added by `serveOrchestrator`. */
@@ -87,6 +87,7 @@ export function serveOrchestrator(app: ServedApp, ready: Omit<ReadyMessage, 'typ
     if (gc) await collectGarbage();
     const memory = process.memoryUsage();
     const cpu = process.cpuUsage();
+    const loop = performance.eventLoopUtilization();
     const connections = await new Promise<number>((resolve) => app.server.getConnections((error, count) => resolve(error ? -1 : count)));
     const result: ServerStats = {
       ...app.stats(),
@@ -97,6 +98,8 @@ export function serveOrchestrator(app: ServedApp, ready: Omit<ReadyMessage, 'typ
       cpuUserUs: cpu.user,
       cpuSystemUs: cpu.system,
       gcPauseMs,
+      loopActiveMs: loop.active,
+      loopIdleMs: loop.idle,
       loopDelayP50Ms: excessDelayMs(loopDelay.percentile(50)),
       loopDelayP99Ms: excessDelayMs(loopDelay.percentile(99)),
       loopDelayMaxMs: excessDelayMs(loopDelay.max),
