@@ -5,6 +5,7 @@ import request, { type Response } from 'supertest';
 import { beforeAll, expect, it } from 'vitest';
 import type { Store } from '../db/open-database';
 import { createApp, createServices } from '../server/app';
+import { LEGACY_CLAIM_ABANDONED_AFTER_MS } from '../server/idempotency/idempotency.service';
 import type { NotificationRow, NotificationType } from '../server/notifications/notifications.service';
 import { createUser, describeApi, type ApiContext, type TestUser } from './support/api';
 import { dyingDatabase } from './support/dying-database';
@@ -986,19 +987,31 @@ describeApi('notifications', (ctx) => {
     }
   });
 
-  it('takes over a key an earlier version of the server left without an answer (its request died)', async () => {
+  it('takes over a key an earlier version of the server left without an answer, once its request must have died', async () => {
     const key = `crashed-${randomUUID()}`;
     const message = `crashed ${randomUUID()}`;
     const body = { user_ids: [rcpt1.id], type: 'INFO', message };
-    await create(admin, body, key).expect(201);
-    // Those versions kept the answer after the work: a request that died between left it null.
+    const other = { ...body, message: `${message} other` };
+    const first = await create(admin, body, key).expect(201);
+    // Those versions kept the answer after the work: a request still running there (a rolling
+    // deploy), or one that died in between, left it null.
     const { db, t } = ctx.database.store;
     const k = t.idempotencyKeys;
-    await db.update(k).set({ response: null }).where(and(eq(k.userId, admin.id), eq(k.key, key)));
-    await create(admin, { ...body, message: `${message} other` }, key).expect(201);
-    const retried = await create(admin, { ...body, message: `${message} other` }, key).expect(201);
-    expect((await create(admin, body, key).expect(409)).body).toEqual({ detail: 'This Idempotency-Key was used for a different request.' });
+    const mine = and(eq(k.userId, admin.id), eq(k.key, key));
+    await db.update(k).set({ response: null }).where(mine);
+    const refused = (res: Response) => res.body.detail;
+    expect(refused(await create(admin, body, key).expect(409))).toBe('A request with this Idempotency-Key is still in progress.');
+    expect(refused(await create(admin, other, key).expect(409))).toBe('A request with this Idempotency-Key is still in progress.');
+    expect(await withMessage(rcpt1, message)).toHaveLength(1);
+
+    // Past the time any request of that version could still be running: the same request takes it over, no other.
+    await db.update(k).set({ createdAt: new Date(Date.now() - LEGACY_CLAIM_ABANDONED_AFTER_MS - 1000) }).where(mine);
+    await create(admin, other, key).expect(409);
+    const retried = await create(admin, body, key).expect(201);
     expect(retried.body.created).toBe(1);
+    expect(retried.body.ids).not.toEqual(first.body.ids);
+    expect((await create(admin, body, key).expect(201)).body).toEqual(retried.body);
+    expect(await withMessage(rcpt1, message)).toHaveLength(2);
   });
 
   // --- authentication ------------------------------------------------------------------------

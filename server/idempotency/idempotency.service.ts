@@ -8,6 +8,14 @@ import { PeriodicJob } from '../jobs/periodic-job';
 
 const RETENTION_MS = 24 * 60 * 60 * 1000;
 const PURGE_EVERY_MS = 60 * 60 * 1000;
+/**
+ * A claim without an answer is an earlier version's (this one writes the claim and the answer in one
+ * transaction): that version kept the answer after the work, in a write of its own, so its request
+ * may still be running there (a rolling deploy), or have died. Past this age it has died (a request is
+ * answered within its 30 s deadline), and a retry of the same request takes the key over, as that
+ * version let it; younger, the retry is told that the request is still in progress.
+ */
+export const LEGACY_CLAIM_ABANDONED_AFTER_MS = 10 * 60 * 1000;
 
 /**
  * Makes a retried request safe: the first request with a key runs and its answer is kept for 24
@@ -54,11 +62,9 @@ export class IdempotencyService {
         tx.insert(k).values({ userId, key, requestDigest, response: null, createdAt: new Date() }).onConflictDoNothing().returning({ key: k.key }),
       );
       if (claimed.length === 0) {
-        const [earlier] = yield* rowsOf(tx.select({ requestDigest: k.requestDigest, response: k.response }).from(k).where(mine));
-        if (earlier?.response !== null) return { answer: replayOf<T>(earlier, requestDigest), ran: false };
-        // Claimed by an earlier version of the server, which kept the answer only after the work,
-        // for a request that died before it could: this one takes the key over.
-        yield* rowsOf(tx.update(k).set({ requestDigest, createdAt: new Date() }).where(mine).returning({ key: k.key }));
+        const [earlier] = yield* rowsOf(tx.select({ requestDigest: k.requestDigest, response: k.response, createdAt: k.createdAt }).from(k).where(mine));
+        if (!abandonedLegacyClaim(earlier, requestDigest)) return { answer: replayOf<T>(earlier, requestDigest), ran: false };
+        yield* rowsOf(tx.update(k).set({ createdAt: new Date() }).where(mine).returning({ key: k.key }));
       }
       const answer = yield* work(tx);
       yield* rowsOf(tx.update(k).set({ response: JSON.stringify(answer) }).where(mine).returning({ key: k.key }));
@@ -67,6 +73,15 @@ export class IdempotencyService {
     if (ran) await committed(answer);
     return answer;
   }
+}
+
+/** Whether `earlier` is an earlier version's claim of this very request, without an answer and old enough to be taken over (see LEGACY_CLAIM_ABANDONED_AFTER_MS). */
+function abandonedLegacyClaim(earlier: { requestDigest: string; response: string | null; createdAt: Date } | undefined, requestDigest: string): boolean {
+  return (
+    earlier?.response === null &&
+    earlier.requestDigest === requestDigest &&
+    earlier.createdAt.getTime() < Date.now() - LEGACY_CLAIM_ABANDONED_AFTER_MS
+  );
 }
 
 /** The answer kept under a key; a Conflict for another request's key, or one gone meanwhile (purged: the retry tries again). */
