@@ -1012,6 +1012,13 @@ describeApi('notifications', (ctx) => {
     expect(retried.body.ids).not.toEqual(first.body.ids);
     expect((await create(admin, body, key).expect(201)).body).toEqual(retried.body);
     expect(await withMessage(rcpt1, message)).toHaveLength(2);
+
+    // Retries that find it abandoned at once: one takes it over, the others replay its answer.
+    await db.update(k).set({ response: null, createdAt: new Date(Date.now() - LEGACY_CLAIM_ABANDONED_AFTER_MS - 1000) }).where(mine);
+    const racing = await Promise.all(Array.from({ length: 6 }, () => create(admin, body, key)));
+    expect(racing.map((res) => res.status)).toEqual(Array(6).fill(201));
+    for (const res of racing) expect(res.body).toEqual(racing[0].body);
+    expect(await withMessage(rcpt1, message)).toHaveLength(3);
   });
 
   // --- authentication ------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, eq, lt } from 'drizzle-orm';
+import { and, eq, isNull, lt } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { rowsOf, type Db, type Store, type Transaction } from '../../db/open-database';
 import { rowsAffected } from '../../db/rows-affected';
@@ -62,9 +62,13 @@ export class IdempotencyService {
         tx.insert(k).values({ userId, key, requestDigest, response: null, createdAt: new Date() }).onConflictDoNothing().returning({ key: k.key }),
       );
       if (claimed.length === 0) {
-        const [earlier] = yield* rowsOf(tx.select({ requestDigest: k.requestDigest, response: k.response, createdAt: k.createdAt }).from(k).where(mine));
+        const earlierClaim = () => rowsOf(tx.select({ requestDigest: k.requestDigest, response: k.response, createdAt: k.createdAt }).from(k).where(mine));
+        const [earlier] = yield* earlierClaim();
         if (!abandonedLegacyClaim(earlier, requestDigest)) return { answer: replayOf<T>(earlier, requestDigest), ran: false };
-        yield* rowsOf(tx.update(k).set({ createdAt: new Date() }).where(mine).returning({ key: k.key }));
+        // Of two retries taking it over at once, the second's UPDATE waits for the first's commit
+        // (Postgres: the row's lock) and then finds it answered: it replays that answer.
+        const tookOver = yield* rowsOf(tx.update(k).set({ createdAt: new Date() }).where(and(mine, isNull(k.response))).returning({ key: k.key }));
+        if (tookOver.length === 0) return { answer: replayOf<T>((yield* earlierClaim())[0], requestDigest), ran: false };
       }
       const answer = yield* work(tx);
       yield* rowsOf(tx.update(k).set({ response: JSON.stringify(answer) }).where(mine).returning({ key: k.key }));
