@@ -48,6 +48,8 @@ export class DeliveryClaims {
   private readonly quiet: LRUCache<number, true> | undefined;
   /** Users woken while a read of theirs was in flight: such a read cannot tell that they are quiet. */
   private readonly wokenDuringReads = new Set<number>();
+  /** Users whose connections will be woken in a moment, after a failed delivery mark (one wake-up for all of a moment's failures). */
+  private readonly offeredAgainSoon = new Set<number>();
 
   constructor(
     private readonly notifications: NotificationsService,
@@ -99,7 +101,7 @@ export class DeliveryClaims {
       // flight, which left them out as claimed, cannot say that they are. A stream reads only when
       // woken: it is woken in a moment, to send them again and mark them then.
       this.woken({ userIds: [userId] });
-      setTimeout(() => this.hub.wake([userId]), OFFER_AGAIN_AFTER_FAILED_MARK_MS).unref();
+      this.offerAgainSoon(userId);
       throw error;
     } finally {
       // Released only once delivered_at is written (or failed to be: then they are offered again).
@@ -133,6 +135,15 @@ export class DeliveryClaims {
       this.quiet?.delete(userId);
       if (this.readsInFlight.has(userId)) this.wokenDuringReads.add(userId);
     }
+  }
+
+  private offerAgainSoon(userId: number): void {
+    if (this.offeredAgainSoon.has(userId)) return;
+    this.offeredAgainSoon.add(userId);
+    setTimeout(() => {
+      this.offeredAgainSoon.delete(userId);
+      this.hub.wake([userId]);
+    }, OFFER_AGAIN_AFTER_FAILED_MARK_MS).unref();
   }
 
   private readFinished(userId: number): void {
