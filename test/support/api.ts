@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import supertest from 'supertest';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import type { Dialect } from '../../db/open-database';
 import { createApp, createServices, type RealtimeOptions, type Services } from '../../server/app';
 import type { TrustProxy } from '../../server/config';
@@ -116,6 +116,8 @@ export function describeApi(title: string, suite: (ctx: ApiContext) => void, opt
         return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       };
     });
+    // A test that failed before its refused statement came must not leave it to the next test.
+    afterEach(() => void (refused = { prefix: '', left: 0 }));
     afterAll(async () => {
       ctx.services?.hub.close();
       if (server) {
