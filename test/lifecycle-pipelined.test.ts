@@ -21,20 +21,25 @@ describeApi('requests pipelined behind a waiting long-poll, whose client goes aw
     return stats.users === 0 && stats.subscribers === 0 && stats.connections === 0 && ctx.services.claims.size() === 0;
   };
 
+  /** A connection of its own to the app, and the text of a GET of `target` with `user`'s token, to send on it. */
+  async function connection() {
+    const { hostname, port } = new URL(await ctx.listen());
+    const socket = net.connect(Number(port), hostname);
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const get = (user: TestUser, target: string) => `GET ${target} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${user.token}\r\n\r\n`;
+    return { socket, get };
+  }
+
   /**
    * One connection: a long-poll of `first` (which has nothing, and waits), then, pipelined behind it,
    * GET `second` for `owner`; waits until the owner's request has read (its answer is queued behind
    * the waiting poll's), then the client goes away.
    */
   async function pipelinedThenGone(first: TestUser, owner: TestUser, second: string) {
-    const { hostname, port } = new URL(await ctx.listen());
-    const socket = net.connect(Number(port), hostname);
-    socket.on('error', () => {});
-    await new Promise((resolve) => socket.once('connect', resolve));
-    const request = (user: TestUser, target: string) =>
-      `GET ${target} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${user.token}\r\n\r\n`;
+    const { socket, get } = await connection();
     const before = readsDone(owner);
-    socket.write(request(first, `${POLL}?timeout=20`) + request(owner, second));
+    socket.write(get(first, `${POLL}?timeout=20`) + get(owner, second));
     await untilReadsDone(owner, before + 1, 'the pipelined request to have read');
     await until(() => ctx.services.claims.size() > 0, 'its notification to be claimed');
     socket.destroy();
@@ -52,13 +57,9 @@ describeApi('requests pipelined behind a waiting long-poll, whose client goes aw
 
   it("ends a queued poll's wait when its client goes away, not at its timeout", async () => {
     const [waiter, ann] = [freshUser(), freshUser()];
-    const { hostname, port } = new URL(await ctx.listen());
-    const socket = net.connect(Number(port), hostname);
-    socket.on('error', () => {});
-    await new Promise((resolve) => socket.once('connect', resolve));
-    const request = (user: TestUser) => `GET ${POLL}?timeout=30 HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${user.token}\r\n\r\n`;
+    const { socket, get } = await connection();
     const before = readsDone(ann);
-    socket.write(request(waiter) + request(ann));
+    socket.write(get(waiter, `${POLL}?timeout=30`) + get(ann, `${POLL}?timeout=30`));
     await untilReadsDone(ann, before + 1, 'the queued poll to wait');
     expect(ctx.services.hub.stats()).toEqual({ users: 2, subscribers: 2, connections: 2 });
     socket.destroy();
@@ -68,14 +69,10 @@ describeApi('requests pipelined behind a waiting long-poll, whose client goes aw
   it('marks a queued answer delivered once it has gone out to a client that stays', async () => {
     const [waiter, ann] = [freshUser(), freshUser()];
     const row = await notify(ann, 'written after the answer before it');
-    const { hostname, port } = new URL(await ctx.listen());
-    const socket = net.connect(Number(port), hostname);
-    await new Promise((resolve) => socket.once('connect', resolve));
+    const { socket, get } = await connection();
     let received = '';
     socket.on('data', (chunk) => (received += chunk));
-    const request = (user: TestUser, target: string) =>
-      `GET ${target} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${user.token}\r\n\r\n`;
-    socket.write(request(waiter, `${POLL}?timeout=1`) + request(ann, `${POLL}?timeout=5`));
+    socket.write(get(waiter, `${POLL}?timeout=1`) + get(ann, `${POLL}?timeout=5`));
     await until(() => received.includes(row.id), 'the queued answer');
     await untilDelivered(ann, row.id);
     await until(idle, 'nothing claimed, subscribed or counted');
@@ -93,13 +90,8 @@ describeApi('requests pipelined behind a waiting long-poll, whose client goes aw
     };
     const before = await counted();
     const queries = ctx.queryCount();
-    const { hostname, port } = new URL(await ctx.listen());
-    const socket = net.connect(Number(port), hostname);
-    socket.on('error', () => {});
-    await new Promise((resolve) => socket.once('connect', resolve));
-    const request = (user: TestUser, target: string) =>
-      `GET ${target} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Token ${user.token}\r\n\r\n`;
-    socket.write(request(waiter, `${POLL}?timeout=20`) + request(ann, '/api/projects/'));
+    const { socket, get } = await connection();
+    socket.write(get(waiter, `${POLL}?timeout=20`) + get(ann, '/api/projects/'));
     await until(() => ctx.queriesSince(queries).some((sql) => sql.includes('from "projects"')), 'the queued request to read its projects');
     socket.destroy();
     await until(async () => (await counted()) === before + 1, 'the queued request to be counted');
