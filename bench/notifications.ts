@@ -529,6 +529,8 @@ async function broadcast(
     const clientsCpu = process.cpuUsage(clientsCpuBefore);
     const round = (n: number) => Math.round(n * 10) / 10;
     const perRecipient = (cpuUs: number) => round(cpuUs / arrivals.size);
+    const loopActiveMs = after.loopActiveMs - before.loopActiveMs;
+    const loopIdleMs = after.loopIdleMs - before.loopIdleMs;
     return {
       recipients: arrivals.size,
       waitingClients,
@@ -542,8 +544,8 @@ async function broadcast(
       serverCpuUsPerRecipient: perRecipient(after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs),
       clientsCpuUsPerRecipient: perRecipient(clientsCpu.user + clientsCpu.system),
       serverGcUsPerRecipient: perRecipient((after.gcPauseMs - before.gcPauseMs) * 1000),
-      serverMainThreadUsPerRecipient: perRecipient((after.loopActiveMs - before.loopActiveMs) * 1000),
-      serverBusyPercent: Math.round((100 * (after.loopActiveMs - before.loopActiveMs)) / (after.loopActiveMs + after.loopIdleMs - before.loopActiveMs - before.loopIdleMs)),
+      serverMainThreadUsPerRecipient: perRecipient(loopActiveMs * 1000),
+      serverBusyPercent: Math.round((100 * loopActiveMs) / (loopActiveMs + loopIdleMs)),
     };
   } finally {
     off();

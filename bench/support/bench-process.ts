@@ -97,7 +97,7 @@ export class BenchProcess {
     return this.request({ type: 'stats', ...options }, 30_000) as Promise<ServerStats>;
   }
 
-  /** Starts a CPU profile of the server; `stopProfile` writes it to a .cpuprofile file. */
+  /** Starts profiling the server; `stopProfile` writes its CPU profile to `file` (.cpuprofile) and its heap profile beside it (.heapprofile). */
   startProfile(): Promise<void> {
     return this.request({ type: 'profile', action: 'start' }, 30_000).then(() => undefined);
   }

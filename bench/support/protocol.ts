@@ -57,7 +57,7 @@ export interface ShutdownRequest {
   type: 'shutdown';
 }
 
-/** Starts a CPU profile of the server (node:inspector), or stops it and writes it to `file` (.cpuprofile). */
+/** Starts profiling the server (node:inspector), or stops and writes the CPU profile to `file` (.cpuprofile) and the heap profile beside it. */
 export type ProfileRequest = { type: 'profile'; action: 'start' } | { type: 'profile'; action: 'stop'; file: string };
 
 export type BenchRequest = (SeedRequest | StatsRequest | ShutdownRequest | ProfileRequest) & { id: number };
